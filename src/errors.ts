@@ -1,0 +1,64 @@
+// Every error Sluice raises on purpose is a SluiceError with a stable `code`.
+// Callers branch on `code`, never on message text; messages say what to do next.
+
+export const ErrorCodes = {
+  /** Bad CLI usage or an invalid option value. CLI exit code 2. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** The named topic does not exist. CLI exit code 2. */
+  UNKNOWN_TOPIC: 'UNKNOWN_TOPIC',
+  TOPIC_EXISTS: 'TOPIC_EXISTS',
+  UNKNOWN_PARTITION: 'UNKNOWN_PARTITION',
+  /** An offset below the log start or above the end was requested. */
+  OFFSET_OUT_OF_RANGE: 'OFFSET_OUT_OF_RANGE',
+  /** A batch failed its checksum or framing in the middle of a segment. */
+  CORRUPT_RECORD: 'CORRUPT_RECORD',
+  /** Another process holds the data dir's writer lock. */
+  LOCKED: 'LOCKED',
+  /** Input that cannot be decoded (e.g. a line that is not JSON). */
+  BAD_INPUT: 'BAD_INPUT',
+  /** A write or fsync failed; what was acknowledged before is safe. */
+  IO_ERROR: 'IO_ERROR',
+  /** The log (or a reader) was closed while an operation was pending. */
+  CLOSED: 'CLOSED',
+  /** The operation needs write access but the log was opened read-only. */
+  READ_ONLY: 'READ_ONLY',
+  /** A record or batch exceeds a hard limit. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** A consumer-group operation from a member that is no longer in the group's current generation. */
+  REBALANCED: 'REBALANCED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface ErrorDetails {
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  file?: string;
+  line?: number;
+  [k: string]: unknown;
+}
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isSluiceError(e: unknown, code?: ErrorCode): e is SluiceError {
+  return e instanceof SluiceError && (code === undefined || e.code === code);
+}
+
+/** Where in the log something is, for messages: `orders/3@1200`. */
+export function where(topic: string, partition?: number, offset?: number): string {
+  let s = topic;
+  if (partition !== undefined) s += `/${partition}`;
+  if (offset !== undefined) s += `@${offset}`;
+  return s;
+}

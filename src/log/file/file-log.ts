@@ -1,0 +1,335 @@
+// The embedded Log: topics and partitions in a data directory on local disk.
+//
+//   <dataDir>/LOCK                                   the writer's lock (pid, host, command)
+//   <dataDir>/topics/<topic>/topic.json              the topic's config
+//   <dataDir>/topics/<topic>/<partition>/<base>.log  segments, with .index and .timeindex
+//   <dataDir>/groups/<group>/offsets.log             committed offsets (own lock per group)
+//
+// One process writes (holds LOCK); any number of processes may open the same
+// directory read-only to read and tail it.
+
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
+import type { ProducerRecord } from '../../record.ts';
+import type {
+  AppendResult,
+  Assignment,
+  GroupLag,
+  GroupMember,
+  JoinOptions,
+  Log,
+  ReadOptions,
+  ReadResult,
+  TopicConfig,
+  TopicDescription,
+  TopicInfo,
+  TopicPartitionOffset,
+} from '../log.ts';
+import { GroupCoordinator } from '../group-coordinator.ts';
+import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
+import { Partition } from './partition.ts';
+import { acquireLock, type Lock } from './lock.ts';
+import { GroupStore, listGroupNames } from './group-store.ts';
+import { applyRetention } from './retention.ts';
+import { compactPartition } from './compaction.ts';
+import { fsyncDir } from './io.ts';
+
+export interface FileLogOptions {
+  dataDir: string;
+  /** Read and tail only; no lock is taken, so another process may be writing. */
+  readOnly?: boolean;
+  /** How often retention and compaction run in the writer (they also run after each segment roll). */
+  maintenanceIntervalMs?: number;
+}
+
+interface OpenTopic {
+  info: TopicInfo;
+  partitions: Partition[];
+}
+
+export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
+  const log = new FileLog(options);
+  await log.init();
+  return log;
+}
+
+export class FileLog implements Log {
+  readonly dataDir: string;
+  readonly readOnly: boolean;
+  private readonly topicsDir: string;
+  private readonly groupsDir: string;
+  private lock: Lock | null = null;
+  private topics = new Map<string, OpenTopic>();
+  private opening = new Map<string, Promise<OpenTopic>>();
+  private groups = new Map<string, GroupStore>();
+  private coordinator: GroupCoordinator;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private maintaining = new Set<Partition>();
+  private readonly maintenanceIntervalMs: number;
+  private closed = false;
+
+  constructor(o: FileLogOptions) {
+    this.dataDir = o.dataDir;
+    this.readOnly = o.readOnly ?? false;
+    this.topicsDir = join(o.dataDir, 'topics');
+    this.groupsDir = join(o.dataDir, 'groups');
+    this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
+    this.coordinator = new GroupCoordinator((t) => this.topics.get(t)?.info.config.partitions ?? 0);
+  }
+
+  async init(): Promise<void> {
+    if (this.readOnly) {
+      if (!fs.existsSync(this.dataDir)) {
+        throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no Sluice data dir at ${this.dataDir}; create a topic first (sluice topic create) or pass --data-dir`, { file: this.dataDir });
+      }
+      return;
+    }
+    fs.mkdirSync(this.topicsDir, { recursive: true });
+    fs.mkdirSync(this.groupsDir, { recursive: true });
+    this.lock = acquireLock(
+      join(this.dataDir, 'LOCK'),
+      `data dir ${this.dataDir}`,
+      'Only one process may write to a data dir. Stop that process, or run `sluice serve --data-dir ' +
+        this.dataDir +
+        '` and point every client at it with --broker sluice://127.0.0.1:7420.',
+    );
+    try {
+      for (const name of this.topicNamesOnDisk()) await this.openTopic(name);
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
+    this.maintenanceTimer = setInterval(() => void this.maintain(), this.maintenanceIntervalMs);
+    this.maintenanceTimer.unref();
+  }
+
+  private topicNamesOnDisk(): string[] {
+    try {
+      return fs
+        .readdirSync(this.topicsDir)
+        .filter((n) => !n.startsWith('.') && fs.existsSync(join(this.topicsDir, n, 'topic.json')))
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+
+  private readTopicInfo(name: string): TopicInfo | null {
+    try {
+      const config = JSON.parse(fs.readFileSync(join(this.topicsDir, name, 'topic.json'), 'utf8')) as TopicConfig;
+      return { name, config };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new SluiceError(ErrorCodes.IO_ERROR, `cannot read the config of topic ${name}: ${(e as Error).message}`, { topic: name }, { cause: e });
+    }
+  }
+
+  private openTopic(name: string): Promise<OpenTopic> {
+    const open = this.topics.get(name);
+    if (open) return Promise.resolve(open);
+    let pending = this.opening.get(name);
+    if (!pending) {
+      pending = (async () => {
+        const info = this.readTopicInfo(name);
+        if (!info) throw unknownTopic(name);
+        const partitions: Partition[] = [];
+        for (let i = 0; i < info.config.partitions; i++) {
+          const p = await Partition.open({ topic: name, partition: i, dir: join(this.topicsDir, name, String(i)), config: info.config, writable: !this.readOnly });
+          p.onRoll = () => setImmediate(() => void this.maintainPartition(p));
+          partitions.push(p);
+        }
+        const t = { info, partitions };
+        this.topics.set(name, t);
+        return t;
+      })().finally(() => this.opening.delete(name));
+      this.opening.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async partition(topic: string, partition: number): Promise<Partition> {
+    this.checkOpen();
+    const t = await this.openTopic(topic);
+    const p = t.partitions[partition];
+    if (!p) {
+      throw new SluiceError(ErrorCodes.UNKNOWN_PARTITION, `topic ${topic} has partitions 0..${t.partitions.length - 1}; there is no partition ${partition}`, { topic, partition });
+    }
+    return p;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new SluiceError(ErrorCodes.CLOSED, 'the log is closed');
+  }
+
+  private checkWritable(what: string): void {
+    this.checkOpen();
+    if (this.readOnly) throw new SluiceError(ErrorCodes.READ_ONLY, `cannot ${what}: the log was opened read-only`);
+  }
+
+  // ---- topics ----------------------------------------------------------------
+
+  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicInfo> {
+    this.checkWritable(`create topic ${name}`);
+    validateTopicName(name);
+    const resolved = resolveTopicConfig(config);
+    const dir = join(this.topicsDir, name);
+    if (fs.existsSync(dir)) throw new SluiceError(ErrorCodes.TOPIC_EXISTS, `topic ${name} already exists`, { topic: name });
+    // Build the topic in a hidden directory and rename it into place, so no reader ever sees half a topic.
+    const tmp = join(this.topicsDir, `.creating-${name}-${process.pid}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
+    fs.writeFileSync(join(tmp, 'topic.json'), JSON.stringify(resolved, null, 2) + '\n');
+    for (let i = 0; i < resolved.partitions; i++) fs.mkdirSync(join(tmp, String(i)));
+    fs.renameSync(tmp, dir);
+    fsyncDir(this.topicsDir);
+    return (await this.openTopic(name)).info;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.checkWritable(`delete topic ${name}`);
+    const t = await this.openTopic(name);
+    for (const p of t.partitions) await p.close();
+    this.topics.delete(name);
+    const grave = join(this.topicsDir, `.deleted-${name}-${Date.now()}`);
+    fs.renameSync(join(this.topicsDir, name), grave);
+    fsyncDir(this.topicsDir);
+    fs.rmSync(grave, { recursive: true, force: true });
+  }
+
+  async listTopics(): Promise<TopicInfo[]> {
+    this.checkOpen();
+    return this.topicNamesOnDisk()
+      .map((n) => this.topics.get(n)?.info ?? this.readTopicInfo(n))
+      .filter((t): t is TopicInfo => t !== null);
+  }
+
+  async getTopic(name: string): Promise<TopicInfo> {
+    this.checkOpen();
+    return (await this.openTopic(name)).info;
+  }
+
+  async describeTopic(name: string): Promise<TopicDescription> {
+    this.checkOpen();
+    const t = await this.openTopic(name);
+    if (this.readOnly) for (const p of t.partitions) await p.refresh();
+    const partitions = t.partitions.map((p) => p.info());
+    const groups: GroupLag[] = [];
+    for (const group of listGroupNames(this.groupsDir)) {
+      const committed = (this.groups.get(group)?.current() ?? new GroupStore(this.groupsDir, group).load()).filter((o) => o.topic === name);
+      if (committed.length === 0) continue;
+      groups.push({
+        group,
+        partitions: partitions.map((p) => {
+          const c = committed.find((o) => o.partition === p.partition)?.offset ?? null;
+          return { partition: p.partition, committed: c, lag: p.endOffset - (c ?? p.startOffset) };
+        }),
+      });
+    }
+    return { ...t.info, partitions, groups };
+  }
+
+  // ---- records ---------------------------------------------------------------
+
+  async append(topic: string, partition: number, records: ProducerRecord[]): Promise<AppendResult> {
+    this.checkWritable(`append to ${topic}`);
+    return (await this.partition(topic, partition)).append(records);
+  }
+
+  async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult> {
+    return (await this.partition(topic, partition)).read(offset, options);
+  }
+
+  async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void> {
+    return (await this.partition(topic, partition)).waitFor(offset, signal);
+  }
+
+  async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
+    return (await this.partition(topic, partition)).offsetForTimestamp(timestamp);
+  }
+
+  // ---- groups ----------------------------------------------------------------
+
+  private groupStore(group: string): GroupStore {
+    if (!group) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a consumer group needs a non-empty name');
+    let s = this.groups.get(group);
+    if (!s) {
+      s = new GroupStore(this.groupsDir, group);
+      s.load();
+      this.groups.set(group, s);
+    }
+    return s;
+  }
+
+  async commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void> {
+    this.checkOpen();
+    for (const o of offsets) await this.partition(o.topic, o.partition);
+    await this.groupStore(group).commit(offsets);
+  }
+
+  async committedOffsets(group: string): Promise<TopicPartitionOffset[]> {
+    this.checkOpen();
+    const s = this.groups.get(group);
+    return s ? s.current() : new GroupStore(this.groupsDir, group).load();
+  }
+
+  async listGroups(): Promise<string[]> {
+    this.checkOpen();
+    return listGroupNames(this.groupsDir);
+  }
+
+  async joinGroup(group: string, options: JoinOptions): Promise<GroupMember> {
+    this.checkOpen();
+    for (const t of options.topics) await this.openTopic(t);
+    const store = this.groupStore(group);
+    store.acquire();
+    const coordinator = this.coordinator;
+    const joined = coordinator.join(group, options.topics, options.memberId, options.sessionTimeoutMs);
+    let latest: Assignment = joined.assignment;
+    return {
+      group,
+      memberId: joined.memberId,
+      heartbeat: async () => (latest = coordinator.heartbeat(group, joined.memberId)),
+      assignment: () => latest,
+      commit: async (offsets) => {
+        coordinator.checkOwnership(group, joined.memberId, offsets);
+        await store.commit(offsets);
+      },
+      leave: async () => coordinator.leave(group, joined.memberId),
+    };
+  }
+
+  // ---- maintenance -----------------------------------------------------------
+
+  /** Runs retention and compaction on every open partition now. */
+  async maintain(now = Date.now()): Promise<void> {
+    for (const t of this.topics.values()) for (const p of t.partitions) await this.maintainPartition(p, now);
+  }
+
+  private async maintainPartition(p: Partition, now = Date.now()): Promise<void> {
+    if (this.readOnly || this.closed || this.maintaining.has(p)) return;
+    this.maintaining.add(p);
+    try {
+      applyRetention(p, now);
+      if (p.config.compact) await compactPartition(p, now);
+    } catch (e) {
+      process.emitWarning(`maintenance of ${p.topic}/${p.partition} failed: ${(e as Error).message}`);
+    } finally {
+      this.maintaining.delete(p);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    while (this.maintaining.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
+    for (const g of this.groups.values()) g.close();
+    this.lock?.release();
+  }
+}
+
+function unknownTopic(name: string): SluiceError {
+  return new SluiceError(ErrorCodes.UNKNOWN_TOPIC, `unknown topic ${name}; create it with \`sluice topic create ${name} --partitions N\``, { topic: name });
+}

@@ -1,0 +1,142 @@
+// Committed offsets of one consumer group, on disk: `groups/<group>/offsets.log`,
+// a sequence of CRC-framed JSON commits; the newest value per topic/partition
+// wins. A torn final frame (crash mid-commit) is ignored: that commit was never
+// acknowledged. The file is rewritten as one snapshot frame when it grows.
+//
+// Each group has its own lock, separate from the data dir's writer lock, so a
+// `sluice consume --group` in one process can commit while `sluice produce`
+// appends in another.
+
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { crc32c } from '../../util/crc32c.ts';
+import type { TopicPartitionOffset } from '../log.ts';
+import { io, fsyncDir } from './io.ts';
+import { acquireLock, type Lock } from './lock.ts';
+
+const REWRITE_AFTER_FRAMES = 1000;
+
+type Entry = [topic: string, partition: number, offset: number];
+
+function frame(entries: Entry[]): Buffer {
+  const body = Buffer.from(JSON.stringify(entries));
+  const buf = Buffer.allocUnsafe(8 + body.length);
+  buf.writeUInt32BE(body.length, 0);
+  buf.writeUInt32BE(crc32c(body), 4);
+  body.copy(buf, 8);
+  return buf;
+}
+
+export class GroupStore {
+  readonly group: string;
+  private readonly dir: string;
+  private readonly file: string;
+  private lock: Lock | null = null;
+  private fd = -1;
+  private size = 0;
+  private frames = 0;
+  private offsets = new Map<string, TopicPartitionOffset>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(groupsDir: string, group: string) {
+    this.group = group;
+    this.dir = join(groupsDir, encodeURIComponent(group));
+    this.file = join(this.dir, 'offsets.log');
+  }
+
+  /** Reads the committed offsets from disk (no lock needed: a reader sees whole frames only). */
+  load(): TopicPartitionOffset[] {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(this.file);
+    } catch {
+      buf = Buffer.alloc(0);
+    }
+    this.offsets.clear();
+    let p = 0;
+    let frames = 0;
+    while (p + 8 <= buf.length) {
+      const len = buf.readUInt32BE(p);
+      if (p + 8 + len > buf.length || crc32c(buf, p + 8, p + 8 + len) !== buf.readUInt32BE(p + 4)) break;
+      for (const [topic, partition, offset] of JSON.parse(buf.toString('utf8', p + 8, p + 8 + len)) as Entry[]) {
+        this.offsets.set(`${topic}\0${partition}`, { topic, partition, offset });
+      }
+      p += 8 + len;
+      frames++;
+    }
+    this.size = p;
+    this.frames = frames;
+    return [...this.offsets.values()];
+  }
+
+  /** Makes this process the group's writer; fails with LOCKED if another process is. */
+  acquire(): void {
+    if (this.lock) return;
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.lock = acquireLock(
+      join(this.dir, 'LOCK'),
+      `consumer group "${this.group}"`,
+      'Members of one group in different processes need the broker: run `sluice serve` and pass --broker to each of them.',
+    );
+    this.load();
+    // Drop a torn tail so the next frame starts on a boundary.
+    this.fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    fs.ftruncateSync(this.fd, this.size);
+    fsyncDir(this.dir);
+  }
+
+  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    this.acquire();
+    const run = this.queue.then(() => this.write(offsets));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async write(offsets: TopicPartitionOffset[]): Promise<void> {
+    for (const o of offsets) this.offsets.set(`${o.topic}\0${o.partition}`, { ...o });
+    if (this.frames >= REWRITE_AFTER_FRAMES) return this.rewrite();
+    const buf = frame(offsets.map((o) => [o.topic, o.partition, o.offset]));
+    await io.writev(this.fd, [buf], this.size);
+    await io.fdatasync(this.fd);
+    this.size += buf.length;
+    this.frames++;
+  }
+
+  /** Replaces the file with a single snapshot frame (temp file + fsync + rename). */
+  private rewrite(): void {
+    const buf = frame([...this.offsets.values()].map((o) => [o.topic, o.partition, o.offset]));
+    const tmp = this.file + '.tmp';
+    fs.writeFileSync(tmp, buf);
+    const t = fs.openSync(tmp, 'r+');
+    fs.fsyncSync(t);
+    fs.closeSync(t);
+    fs.renameSync(tmp, this.file);
+    fsyncDir(this.dir);
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, 'r+');
+    this.size = buf.length;
+    this.frames = 1;
+  }
+
+  current(): TopicPartitionOffset[] {
+    return [...this.offsets.values()];
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    this.lock?.release();
+    this.lock = null;
+  }
+}
+
+export function listGroupNames(groupsDir: string): string[] {
+  try {
+    return fs
+      .readdirSync(groupsDir)
+      .map((n) => decodeURIComponent(n))
+      .sort();
+  } catch {
+    return [];
+  }
+}

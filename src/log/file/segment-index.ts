@@ -1,0 +1,156 @@
+// Sparse indexes of one segment: every ~4 KiB of log an entry records the
+// (relative offset, file position) of a batch start and the largest timestamp
+// seen before it. Lookups find the nearest entry at or below the target and
+// scan forward from there, so indexes stay tiny and are cheap to rebuild.
+//
+// Persisted as two files beside the segment: `.index` (offset → position) and
+// `.timeindex` (timestamp → offset). Both carry the segment size they cover; a
+// file whose covered size differs from the segment's is stale and is rebuilt.
+
+import { closeSync, openSync, readFileSync, writeSync, fsyncSync, renameSync } from 'node:fs';
+import { crc32c } from '../../util/crc32c.ts';
+
+export const INDEX_INTERVAL_BYTES = 4096;
+const INDEX_MAGIC = 0x534c4958; // "SLIX"
+const TIME_MAGIC = 0x534c5458; // "SLTX"
+const HEADER = 20; // magic u32 | coveredSize f64 | count u32 | crc u32
+
+export class SegmentIndex {
+  relOffsets: number[] = [];
+  positions: number[] = [];
+  /** Largest record timestamp before positions[i]; -Infinity for the first entry. */
+  maxTsBefore: number[] = [];
+  private bytesSinceEntry = Infinity;
+
+  get length(): number {
+    return this.relOffsets.length;
+  }
+
+  /** Called for every batch appended at `position`; adds an entry when the interval has passed. */
+  onBatch(relOffset: number, position: number, maxTsBefore: number, batchSize: number): void {
+    if (this.bytesSinceEntry >= INDEX_INTERVAL_BYTES) {
+      this.relOffsets.push(relOffset);
+      this.positions.push(position);
+      this.maxTsBefore.push(maxTsBefore);
+      this.bytesSinceEntry = 0;
+    }
+    this.bytesSinceEntry += batchSize;
+  }
+
+  /** File position of the last indexed batch starting at or before relOffset (0 if none). */
+  positionFor(relOffset: number): number {
+    const a = this.relOffsets;
+    let lo = 0;
+    let hi = a.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid]! <= relOffset) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best < 0 ? 0 : this.positions[best]!;
+  }
+
+  /** File position from which a scan finds the first record with timestamp >= ts. */
+  positionForTime(ts: number): number {
+    const a = this.maxTsBefore;
+    let lo = 0;
+    let hi = a.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid]! < ts) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best < 0 ? 0 : this.positions[best]!;
+  }
+
+  /** Drops entries at or past `position` (after truncating a torn tail). */
+  truncateTo(position: number): void {
+    let n = this.positions.length;
+    while (n > 0 && this.positions[n - 1]! >= position) n--;
+    this.relOffsets.length = n;
+    this.positions.length = n;
+    this.maxTsBefore.length = n;
+    this.bytesSinceEntry = Infinity;
+  }
+
+  /** Writes both index files (via temp file + rename, so a crash leaves old or new, never half). */
+  persist(logPath: string, coveredSize: number): void {
+    const n = this.length;
+    const idx = Buffer.alloc(HEADER + n * 8);
+    const tim = Buffer.alloc(HEADER + n * 12);
+    for (let i = 0; i < n; i++) {
+      idx.writeUInt32BE(this.relOffsets[i]!, HEADER + i * 8);
+      idx.writeUInt32BE(this.positions[i]!, HEADER + i * 8 + 4);
+      tim.writeDoubleBE(this.maxTsBefore[i]!, HEADER + i * 12);
+      tim.writeUInt32BE(this.relOffsets[i]!, HEADER + i * 12 + 8);
+    }
+    writeIndexFile(indexPath(logPath), idx, INDEX_MAGIC, coveredSize, n);
+    writeIndexFile(timeIndexPath(logPath), tim, TIME_MAGIC, coveredSize, n);
+  }
+
+  /** Loads both files; null when either is missing, damaged, or covers a different segment size. */
+  static load(logPath: string, segmentSize: number): SegmentIndex | null {
+    const idx = readIndexFile(indexPath(logPath), INDEX_MAGIC, segmentSize, 8);
+    const tim = readIndexFile(timeIndexPath(logPath), TIME_MAGIC, segmentSize, 12);
+    if (!idx || !tim || idx.count !== tim.count) return null;
+    const out = new SegmentIndex();
+    let lastPos = -1;
+    for (let i = 0; i < idx.count; i++) {
+      const rel = idx.buf.readUInt32BE(HEADER + i * 8);
+      const pos = idx.buf.readUInt32BE(HEADER + i * 8 + 4);
+      if (pos <= lastPos || pos >= segmentSize || tim.buf.readUInt32BE(HEADER + i * 12 + 8) !== rel) return null;
+      lastPos = pos;
+      out.relOffsets.push(rel);
+      out.positions.push(pos);
+      out.maxTsBefore.push(tim.buf.readDoubleBE(HEADER + i * 12));
+    }
+    // New appends to a loaded index (only after reopening a closed segment as active) start a fresh interval.
+    out.bytesSinceEntry = Infinity;
+    return out;
+  }
+}
+
+export function indexPath(logPath: string): string {
+  return logPath.replace(/\.log$/, '.index');
+}
+
+export function timeIndexPath(logPath: string): string {
+  return logPath.replace(/\.log$/, '.timeindex');
+}
+
+function writeIndexFile(path: string, buf: Buffer, magic: number, covered: number, count: number): void {
+  buf.writeUInt32BE(magic, 0);
+  buf.writeDoubleBE(covered, 4);
+  buf.writeUInt32BE(count, 12);
+  buf.writeUInt32BE(crc32c(buf, HEADER), 16);
+  const tmp = path + '.tmp';
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, buf);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function readIndexFile(path: string, magic: number, covered: number, entrySize: number): { buf: Buffer; count: number } | null {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch {
+    return null;
+  }
+  if (buf.length < HEADER || buf.readUInt32BE(0) !== magic) return null;
+  if (buf.readDoubleBE(4) !== covered) return null;
+  const count = buf.readUInt32BE(12);
+  if (buf.length !== HEADER + count * entrySize) return null;
+  if (crc32c(buf, HEADER) !== buf.readUInt32BE(16)) return null;
+  return { buf, count };
+}

@@ -1,0 +1,137 @@
+// One segment file of a partition: `<20-digit base offset>.log`, its sparse
+// indexes, and what the partition needs to know about it without reading it
+// (offset range, size, timestamps for retention and rolling).
+
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { SegmentIndex, indexPath, timeIndexPath } from './segment-index.ts';
+import { scanBatches, type ScanProblem, type ScanResult } from './scan.ts';
+import { readFully } from './io.ts';
+import type { BatchHeader } from '../batch.ts';
+
+export function segmentFileName(baseOffset: number): string {
+  return String(baseOffset).padStart(20, '0') + '.log';
+}
+
+export function parseSegmentFileName(name: string): number | null {
+  const m = /^(\d{20})\.log$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+export class Segment {
+  readonly baseOffset: number;
+  readonly path: string;
+  fd: number;
+  /** Bytes of whole, valid batches. Appends go here. */
+  size = 0;
+  /** Offset after the last record in this segment (baseOffset when empty). */
+  nextOffset: number;
+  maxTimestamp = -Infinity;
+  /** Append time of the first batch: a segment older than segmentMs rolls. */
+  firstAppendTime = NaN;
+  /** Append time of the newest batch: retention by age compares this. */
+  lastAppendTime = NaN;
+  index = new SegmentIndex();
+  /** Damaged ranges found when the segment was scanned; reads that reach them fail loudly. */
+  corrupt: ScanProblem[] = [];
+  /** Reads in flight; a deleted segment closes its fd only when they finish. */
+  private readers = 0;
+  private doomed = false;
+
+  private constructor(path: string, baseOffset: number, fd: number) {
+    this.path = path;
+    this.baseOffset = baseOffset;
+    this.nextOffset = baseOffset;
+    this.fd = fd;
+  }
+
+  static create(dir: string, baseOffset: number): Segment {
+    const path = join(dir, segmentFileName(baseOffset));
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    return new Segment(path, baseOffset, fd);
+  }
+
+  /**
+   * Opens an existing segment. `full`: scan and verify every batch (the active
+   * segment after a possible crash, or when the index is missing/stale);
+   * otherwise trust the persisted index and read only the last few KiB.
+   */
+  static async open(path: string, baseOffset: number, opts: { writable: boolean; full: boolean }): Promise<{ segment: Segment; scan: ScanResult }> {
+    const fd = fs.openSync(path, opts.writable ? 'r+' : 'r');
+    const seg = new Segment(path, baseOffset, fd);
+    const fileSize = fs.fstatSync(fd).size;
+    const loaded = opts.full ? null : SegmentIndex.load(path, fileSize);
+    let from = 0;
+    if (loaded && loaded.length > 0) {
+      seg.index = loaded;
+      from = loaded.positions[loaded.length - 1]!;
+      seg.maxTimestamp = loaded.maxTsBefore[loaded.length - 1]!;
+      seg.nextOffset = baseOffset + loaded.relOffsets[loaded.length - 1]!;
+    }
+    const rebuild = !loaded;
+    const scan = await scanBatches(fd, from, fileSize, seg.nextOffset, (h, position) => {
+      if (rebuild) seg.index.onBatch(h.baseOffset - baseOffset, position, seg.maxTimestamp, h.size);
+      seg.noteBatch(h);
+    });
+    seg.size = scan.validSize;
+    seg.corrupt = scan.corrupt;
+    if (from > 0) {
+      // noteBatch saw only the batches after the last index entry; the first batch is at 0.
+      const head = await readFully(fd, 48, 0);
+      if (head.length === 48) seg.firstAppendTime = head.readDoubleBE(40);
+    }
+    if (rebuild && opts.writable && scan.tornAt === null) seg.index.persist(path, seg.size);
+    return { segment: seg, scan };
+  }
+
+  noteBatch(h: BatchHeader): void {
+    this.nextOffset = h.baseOffset + h.lastOffsetDelta + 1;
+    if (h.maxTimestamp > this.maxTimestamp) this.maxTimestamp = h.maxTimestamp;
+    if (Number.isNaN(this.firstAppendTime)) this.firstAppendTime = h.appendTime;
+    this.lastAppendTime = h.appendTime;
+  }
+
+  /** Records a batch just written at the end of the file. */
+  onAppended(h: BatchHeader, position: number): void {
+    this.index.onBatch(h.baseOffset - this.baseOffset, position, this.maxTimestamp, h.size);
+    this.noteBatch(h);
+    this.size = position + h.size;
+  }
+
+  /** The damaged range covering `position`, if the scan found one there. */
+  corruptionAt(position: number): ScanProblem | undefined {
+    return this.corrupt.find((c) => position >= c.position && position < c.resumeAt);
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    this.readers++;
+    try {
+      return await readFully(this.fd, length, position);
+    } finally {
+      this.readers--;
+      if (this.doomed && this.readers === 0) this.closeFd();
+    }
+  }
+
+  persistIndex(): void {
+    this.index.persist(this.path, this.size);
+  }
+
+  close(): void {
+    this.doomed = true;
+    if (this.readers === 0) this.closeFd();
+  }
+
+  /** Removes the files; in-flight reads finish on the still-open descriptor. */
+  delete(): void {
+    for (const p of [this.path, indexPath(this.path), timeIndexPath(this.path)]) fs.rmSync(p, { force: true });
+    this.close();
+  }
+
+  private closeFd(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}

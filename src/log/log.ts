@@ -1,0 +1,158 @@
+// The Log interface: the one seam between Sluice's storage and everything above
+// it. The runtime, exec, connectors and the CLI talk to a Log, never to files or
+// to NATS, so a job runs embedded, against a broker, or on a cluster unchanged.
+//
+// It is partition-explicit (append to topic/partition) and pull-based (read a
+// batch from an offset, then wait for more): that shape maps one-to-one onto a
+// broker's fetch/produce requests and onto a JetStream stream per partition.
+
+import type { LogRecord, ProducerRecord } from '../record.ts';
+
+export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
+
+export interface TopicConfig {
+  partitions: number;
+  /** Delete whole segments whose newest append is older than this. null: keep forever. */
+  retentionMs: number | null;
+  /** Per partition: delete the oldest segments while the partition is larger than this. null: no limit. */
+  retentionBytes: number | null;
+  /** Keep only the newest record per key (plus tombstones for `deleteRetentionMs`). */
+  compact: boolean;
+  /** How long a tombstone survives compaction, so slow readers still see the delete. */
+  deleteRetentionMs: number;
+  /** Roll to a new segment when the active one reaches this size... */
+  segmentBytes: number;
+  /** ...or when its first append is older than this. */
+  segmentMs: number;
+  /** When an append is acknowledged: after fsync (`always`), after write (`never`), or fsync on a timer. */
+  fsync: FsyncPolicy;
+}
+
+export interface TopicInfo {
+  name: string;
+  config: TopicConfig;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  /** First offset still in the log (older ones were deleted by retention). */
+  startOffset: number;
+  /** The offset the next record will get: records [startOffset, endOffset) exist. */
+  endOffset: number;
+  sizeBytes: number;
+  segments: number;
+}
+
+export interface GroupLag {
+  group: string;
+  partitions: { partition: number; committed: number | null; lag: number }[];
+}
+
+export interface TopicDescription extends TopicInfo {
+  partitions: PartitionInfo[];
+  groups: GroupLag[];
+}
+
+/**
+ * read_committed: only records of committed transactions (and non-transactional
+ * records) up to the last stable offset. read_uncommitted: everything acknowledged.
+ */
+export type Isolation = 'read_committed' | 'read_uncommitted';
+
+export interface ReadOptions {
+  maxRecords?: number;
+  /** A soft limit: at least one batch is always returned if one is available. */
+  maxBytes?: number;
+  isolation?: Isolation;
+}
+
+export interface ReadResult {
+  records: LogRecord[];
+  /** Where the next read should start. May be past the last record (compaction gaps, control records). */
+  nextOffset: number;
+  /** The end of what this reader may see (high watermark, or last stable offset for read_committed). */
+  highWatermark: number;
+  startOffset: number;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface TopicPartitionOffset extends TopicPartition {
+  /** The next offset the group will read (Kafka's convention: last processed + 1). */
+  offset: number;
+}
+
+export interface JoinOptions {
+  topics: string[];
+  /** Stable id for a member; generated when omitted. */
+  memberId?: string;
+  /** A member that has not heartbeat for this long is removed and its partitions reassigned. */
+  sessionTimeoutMs?: number;
+}
+
+export interface Assignment {
+  generation: number;
+  partitions: TopicPartition[];
+}
+
+/** A live member of a consumer group. The group's partitions are split among its members. */
+export interface GroupMember {
+  readonly group: string;
+  readonly memberId: string;
+  /** Keeps the membership alive and returns the current assignment (which may have changed). */
+  heartbeat(): Promise<Assignment>;
+  /** Latest known assignment without a round trip. */
+  assignment(): Assignment;
+  /** Commits offsets; fails with REBALANCED if the partitions were reassigned since `generation`. */
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  leave(): Promise<void>;
+}
+
+export interface Log {
+  readonly readOnly: boolean;
+
+  createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicInfo>;
+  deleteTopic(name: string): Promise<void>;
+  listTopics(): Promise<TopicInfo[]>;
+  /** Fails with UNKNOWN_TOPIC. */
+  getTopic(name: string): Promise<TopicInfo>;
+  describeTopic(name: string): Promise<TopicDescription>;
+
+  /** Appends one batch to one partition; resolves when acknowledged under the topic's fsync policy. */
+  append(topic: string, partition: number, records: ProducerRecord[]): Promise<AppendResult>;
+  read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Resolves once a record at or after `offset` is visible (or at once if one is),
+   * or when `signal` aborts. No busy loop: in-process appends and file events wake it.
+   */
+  waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void>;
+  /** The first offset whose record has timestamp >= `timestamp`; the end offset if none. */
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number>;
+
+  /** Offsets committed by a group outside any membership (tools, resets). */
+  commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void>;
+  committedOffsets(group: string): Promise<TopicPartitionOffset[]>;
+  listGroups(): Promise<string[]>;
+  joinGroup(group: string, options: JoinOptions): Promise<GroupMember>;
+
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
+  partitions: 1,
+  retentionMs: null,
+  retentionBytes: null,
+  compact: false,
+  deleteRetentionMs: 24 * 60 * 60 * 1000,
+  segmentBytes: 64 * 1024 * 1024,
+  segmentMs: 7 * 24 * 60 * 60 * 1000,
+  fsync: 'always',
+};
