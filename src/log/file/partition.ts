@@ -315,7 +315,7 @@ export class Partition {
         pos += p;
         bytes += p;
       }
-      if (pos >= end && !done) {
+      if (pos >= end && !done && out.length < maxRecords) {
         i++;
         if (i < segments.length) next = Math.max(next, segments[i]!.baseOffset);
       } else break;
