@@ -70,21 +70,25 @@ export interface EncodeOptions {
   offsetDeltas?: ArrayLike<number>;
 }
 
-function writeU64(buf: Buffer, v: number, pos: number): void {
-  if (v < 0) {
-    buf.writeInt32BE(-1, pos);
-    buf.writeInt32BE(-1, pos + 4);
-    return;
-  }
-  buf.writeUInt32BE(Math.floor(v / TWO32), pos);
-  buf.writeUInt32BE(v % TWO32, pos + 4);
+// DataView accessors are several times faster than Buffer's readUInt32BE & co in V8.
+function view(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function readU64(buf: Uint8Array, pos: number): number {
-  const b = buf as Buffer;
-  const hi = b.readInt32BE(pos);
-  if (hi === -1 && b.readInt32BE(pos + 4) === -1) return -1;
-  return hi * TWO32 + b.readUInt32BE(pos + 4);
+function writeU64(dv: DataView, v: number, pos: number): void {
+  if (v < 0) {
+    dv.setInt32(pos, -1);
+    dv.setInt32(pos + 4, -1);
+    return;
+  }
+  dv.setUint32(pos, Math.floor(v / TWO32));
+  dv.setUint32(pos + 4, v % TWO32);
+}
+
+function readU64(dv: DataView, pos: number): number {
+  const hi = dv.getInt32(pos);
+  if (hi === -1 && dv.getInt32(pos + 4) === -1) return -1;
+  return hi * TWO32 + dv.getUint32(pos + 4);
 }
 
 function headersSize(h: Headers | undefined): number {
@@ -105,6 +109,7 @@ export function encodeBatch(records: readonly ProducerRecord[], opts: EncodeOpti
   let size = BATCH_HEADER_SIZE;
   for (let i = 0; i < n; i++) size += recordSize(records[i]!);
   const buf = Buffer.allocUnsafe(size);
+  const dv = view(buf);
   const deltas = opts.offsetDeltas;
   let firstTs = Infinity;
   let maxTs = -Infinity;
@@ -115,31 +120,30 @@ export function encodeBatch(records: readonly ProducerRecord[], opts: EncodeOpti
     const ts = r.timestamp ?? opts.appendTime;
     if (i === 0) firstTs = ts;
     if (ts > maxTs) maxTs = ts;
-    pos += 4;
-    buf.writeUInt32BE(deltas ? deltas[i]! : i, pos);
-    buf.writeDoubleBE(ts, pos + 4);
-    pos += 12;
+    dv.setUint32(pos + 4, deltas ? deltas[i]! : i);
+    dv.setFloat64(pos + 8, ts);
+    pos += 16;
     const key = r.key;
     if (key === null) {
-      buf.writeInt32BE(-1, pos);
+      dv.setInt32(pos, -1);
       pos += 4;
     } else {
-      buf.writeInt32BE(key.length, pos);
+      dv.setInt32(pos, key.length);
       buf.set(key, pos + 4);
       pos += 4 + key.length;
     }
     const value = r.value;
     if (value === null) {
-      buf.writeInt32BE(-1, pos);
+      dv.setInt32(pos, -1);
       pos += 4;
     } else {
-      buf.writeInt32BE(value.length, pos);
+      dv.setInt32(pos, value.length);
       buf.set(value, pos + 4);
       pos += 4 + value.length;
     }
     const h = r.headers;
     if (h === undefined || h === EMPTY_HEADERS) {
-      buf.writeUInt16BE(0, pos);
+      dv.setUint16(pos, 0);
       pos += 2;
     } else {
       const countPos = pos;
@@ -147,32 +151,32 @@ export function encodeBatch(records: readonly ProducerRecord[], opts: EncodeOpti
       let count = 0;
       for (const k in h) {
         const kl = buf.write(k, pos + 2);
-        buf.writeUInt16BE(kl, pos);
+        dv.setUint16(pos, kl);
         pos += 2 + kl;
         const vl = buf.write(h[k]!, pos + 4);
-        buf.writeUInt32BE(vl, pos);
+        dv.setUint32(pos, vl);
         pos += 4 + vl;
         count++;
       }
-      buf.writeUInt16BE(count, countPos);
+      dv.setUint16(countPos, count);
     }
-    buf.writeUInt32BE(pos - start - 4, start);
+    dv.setUint32(start, pos - start - 4);
   }
-  buf.writeUInt32BE(size - 4, 0);
+  dv.setUint32(0, size - 4);
   buf[8] = MAGIC;
   buf[9] = opts.attributes ?? 0;
-  buf.writeUInt16BE(0, 10);
-  writeU64(buf, opts.baseOffset, 12);
-  buf.writeUInt32BE(n === 0 ? 0 : deltas ? deltas[n - 1]! : n - 1, 20);
-  buf.writeDoubleBE(n === 0 ? opts.appendTime : firstTs, 24);
-  buf.writeDoubleBE(n === 0 ? opts.appendTime : maxTs, 32);
-  buf.writeDoubleBE(opts.appendTime, 40);
+  dv.setUint16(10, 0);
+  writeU64(dv, opts.baseOffset, 12);
+  dv.setUint32(20, n === 0 ? 0 : deltas ? deltas[n - 1]! : n - 1);
+  dv.setFloat64(24, n === 0 ? opts.appendTime : firstTs);
+  dv.setFloat64(32, n === 0 ? opts.appendTime : maxTs);
+  dv.setFloat64(40, opts.appendTime);
   const p = opts.producer;
-  writeU64(buf, p ? p.producerId : -1, 48);
-  buf.writeInt16BE(p ? p.producerEpoch : -1, 56);
-  buf.writeInt32BE(p ? p.baseSequence : -1, 58);
-  buf.writeUInt32BE(n, 62);
-  buf.writeUInt32BE(crc32c(buf, 8, size), 4);
+  writeU64(dv, p ? p.producerId : -1, 48);
+  dv.setInt16(56, p ? p.producerEpoch : -1);
+  dv.setInt32(58, p ? p.baseSequence : -1);
+  dv.setUint32(62, n);
+  dv.setUint32(4, crc32c(buf, 8, size));
   return buf;
 }
 
@@ -188,33 +192,28 @@ export type BatchProblem = 'short' | 'length' | 'magic' | 'crc';
  */
 export function readBatchHeader(buf: Uint8Array, pos: number, end: number, verify = true): BatchHeader | BatchProblem {
   if (end - pos < BATCH_HEADER_SIZE) return 'short';
-  const b = buf as Buffer;
-  const length = b.readUInt32BE(pos);
+  const dv = view(buf);
+  const length = dv.getUint32(pos);
   if (length < BATCH_HEADER_SIZE - 4 || length > MAX_BATCH_BYTES) return 'length';
-  if (b[pos + 8] !== MAGIC) return 'magic';
+  if (buf[pos + 8] !== MAGIC) return 'magic';
   const size = length + 4;
   if (end - pos < size) return 'short';
-  const crc = b.readUInt32BE(pos + 4);
+  const crc = dv.getUint32(pos + 4);
   if (verify && crc32c(buf, pos + 8, pos + size) !== crc) return 'crc';
   return {
     size,
     crc,
-    attributes: b[pos + 9]!,
-    baseOffset: readU64(buf, pos + 12),
-    lastOffsetDelta: b.readUInt32BE(pos + 20),
-    firstTimestamp: b.readDoubleBE(pos + 24),
-    maxTimestamp: b.readDoubleBE(pos + 32),
-    appendTime: b.readDoubleBE(pos + 40),
-    producerId: readU64(buf, pos + 48),
-    producerEpoch: b.readInt16BE(pos + 56),
-    baseSequence: b.readInt32BE(pos + 58),
-    recordCount: b.readUInt32BE(pos + 62),
+    attributes: buf[pos + 9]!,
+    baseOffset: readU64(dv, pos + 12),
+    lastOffsetDelta: dv.getUint32(pos + 20),
+    firstTimestamp: dv.getFloat64(pos + 24),
+    maxTimestamp: dv.getFloat64(pos + 32),
+    appendTime: dv.getFloat64(pos + 40),
+    producerId: readU64(dv, pos + 48),
+    producerEpoch: dv.getInt16(pos + 56),
+    baseSequence: dv.getInt32(pos + 58),
+    recordCount: dv.getUint32(pos + 62),
   };
-}
-
-/** Only the length prefix, for a reader that must know how many bytes to fetch. */
-export function peekBatchSize(buf: Uint8Array, pos: number): number {
-  return (buf as Buffer).readUInt32BE(pos) + 4;
 }
 
 /**
@@ -224,42 +223,42 @@ export function peekBatchSize(buf: Uint8Array, pos: number): number {
  */
 export function decodeRecords(buf: Uint8Array, pos: number, h: BatchHeader, minOffset: number, out: LogRecord[], limit: number): void {
   const b = buf as Buffer;
+  const dv = view(buf);
   let p = pos + BATCH_HEADER_SIZE;
   const n = h.recordCount;
   for (let i = 0; i < n && out.length < limit; i++) {
-    const len = b.readUInt32BE(p);
-    const next = p + 4 + len;
-    const offset = h.baseOffset + b.readUInt32BE(p + 4);
+    const next = p + 4 + dv.getUint32(p);
+    const offset = h.baseOffset + dv.getUint32(p + 4);
     if (offset < minOffset) {
       p = next;
       continue;
     }
-    const timestamp = b.readDoubleBE(p + 8);
+    const timestamp = dv.getFloat64(p + 8);
     p += 16;
-    const kl = b.readInt32BE(p);
+    const kl = dv.getInt32(p);
     p += 4;
     let key: Uint8Array | null = null;
     if (kl >= 0) {
       key = b.subarray(p, p + kl);
       p += kl;
     }
-    const vl = b.readInt32BE(p);
+    const vl = dv.getInt32(p);
     p += 4;
     let value: Uint8Array | null = null;
     if (vl >= 0) {
       value = b.subarray(p, p + vl);
       p += vl;
     }
-    const hc = b.readUInt16BE(p);
+    const hc = dv.getUint16(p);
     p += 2;
     let headers = EMPTY_HEADERS;
     if (hc > 0) {
       headers = {};
       for (let j = 0; j < hc; j++) {
-        const nl = b.readUInt16BE(p);
+        const nl = dv.getUint16(p);
         const name = b.toString('utf8', p + 2, p + 2 + nl);
         p += 2 + nl;
-        const hl = b.readUInt32BE(p);
+        const hl = dv.getUint32(p);
         headers[name] = b.toString('utf8', p + 4, p + 4 + hl);
         p += 4 + hl;
       }
@@ -267,16 +266,4 @@ export function decodeRecords(buf: Uint8Array, pos: number, h: BatchHeader, minO
     out.push({ offset, timestamp, key, value, headers });
     p = next;
   }
-}
-
-/** Iterates the offsets of a batch's records (for compaction and index building). */
-export function recordOffsets(buf: Uint8Array, pos: number, h: BatchHeader): number[] {
-  const b = buf as Buffer;
-  const out: number[] = [];
-  let p = pos + BATCH_HEADER_SIZE;
-  for (let i = 0; i < h.recordCount; i++) {
-    out.push(h.baseOffset + b.readUInt32BE(p + 4));
-    p += 4 + b.readUInt32BE(p);
-  }
-  return out;
 }
