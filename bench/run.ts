@@ -1,0 +1,43 @@
+// Entry point of `npm run bench`: runs every benchmark, or only those whose
+// name contains one of the arguments (`npm run bench -- log`).
+// Each benchmark runs its baseline beside it in this same process and prints
+// the ratio (see docs/BENCHMARKS.md for why).
+
+import { machineFacts } from './util.ts';
+
+interface Bench {
+  name: string;
+  description: string;
+  load: () => Promise<{ run: () => Promise<void> }>;
+}
+
+const BENCHES: Bench[] = [
+  { name: 'log', description: 'embedded file log: append and read of 100-byte records vs raw file I/O', load: () => import('./log.ts') },
+];
+
+async function main(): Promise<void> {
+  const filters = process.argv.slice(2).filter((a) => a !== '--');
+  if (filters.includes('--help') || filters.includes('-h')) {
+    console.log('usage: npm run bench [-- NAME...]\n');
+    for (const b of BENCHES) console.log(`  ${b.name.padEnd(10)} ${b.description}`);
+    return;
+  }
+  const selected = filters.length === 0 ? BENCHES : BENCHES.filter((b) => filters.some((f) => b.name.includes(f)));
+  if (selected.length === 0) {
+    console.error(`no benchmark matches ${filters.join(' ')}; known: ${BENCHES.map((b) => b.name).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  for (const line of machineFacts()) console.log(line);
+  console.log(`date: ${new Date().toISOString()}`);
+  const t0 = performance.now();
+  for (const b of selected) {
+    console.log(`\n## ${b.name}: ${b.description}\n`);
+    const t = performance.now();
+    await (await b.load()).run();
+    console.log(`\n(${b.name} took ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  }
+  if (selected.length > 1) console.log(`\nall benchmarks took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+await main();
