@@ -1,0 +1,77 @@
+// Codecs turn the log's bytes into values and back. A codec owns the null case:
+// null bytes are a tombstone at the log layer, so `encode` may return null and
+// `decode` receives null; each codec says what null means for its type.
+
+import { SluiceError } from './errors.ts';
+
+export interface Codec<T> {
+  encode(value: T): Uint8Array | null;
+  decode(bytes: Uint8Array | null): T;
+}
+
+const encoder = new TextEncoder();
+// fatal: invalid UTF-8 is an error we report, not U+FFFD silently substituted.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function preview(bytes: Uint8Array): string {
+  const n = 60;
+  const text = new TextDecoder('utf-8').decode(bytes.subarray(0, n));
+  return JSON.stringify(text) + (bytes.length > n ? '…' : '');
+}
+
+function utf8Decode(bytes: Uint8Array, what: string): string {
+  try {
+    return decoder.decode(bytes);
+  } catch (e) {
+    throw new SluiceError('BAD_INPUT', `${what}: ${bytes.length} bytes are not valid UTF-8`, {}, { cause: e });
+  }
+}
+
+/**
+ * JSON values, encoded as UTF-8 JSON text. `null` round-trips as a tombstone
+ * (null bytes), because JSON null and "no value" are the same thing to a reader.
+ */
+export const json: Codec<unknown> = {
+  encode(value) {
+    if (value === null || value === undefined) return null;
+    const text = JSON.stringify(value);
+    // JSON.stringify returns undefined for functions/symbols: not representable.
+    if (text === undefined) throw new SluiceError('BAD_INPUT', `json codec: cannot encode a value of type ${typeof value}`);
+    return encoder.encode(text);
+  },
+  decode(bytes) {
+    if (bytes === null) return null;
+    const text = utf8Decode(bytes, 'json codec');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new SluiceError('BAD_INPUT', `json codec: not valid JSON (${reason}): ${preview(bytes)}`, {}, { cause: e });
+    }
+  },
+};
+
+/** A typed view of the JSON codec, for callers who know their value shape. */
+export function jsonOf<T>(): Codec<T | null> {
+  return json as Codec<T | null>;
+}
+
+/** UTF-8 strings. null ↔ null (a tombstone); the empty string is a real, empty value. */
+export const string: Codec<string | null> = {
+  encode(value) {
+    return value === null ? null : encoder.encode(value);
+  },
+  decode(bytes) {
+    return bytes === null ? null : utf8Decode(bytes, 'string codec');
+  },
+};
+
+/** Raw bytes, passed through unchanged. */
+export const bytes: Codec<Uint8Array | null> = {
+  encode(value) {
+    return value;
+  },
+  decode(b) {
+    return b;
+  },
+};
