@@ -28,6 +28,9 @@ async function doRefresh(p: Partition): Promise<void> {
   if (active === undefined || rolled || now - (lastListing.get(p) ?? 0) >= FULL_LISTING_EVERY_MS) {
     lastListing.set(p, now);
     await syncSegmentList(p);
+    // The segment we tailed may have grown before the writer rolled away from it: finish
+    // scanning it, or reads would skip from its stale end straight into the next segment.
+    if (active !== undefined && active !== p.segments[p.segments.length - 1] && p.segments.includes(active)) await scanTail(active);
   }
   const seg = p.segments[p.segments.length - 1];
   if (!seg) return;

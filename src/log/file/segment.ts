@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { SegmentIndex, indexPath, timeIndexPath } from './segment-index.ts';
-import { scanBatches, type ScanProblem, type ScanResult } from './scan.ts';
+import { findNextValidBatchSync, problemAtSync, scanBatches, type ScanProblem, type ScanResult } from './scan.ts';
 import { readFully } from './io.ts';
 import type { BatchHeader } from '../batch.ts';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
 
 export function segmentFileName(baseOffset: number): string {
   return String(baseOffset).padStart(20, '0') + '.log';
@@ -73,15 +74,23 @@ export class Segment {
       if (rebuild) seg.index.onBatch(h.baseOffset - baseOffset, position, seg.maxTimestamp, h.size);
       seg.noteBatch(h);
     });
-    seg.size = scan.validSize;
-    seg.corrupt = scan.corrupt;
+    let result = scan;
+    if (!opts.full && scan.tornAt !== null) {
+      // A closed segment was complete and fsynced before the next one was created: bad bytes
+      // at its end are damage, not a torn append. Keep them, so reads report them instead of
+      // silently skipping to the next segment (and nobody truncates them away).
+      const damage = { kind: scan.tornKind ?? 'short', position: scan.tornAt, offset: scan.nextOffset, resumeAt: fileSize, resumeOffset: Infinity };
+      result = { ...scan, corrupt: [...scan.corrupt, damage], tornAt: null, validSize: fileSize };
+    }
+    seg.size = result.validSize;
+    seg.corrupt = result.corrupt;
     if (from > 0) {
       // noteBatch saw only the batches after the last index entry; the first batch is at 0.
       const head = await readFully(fd, 48, 0);
       if (head.length === 48) seg.firstAppendTime = head.readDoubleBE(40);
     }
-    if (rebuild && opts.writable && scan.tornAt === null) seg.index.persist(path, seg.size);
-    return { segment: seg, scan };
+    if (rebuild && opts.writable && result.tornAt === null) seg.index.persist(path, seg.size);
+    return { segment: seg, scan: result };
   }
 
   noteBatch(h: BatchHeader): void {
@@ -100,13 +109,33 @@ export class Segment {
 
   /** The damaged range covering `position`, if the scan found one there. */
   corruptionAt(position: number): ScanProblem | undefined {
-    return this.corrupt.find((c) => position >= c.position && position < c.resumeAt);
+    const known = this.corrupt.find((c) => position >= c.position && position < c.resumeAt);
+    if (known || this.fd < 0 || position >= this.size) return known;
+    // Damage the open-time scan did not cover (a closed segment is opened from its index, and
+    // only its tail is scanned): find where valid batches resume, once, so readers can skip it.
+    const resume = findNextValidBatchSync(this.fd, position + 1, this.size, this.baseOffset);
+    const c: ScanProblem = {
+      kind: problemAtSync(this.fd, position, this.size),
+      position,
+      offset: NaN, // not known without scanning from the start of the segment
+      resumeAt: resume?.position ?? this.size,
+      resumeOffset: resume?.offset ?? Infinity,
+    };
+    this.corrupt.push(c);
+    return c;
   }
 
   async read(position: number, length: number): Promise<Buffer> {
     this.readers++;
     try {
       return await readFully(this.fd, length, position);
+    } catch (e) {
+      throw new SluiceError(
+        ErrorCodes.IO_ERROR,
+        `reading ${length} bytes at byte ${position} of ${this.path} failed (${(e as Error).message}); nothing was returned, the read can be retried`,
+        { file: this.path, position },
+        { cause: e },
+      );
     } finally {
       this.readers--;
       if (this.doomed && this.readers === 0) this.closeFd();
