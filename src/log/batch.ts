@@ -218,12 +218,15 @@ export function readBatchHeader(buf: Uint8Array, pos: number, end: number, verif
 
 /**
  * Decodes the records of a verified batch, skipping those below `minOffset`.
- * Keys, values and the returned records share memory with `buf`: callers must
- * not reuse it.
+ * Keys and values are Uint8Array views (not Buffers) sharing memory with
+ * `buf`: callers must not reuse it.
  */
 export function decodeRecords(buf: Uint8Array, pos: number, h: BatchHeader, minOffset: number, out: LogRecord[], limit: number): void {
   const b = buf as Buffer;
   const dv = view(buf);
+  // Plain Uint8Array views cost about half of Buffer#subarray, which goes through species lookup.
+  const ab = buf.buffer;
+  const base = buf.byteOffset;
   let p = pos + BATCH_HEADER_SIZE;
   const n = h.recordCount;
   for (let i = 0; i < n && out.length < limit; i++) {
@@ -239,14 +242,14 @@ export function decodeRecords(buf: Uint8Array, pos: number, h: BatchHeader, minO
     p += 4;
     let key: Uint8Array | null = null;
     if (kl >= 0) {
-      key = b.subarray(p, p + kl);
+      key = new Uint8Array(ab, base + p, kl);
       p += kl;
     }
     const vl = dv.getInt32(p);
     p += 4;
     let value: Uint8Array | null = null;
     if (vl >= 0) {
-      value = b.subarray(p, p + vl);
+      value = new Uint8Array(ab, base + p, vl);
       p += vl;
     }
     const hc = dv.getUint16(p);
