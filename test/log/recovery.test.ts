@@ -118,6 +118,30 @@ function isCorruptAt(offset: number, partition = 0) {
   };
 }
 
+/**
+ * Reads on from `from` (before the damage at offset `bad`) with generous limits: whatever is
+ * returned must be intact records before `bad`, and the read that reaches `bad` must fail with
+ * CORRUPT_RECORD naming it. (Whether records before the damage come back in the same call that
+ * meets it is up to the implementation; see the todo test below.)
+ */
+async function readIntoDamage(log: FileLog, from: number, bad: number): Promise<void> {
+  const got: LogRecord[] = [];
+  let offset = from;
+  for (;;) {
+    let r;
+    try {
+      r = await log.read(T, 0, offset, { maxRecords: 100_000 });
+    } catch (e) {
+      assert.ok(isCorruptAt(bad)(e));
+      break;
+    }
+    got.push(...r.records);
+    assert.ok(r.nextOffset > offset && r.nextOffset <= bad, `read from ${offset} went on to ${r.nextOffset}, past the damage at ${bad}`);
+    offset = r.nextOffset;
+  }
+  assertRecords(got, from, from + got.length, 'before the damage');
+}
+
 // ---- torn tails ----------------------------------------------------------------
 
 for (const cut of ['inside the header', 'inside the records', 'one byte short']) {
@@ -199,7 +223,7 @@ test('flipped byte in the middle of the active segment: reported with topic/part
     // Reading the damaged batch fails loudly, whether the read starts at it, inside it, or before it.
     await assert.rejects(log.read(T, 0, 50), isCorruptAt(50));
     await assert.rejects(log.read(T, 0, 52), isCorruptAt(52));
-    await assert.rejects(log.read(T, 0, 45, { maxRecords: 100 }), isCorruptAt(50));
+    await readIntoDamage(log, 45, 50);
     // Reading on from past the damage works.
     assertRecords(await readRange(log, 55, 100), 55, 100, 'past the damage');
     // And the log still appends after it.
@@ -291,7 +315,7 @@ test('flipped byte in the middle of a closed segment: reported, later data and s
     assert.deepEqual(f.segments().map((s) => fs.statSync(s).size), sizes, 'nothing truncated');
     assertRecords(await readRange(log, 0, bad), 0, bad);
     await assert.rejects(log.read(T, 0, bad), isCorruptAt(bad));
-    await assert.rejects(log.read(T, 0, 0, { maxRecords: 10_000 }), isCorruptAt(bad));
+    await readIntoDamage(log, 0, bad);
     // The following segments read fine, and so does the end of this one.
     assertRecords(await readRange(log, end0, 240), end0, 240, 'later segments');
     assertRecords(await readRange(log, end0 - 4, 240), end0 - 4, 240, 'last batch of the damaged segment');
@@ -328,7 +352,7 @@ test('damage in the last batch of a closed segment is reported, not silently ski
     assert.equal(fs.statSync(seg0).size, size0, 'a closed segment is never truncated');
     assertRecords(await readRange(log, 0, end0 - 4), 0, end0 - 4);
     await assert.rejects(log.read(T, 0, end0 - 4), isCorruptAt(end0 - 4));
-    await assert.rejects(log.read(T, 0, end0 - 8, { maxRecords: 100 }), isCorruptAt(end0 - 4));
+    await readIntoDamage(log, end0 - 8, end0 - 4);
     assertRecords(await readRange(log, end0, 240), end0, 240);
   } finally {
     await log.close();
