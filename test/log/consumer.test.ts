@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { Consumer, type ConsumerRecord } from '../../src/log/consumer.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { MemoryLog } from '../helpers/memory-log.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
+import { Producer } from '../../src/log/producer.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null) => (b === null ? null : new TextDecoder().decode(b));
@@ -180,3 +183,40 @@ test('close wakes a waiting poll, which resolves empty; later polls fail CLOSED'
   assert.deepEqual(await waiting, []);
   await assert.rejects(c.poll(), (e) => isSluiceError(e, 'CLOSED'));
 });
+
+// The same Consumer on the real embedded log, including a read-only reader
+// beside the writer (what `sluice consume --follow` does).
+test('on FileLog: a read-only follower wakes on the writer\'s appends; group offsets persist', async (t) => {
+  const dir = tmpDir(t);
+  const writer = await openFileLog({ dataDir: dir });
+  try {
+    await followAndResume(writer, dir);
+  } finally {
+    await writer.close();
+  }
+});
+
+async function followAndResume(writer: FileLog, dir: string): Promise<void> {
+  await writer.createTopic('t', { partitions: 2 });
+  const producer = new Producer(writer);
+  await producer.send('t', [{ value: utf8('a'), partition: 0 }, { value: utf8('b'), partition: 1 }]);
+
+  const reader = await openFileLog({ dataDir: dir, readOnly: true });
+  const c = await Consumer.open(reader, { topic: 't', group: 'g' });
+  const first = [...(await c.poll()), ...(await c.poll({ wait: false }))];
+  assert.deepEqual(vals(first).sort(), ['a', 'b']);
+  const waiting = c.poll();
+  await new Promise((r) => setTimeout(r, 20));
+  await producer.send('t', [{ value: utf8('c'), partition: 1 }]);
+  assert.deepEqual(vals(await waiting), ['c']);
+  await c.commit();
+  await c.close();
+  await reader.close();
+
+  const again = await openFileLog({ dataDir: dir, readOnly: true });
+  const c2 = await Consumer.open(again, { topic: 't', group: 'g', stopAtEnd: true });
+  assert.deepEqual(c2.positions().map((p) => p.offset), [1, 2]);
+  assert.deepEqual(await drain(c2), []);
+  await c2.close();
+  await again.close();
+}

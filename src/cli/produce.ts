@@ -1,0 +1,184 @@
+// `sluice produce TOPIC`: JSON lines on stdin → records. Each non-blank line is
+// one record whose value is the line's JSON text, unchanged. Lines are appended
+// in batches (group commit does the rest). The first bad line stops the run:
+// everything before it is flushed and acknowledged, nothing from it on is
+// written, and the summary on stderr says exactly what was accepted.
+
+import type { Command } from 'commander';
+import { SluiceError } from '../errors.ts';
+import { BatchingProducer, Producer, type BatcherSummary, type SendRecord } from '../log/producer.ts';
+import { EXIT_FAILURE, ExitError } from './exit.ts';
+import { parseIntArg, withLog } from './options.ts';
+
+interface ProduceOptions {
+  keyField?: string;
+  timestampField?: string;
+  partition?: number;
+  batchRecords: number;
+  batchBytes: number;
+}
+
+const NL = 0x0a;
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+const encoder = new TextEncoder();
+
+class BadLine extends SluiceError {
+  constructor(line: number, message: string) {
+    super('BAD_INPUT', `line ${line}: ${message}`, { line });
+  }
+}
+
+function describeType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** Field value → key bytes. Strings as they are; numbers/booleans as their text; objects as JSON. */
+function keyOf(doc: unknown, field: string, line: number): Uint8Array {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new BadLine(line, `--key-field needs a JSON object, got ${describeType(doc)}`);
+  }
+  const v = (doc as Record<string, unknown>)[field];
+  if (v === undefined) throw new BadLine(line, `key field ${JSON.stringify(field)} is missing`);
+  if (v === null) throw new BadLine(line, `key field ${JSON.stringify(field)} is null`);
+  return encoder.encode(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+}
+
+/** Field value → event time: epoch milliseconds (a number) or an ISO-8601 string. */
+function timestampOf(doc: unknown, field: string, line: number): number {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new BadLine(line, `--timestamp-field needs a JSON object, got ${describeType(doc)}`);
+  }
+  const v = (doc as Record<string, unknown>)[field];
+  if (v === undefined) throw new BadLine(line, `timestamp field ${JSON.stringify(field)} is missing`);
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v);
+  if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v)) {
+    const t = Date.parse(v);
+    if (!Number.isNaN(t)) return t;
+  }
+  throw new BadLine(
+    line,
+    `timestamp field ${JSON.stringify(field)} is ${JSON.stringify(v)}: expected epoch milliseconds (a number >= 0) or an ISO-8601 string`,
+  );
+}
+
+function isBlank(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
+  }
+  return true;
+}
+
+/** One input line (without its newline) → a record; throws BadLine. */
+export function lineToRecord(raw: Uint8Array, line: number, o: Pick<ProduceOptions, 'keyField' | 'timestampField' | 'partition'>): SendRecord {
+  let bytes = raw;
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new BadLine(line, 'not valid UTF-8');
+  }
+  // TextDecoder strips a leading BOM from the text; drop it from the stored bytes too.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new BadLine(line, `not valid JSON (${(e as Error).message})`);
+  }
+  const r: SendRecord = { key: null, value: bytes };
+  if (o.keyField !== undefined) r.key = keyOf(doc, o.keyField, line);
+  if (o.timestampField !== undefined) r.timestamp = timestampOf(doc, o.timestampField, line);
+  if (o.partition !== undefined) r.partition = o.partition;
+  return r;
+}
+
+export function formatSummary(topic: string, s: BatcherSummary): string {
+  const plural = s.records === 1 ? '' : 's';
+  if (s.records === 0) return `produced 0 records to ${topic}`;
+  const parts = s.partitions.map((p) =>
+    p.firstOffset === p.lastOffset ? `partition ${p.partition} offset ${p.firstOffset}` : `partition ${p.partition} offsets ${p.firstOffset}-${p.lastOffset}`,
+  );
+  return `produced ${s.records} record${plural} to ${topic} (${parts.join(', ')})`;
+}
+
+async function produce(topic: string, o: ProduceOptions, cmd: Command): Promise<void> {
+  await withLog(cmd, 'write', async (log) => {
+    const producer = new Producer(log);
+    // Fails with UNKNOWN_TOPIC (exit 2) before any input is read.
+    const n = await producer.partitionCount(topic);
+    if (o.partition !== undefined && o.partition >= n) {
+      throw new SluiceError('INVALID_ARGUMENT', `--partition ${o.partition}: topic ${topic} has partitions 0..${n - 1}`);
+    }
+    const batcher = new BatchingProducer(producer, topic, { maxRecords: o.batchRecords, maxBytes: o.batchBytes });
+    let bad: unknown = undefined;
+    let line = 0;
+    try {
+      let carry: Uint8Array | null = null;
+      const take = async (raw: Uint8Array) => {
+        line++;
+        if (isBlank(raw)) return;
+        const wait = batcher.add(lineToRecord(raw, line, o));
+        if (wait) await wait;
+      };
+      outer: for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+        let start = 0;
+        let nl = chunk.indexOf(NL, start);
+        while (nl !== -1) {
+          let raw: Uint8Array = chunk.subarray(start, nl);
+          if (carry !== null) {
+            raw = Buffer.concat([carry, raw]);
+            carry = null;
+          }
+          try {
+            await take(raw);
+          } catch (e) {
+            bad = e;
+            break outer;
+          }
+          start = nl + 1;
+          nl = chunk.indexOf(NL, start);
+        }
+        if (start < chunk.length) carry = carry === null ? Buffer.from(chunk.subarray(start)) : Buffer.concat([carry, chunk.subarray(start)]);
+      }
+      // The last line may lack a newline.
+      if (bad === undefined && carry !== null) {
+        try {
+          await take(carry);
+        } catch (e) {
+          bad = e;
+        }
+      }
+    } finally {
+      // Whatever preceded a bad line (or an error) is appended; a flush error wins over a bad line
+      // only if nothing was reported yet.
+      try {
+        await batcher.flush();
+      } catch (e) {
+        bad ??= e;
+      }
+    }
+    if (bad !== undefined) {
+      const msg = bad instanceof Error ? bad.message : String(bad);
+      process.stderr.write(`sluice: ${msg}\n`);
+      const from = bad instanceof BadLine ? `; nothing from line ${line} on was written` : '';
+      process.stderr.write(`${formatSummary(topic, batcher.summary())}${from}\n`);
+      throw new ExitError(EXIT_FAILURE);
+    }
+    process.stderr.write(`${formatSummary(topic, batcher.summary())}\n`);
+  });
+}
+
+export function registerProduce(program: Command): void {
+  program
+    .command('produce')
+    .description('append JSON lines from stdin to a topic, one record per line')
+    .argument('<topic>', 'topic name')
+    .option('-k, --key-field <field>', 'use this top-level field of each line as the record key (partitions by key)')
+    .option('-t, --timestamp-field <field>', 'use this field as event time: epoch ms or an ISO-8601 string')
+    .option('-p, --partition <n>', 'append every record to this partition', parseIntArg(0))
+    .option('--batch-records <n>', 'records per append', parseIntArg(1, 1_000_000), 1000)
+    .option('--batch-bytes <n>', 'bytes per append', parseIntArg(1, 64 * 1024 * 1024), 1024 * 1024)
+    .action((topic: string, o: ProduceOptions, cmd: Command) => produce(topic, o, cmd));
+}
