@@ -309,6 +309,10 @@ export class Partition {
               pos = c.resumeAt; // the reader asked for offsets past known damage
               continue scanning;
             }
+            if (out.length > 0) {
+              done = true; // hand out the good records first; the next read, from the damage, throws
+              break scanning;
+            }
             throw this.corruption(next, seg, pos + p, h);
           }
           if (h.baseOffset >= hw) {
@@ -376,7 +380,7 @@ export class Partition {
       let pos = seg.index.positionForTime(ts);
       const end = seg.size;
       while (pos < end) {
-        const buf = await seg.read(pos, Math.min(DEFAULT_MAX_BYTES, end - pos));
+        const buf = await readChunk(seg, pos, end, DEFAULT_MAX_BYTES);
         let p = 0;
         while (p < buf.length) {
           const h = readBatchHeader(buf, p, buf.length);
