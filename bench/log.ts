@@ -30,7 +30,8 @@ const TOTAL_RECORDS = envInt('BENCH_LOG_RECORDS', 2_000_000);
 const ROUNDS = envInt('BENCH_LOG_ROUNDS', 5);
 const BATCH = envInt('BENCH_LOG_BATCH', 1000);
 const INFLIGHT = envInt('BENCH_LOG_INFLIGHT', 4);
-const READ_MAX_BYTES = 1024 * 1024;
+// The log's default read size: what a consumer that does not tune maxBytes gets.
+const READ_MAX_BYTES = 256 * 1024;
 const READ_MAX_RECORDS = 100_000;
 const CONSUMER_MAX_RECORDS = 500;
 const TOPIC = 'bench';

@@ -1,0 +1,35 @@
+// Sluice's public API. Everything not exported here is internal and may change.
+
+export { SluiceError, ErrorCodes, isSluiceError } from './errors.ts';
+export type { ErrorCode, ErrorDetails } from './errors.ts';
+
+export type { Headers, LogRecord, ProducerRecord } from './record.ts';
+export { json, jsonOf, string, bytes } from './codec.ts';
+export type { Codec } from './codec.ts';
+export { Partitioner, partitionForKey, murmur2 } from './partitioner.ts';
+
+export type {
+  Log,
+  TopicConfig,
+  TopicInfo,
+  TopicDescription,
+  PartitionInfo,
+  GroupLag,
+  FsyncPolicy,
+  Isolation,
+  ReadOptions,
+  ReadResult,
+  AppendResult,
+  TopicPartition,
+  TopicPartitionOffset,
+  JoinOptions,
+  Assignment,
+  GroupMember,
+} from './log/log.ts';
+export { DEFAULT_TOPIC_CONFIG } from './log/log.ts';
+export { openFileLog, FileLog } from './log/file/file-log.ts';
+export type { FileLogOptions } from './log/file/file-log.ts';
+export { Producer, BatchingProducer } from './log/producer.ts';
+export type { SendRecord, RecordMetadata, ProducerOptions } from './log/producer.ts';
+export { Consumer } from './log/consumer.ts';
+export type { ConsumerOptions, ConsumerRecord, StartFrom, PollOptions } from './log/consumer.ts';
