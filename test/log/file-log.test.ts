@@ -174,3 +174,35 @@ test('fsync never and interval policies acknowledge and persist records', async 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('readers in other processes see a batch only once the writer acknowledged it (after fsync)', async () => {
+  const { setIo, realIo } = await import('../../src/log/file/io.ts');
+  await withLog(async (log, dir) => {
+    await log.createTopic('t');
+    await log.append('t', 0, [{ key: null, value: b('first') }]);
+    const reader = await openFileLog({ dataDir: dir, readOnly: true });
+    let releaseSync: (() => void) | undefined;
+    const syncStarted = new Promise<void>((started) => {
+      setIo({
+        ...realIo,
+        fdatasync: async (fd) => {
+          started();
+          await new Promise<void>((r) => (releaseSync = r));
+          return realIo.fdatasync(fd);
+        },
+      });
+    });
+    try {
+      const pending = log.append('t', 0, [{ key: null, value: b('second') }]);
+      await syncStarted; // written to the file, not yet fsynced nor acknowledged
+      assert.deepEqual((await reader.read('t', 0, 0)).records.map(str), ['first']);
+      releaseSync!();
+      await pending;
+      assert.deepEqual((await reader.read('t', 0, 0)).records.map(str), ['first', 'second']);
+    } finally {
+      releaseSync?.(); // never leave the writer's fsync hanging, even when an assertion failed
+      setIo(realIo);
+      await reader.close();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import type { Partition } from './partition.ts';
 import { Segment, parseSegmentFileName, segmentFileName } from './segment.ts';
 import { scanBatches } from './scan.ts';
+import { readPublishedWatermark } from './watermark-file.ts';
 
 const FULL_LISTING_EVERY_MS = 1000;
 const lastListing = new WeakMap<Partition, number>();
@@ -35,7 +36,9 @@ async function doRefresh(p: Partition): Promise<void> {
   const seg = p.segments[p.segments.length - 1];
   if (!seg) return;
   await scanTail(seg);
-  p.highWatermark = seg.nextOffset;
+  // Never past what the writer has acknowledged (see watermark-file.ts).
+  const published = readPublishedWatermark(p.dir);
+  p.highWatermark = published === null ? seg.nextOffset : Math.min(seg.nextOffset, published);
 }
 
 /** Scans bytes appended since the last look; stops before an incomplete batch. */

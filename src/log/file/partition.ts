@@ -12,6 +12,7 @@ import { io, fsyncDir } from './io.ts';
 import { Segment, parseSegmentFileName } from './segment.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
+import { WatermarkWriter } from './watermark-file.ts';
 
 /**
  * 256 KiB per read: large enough to amortise the syscall, small enough that
@@ -74,6 +75,7 @@ export class Partition {
   private syncTimer: NodeJS.Timeout | null = null;
   private watcher: TailWatcher | null = null;
   private closed = false;
+  private published: WatermarkWriter | null = null;
   private lastVerified: { seg: Segment | null; pos: number } = { seg: null, pos: -1 };
   /** Runs after a segment rolls (retention, compaction); set by the owner. */
   onRoll: (() => void) | null = null;
@@ -142,6 +144,7 @@ export class Partition {
       fsyncDir(this.dir);
     }
     this.nextOffset = this.highWatermark = this.active.nextOffset;
+    if (this.writable) this.published = new WatermarkWriter(this.dir, this.highWatermark);
   }
 
   // ---- appends -------------------------------------------------------------
@@ -185,6 +188,7 @@ export class Partition {
         break;
       }
       this.highWatermark = group[group.length - 1]!.lastOffset + 1;
+      this.published?.publish(this.highWatermark);
       for (const a of group) a.resolve({ baseOffset: a.baseOffset, lastOffset: a.lastOffset });
       this.notifyWaiters();
     }
@@ -455,5 +459,6 @@ export class Partition {
       this.active.persistIndex();
     }
     for (const s of this.segments) s.close();
+    this.published?.close();
   }
 }
