@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import type { LogRecord, ProducerRecord } from '../../src/record.ts';
 import { CRASH_TOPIC, crashRecord, markerRecord, prng, sameRecord } from '../helpers/crash-records.ts';
+import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/append-child.ts', import.meta.url));
 const ROUNDS = 24;
@@ -78,16 +79,8 @@ function runChild(dataDir: string, round: number, seed: number, killAfterMs: num
   });
 }
 
-async function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = 0;
-  for (;;) {
-    const r = await log.read(CRASH_TOPIC, p, offset, { maxRecords: 500 });
-    out.push(...r.records);
-    if (r.nextOffset >= r.highWatermark) return out;
-    assert.ok(r.nextOffset > offset, `read made no progress at ${p}@${offset}`);
-    offset = r.nextOffset;
-  }
+function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
+  return readPartition(log, CRASH_TOPIC, p, { from: 0, maxRecords: 500 });
 }
 
 test(`kill -9 during appends: acknowledged records survive (${ROUNDS} rounds, seed ${SEED})`, async (t) => {

@@ -13,6 +13,7 @@ import { io, realIo, setIo, type Io } from '../../src/log/file/io.ts';
 import { isSluiceError, type SluiceError } from '../../src/errors.ts';
 import type { LogRecord, ProducerRecord } from '../../src/record.ts';
 import { sameRecord } from '../helpers/crash-records.ts';
+import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const T = 'faults';
 
@@ -31,15 +32,8 @@ function faultyIo(over: Partial<Io>): Io {
   return { ...realIo, ...over };
 }
 
-async function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = 0;
-  for (;;) {
-    const r = await log.read(T, p, offset, { maxRecords: 100 });
-    out.push(...r.records);
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
-  }
+function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
+  return readPartition(log, T, p, { from: 0 });
 }
 
 function isIoError(partition: number) {

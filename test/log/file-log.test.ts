@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import type { LogRecord } from '../../src/record.ts';
+import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const b = (s: string) => Buffer.from(s);
 const str = (r: LogRecord) => (r.value ? Buffer.from(r.value).toString() : null);
@@ -21,15 +22,8 @@ async function withLog(fn: (log: FileLog, dir: string) => Promise<void>): Promis
   }
 }
 
-async function readAll(log: FileLog, topic: string, partition: number, from = 0): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = from;
-  for (;;) {
-    const r = await log.read(topic, partition, offset, { maxRecords: 37 });
-    out.push(...r.records);
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
-  }
+function readAll(log: FileLog, topic: string, partition: number, from = 0): Promise<LogRecord[]> {
+  return readPartition(log, topic, partition, { from, maxRecords: 37 });
 }
 
 test('topics: create, list, get, describe, delete, and clear errors', async () => {

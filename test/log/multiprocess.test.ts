@@ -14,6 +14,7 @@ import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { realIo, setIo } from '../../src/log/file/io.ts';
 import type { LogRecord } from '../../src/record.ts';
 import { prng } from '../helpers/crash-records.ts';
+import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/log-child.ts', import.meta.url));
 const T = 'mp';
@@ -164,15 +165,8 @@ test('a read-only reader in another process tails appends across segment rolls a
   t.diagnostic(`${reads} reads by the tailing process for ${total} records`);
 });
 
-async function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = 0;
-  for (;;) {
-    const r = await log.read(T, p, offset, { maxRecords: 1000 });
-    out.push(...r.records);
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
-  }
+function readAll(log: FileLog, p: number): Promise<LogRecord[]> {
+  return readPartition(log, T, p, { from: 0, maxRecords: 1000 });
 }
 
 test('a reader that last looked mid-segment still reads the rest of it after the writer rolled', async (t) => {

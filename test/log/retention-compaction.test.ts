@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import type { LogRecord } from '../../src/record.ts';
+import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const b = (s: string) => Buffer.from(s);
 const str = (u: Uint8Array | null) => (u ? Buffer.from(u).toString() : null);
@@ -14,16 +15,8 @@ function tmpDir(): string {
   return fs.mkdtempSync(join(os.tmpdir(), 'sluice-maint-'));
 }
 
-async function readAll(log: FileLog, topic: string, partition = 0): Promise<LogRecord[]> {
-  const start = (await log.describeTopic(topic)).partitions[partition]!.startOffset;
-  const out: LogRecord[] = [];
-  let offset = start;
-  for (;;) {
-    const r = await log.read(topic, partition, offset);
-    out.push(...r.records);
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
-  }
+function readAll(log: FileLog, topic: string, partition = 0): Promise<LogRecord[]> {
+  return readPartition(log, topic, partition);
 }
 
 test('retention by size deletes whole old segments, never the active one', async () => {
