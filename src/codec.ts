@@ -4,10 +4,17 @@
 
 import { SluiceError } from './errors.ts';
 
-export interface Codec<T> {
-  encode(value: T): Uint8Array | null;
+/** Bytes to a value: what a source needs. */
+export interface Decoder<T> {
   decode(bytes: Uint8Array | null): T;
 }
+
+/** A value to bytes: what a sink needs. */
+export interface Encoder<T> {
+  encode(value: T): Uint8Array | null;
+}
+
+export interface Codec<T> extends Decoder<T>, Encoder<T> {}
 
 const encoder = new TextEncoder();
 // fatal: invalid UTF-8 is an error we report, not U+FFFD silently substituted.
@@ -51,9 +58,14 @@ export const json: Codec<unknown> = {
   },
 };
 
-/** A typed view of the JSON codec, for callers who know their value shape. */
-export function jsonOf<T>(): Codec<T | null> {
-  return json as Codec<T | null>;
+/**
+ * A typed view of the JSON codec, for callers who know their value shape. The
+ * type is a promise the input keeps, not a check: a record that is not JSON is
+ * still refused (dead-lettered), but a JSON value of the wrong shape is not.
+ * A tombstone decodes to null: include null in T if the input has them.
+ */
+export function jsonOf<T>(): Codec<T> {
+  return json as Codec<T>;
 }
 
 /** UTF-8 strings. null ↔ null (a tombstone); the empty string is a real, empty value. */
@@ -63,6 +75,20 @@ export const string: Codec<string | null> = {
   },
   decode(bytes) {
     return bytes === null ? null : utf8Decode(bytes, 'string codec');
+  },
+};
+
+/**
+ * UTF-8 text that is never null: for streams of lines, words, frames. A
+ * tombstone (no value) cannot be decoded and is refused (dead-lettered).
+ */
+export const text: Codec<string> = {
+  encode(value) {
+    return encoder.encode(value);
+  },
+  decode(bytes) {
+    if (bytes === null) throw new SluiceError('BAD_INPUT', 'text codec: the record has no value (a tombstone); use the string codec to receive nulls');
+    return utf8Decode(bytes, 'text codec');
   },
 };
 

@@ -4,8 +4,8 @@ export { SluiceError, ErrorCodes, isSluiceError } from './errors.ts';
 export type { ErrorCode, ErrorDetails } from './errors.ts';
 
 export type { Headers, LogRecord, ProducerRecord } from './record.ts';
-export { json, jsonOf, string, bytes } from './codec.ts';
-export type { Codec } from './codec.ts';
+export { json, jsonOf, string, text, bytes } from './codec.ts';
+export type { Codec, Decoder, Encoder } from './codec.ts';
 export { Partitioner, partitionForKey, murmur2 } from './partitioner.ts';
 
 export type {

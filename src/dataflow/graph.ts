@@ -1,0 +1,93 @@
+// The dataflow graph that the fluent API builds and the runtime executes.
+// Nodes are plain data plus the user's functions; the engine (src/runtime/
+// engine.ts) walks them. Keeping the graph separate from execution lets the
+// same application run in a job, in a worker, or in the test driver.
+
+import type { Decoder, Encoder } from '../codec.ts';
+import type { Sink, Source } from '../connectors/connector.ts';
+import type { Headers } from '../record.ts';
+import type { ProcessContext } from './context.ts';
+
+/** An event as it flows between operators: the decoded value plus its envelope. */
+export interface Event<T = unknown> {
+  value: T;
+  /** Set by keyBy (and kept by stateless operators after it); null before. */
+  key: string | null;
+  /** State partition chosen by keyBy; -1 before. */
+  partition: number;
+  /** Event time, ms. */
+  timestamp: number;
+  headers: Headers;
+  /** Where the source record came from, for dead letters and error messages. */
+  origin: string;
+  position: number;
+}
+
+export type PartitionFunction = (key: string, partitions: number) => number;
+
+export interface NodeBase {
+  id: number;
+  name: string;
+  /** Downstream nodes; `port` selects a named output of a process node (undefined = main output). */
+  children: { node: Node; port: string | undefined }[];
+}
+
+export interface SourceNode extends NodeBase {
+  kind: 'source';
+  source: Source;
+  codec: Decoder<unknown>;
+  /** Event time from the decoded value; default: the record's timestamp. */
+  timestamp?: (value: unknown, recordTimestamp: number) => number;
+}
+
+export interface MapNode extends NodeBase {
+  kind: 'map';
+  fn: (value: unknown, event: Event) => unknown;
+}
+
+export interface FilterNode extends NodeBase {
+  kind: 'filter';
+  fn: (value: unknown, event: Event) => boolean;
+}
+
+export interface FlatMapNode extends NodeBase {
+  kind: 'flatMap';
+  fn: (value: unknown, event: Event) => Iterable<unknown>;
+}
+
+export interface KeyByNode extends NodeBase {
+  kind: 'keyBy';
+  keyFn: (value: unknown) => string | number;
+  partitions: number;
+  partitionFn: PartitionFunction;
+}
+
+export interface ProcessNode extends NodeBase {
+  kind: 'process';
+  init: (key: string) => unknown;
+  fn: (value: unknown, state: unknown, ctx: ProcessContext<unknown>) => void;
+  /** Number of state partitions (from the keyBy upstream). */
+  partitions: number;
+  /** Optional codec for state that is not plain JSON (Maps, Dates, class instances). */
+  stateCodec?: StateCodec<unknown>;
+}
+
+export interface MergeNode extends NodeBase {
+  kind: 'merge';
+}
+
+export interface SinkNode extends NodeBase {
+  kind: 'sink';
+  sink: Sink;
+  codec: Encoder<unknown>;
+  /** Output record key; default: the event's key (from keyBy), encoded as UTF-8. */
+  key?: (value: unknown, event: Event) => string | null;
+}
+
+export type Node = SourceNode | MapNode | FilterNode | FlatMapNode | KeyByNode | ProcessNode | MergeNode | SinkNode;
+
+/** How to snapshot state that is not a plain JSON-compatible object. */
+export interface StateCodec<S> {
+  toJSON(state: S): unknown;
+  fromJSON(json: unknown): S;
+}

@@ -1,0 +1,54 @@
+// A pipeline: one or more sources, the operators between them, and the sinks
+// they end in. An application runs all its pipelines side by side.
+
+import type { Decoder } from '../codec.ts';
+import type { Source } from '../connectors/connector.ts';
+import type { Application } from './application.ts';
+import type { Node, SourceNode } from './graph.ts';
+import { Stream } from './stream.ts';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type NodeSpec = DistributiveOmit<Node, 'id' | 'children' | 'name'> & { name?: string | undefined };
+
+export interface FromOptions<T> {
+  /** Names the input (the test driver addresses it by this name). Default: the source's name. */
+  name?: string;
+  /** Event time from the decoded value (e.g. a field); default: the record's timestamp. */
+  timestamp?: (value: T, recordTimestamp: number) => number;
+}
+
+export class Pipeline {
+  readonly app: Application;
+  readonly name: string;
+  readonly nodes: Node[] = [];
+
+  /** @internal */
+  constructor(app: Application, name: string) {
+    this.app = app;
+    this.name = name;
+  }
+
+  /** Reads `source`, decoding each record's value with `codec`. */
+  from<T>(source: Source, codec: Decoder<T>, options: FromOptions<T> = {}): Stream<T> {
+    const node = this.node({
+      kind: 'source',
+      name: options.name ?? source.name,
+      source,
+      codec: codec as Decoder<unknown>,
+      timestamp: options.timestamp as SourceNode['timestamp'],
+    });
+    return new Stream<T>(this, node);
+  }
+
+  /** @internal Adds a node with a fresh id. */
+  node(spec: NodeSpec): Node {
+    const id = this.app.nextNodeId();
+    const node = { ...spec, id, name: spec.name ?? `${spec.kind}-${id}`, children: [] } as Node;
+    this.nodes.push(node);
+    return node;
+  }
+
+  sources(): SourceNode[] {
+    return this.nodes.filter((n): n is SourceNode => n.kind === 'source');
+  }
+}

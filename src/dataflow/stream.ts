@@ -1,0 +1,211 @@
+// The fluent, typed API: a Stream<T> is a handle on a node of the graph; each
+// operator adds a node and returns a handle on it. Types flow end to end: the
+// source's codec fixes T, every operator's function types the next stream.
+
+import type { Encoder } from '../codec.ts';
+import type { Sink } from '../connectors/connector.ts';
+import type { ProcessContext } from './context.ts';
+import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec } from './graph.ts';
+import type { Pipeline } from './pipeline.ts';
+
+/** What operators may read about the current event besides its value. */
+export type EventInfo = Readonly<Pick<Event, 'key' | 'timestamp' | 'headers' | 'origin' | 'position'>>;
+
+export interface KeyByOptions {
+  /** Number of state partitions; fixed for the job's life. Default: the application's `partitions`. */
+  partitions?: number;
+  /** Maps a key to a partition in [0, partitions). Default: murmur2 of the key's UTF-8 bytes, as for topics. */
+  partitioner?: PartitionFunction;
+}
+
+export interface ProcessOptions<S> {
+  /** Names the operator: its state is listed under this name (`sluice state`, the test driver). */
+  name?: string;
+  /** For state that is not a plain JSON-compatible object. */
+  stateCodec?: StateCodec<S>;
+}
+
+export interface ToOptions<T> {
+  name?: string;
+  /** The output record's key; default: the key set by keyBy, if any. */
+  key?: (value: T, event: EventInfo) => string | null;
+}
+
+export class Stream<T> {
+  /** @internal */
+  readonly node: Node;
+  /** @internal */
+  readonly pipeline: Pipeline;
+  /** @internal */
+  readonly port: string | undefined;
+
+  /** @internal */
+  constructor(pipeline: Pipeline, node: Node, port?: string) {
+    this.pipeline = pipeline;
+    this.node = node;
+    this.port = port;
+  }
+
+  private then<U>(node: Node): Stream<U> {
+    this.node.children.push({ node, port: this.port });
+    return new Stream<U>(this.pipeline, node);
+  }
+
+  map<U>(fn: (value: T, event: EventInfo) => U, name?: string): Stream<U> {
+    return this.then(this.pipeline.node({ kind: 'map', name, fn: fn as (v: unknown, e: Event) => unknown }));
+  }
+
+  filter<S extends T>(fn: (value: T, event: EventInfo) => value is S, name?: string): Stream<S>;
+  filter(fn: (value: T, event: EventInfo) => boolean, name?: string): Stream<T>;
+  filter(fn: (value: T, event: EventInfo) => boolean, name?: string): Stream<T> {
+    return this.then(this.pipeline.node({ kind: 'filter', name, fn: fn as (v: unknown, e: Event) => boolean }));
+  }
+
+  /** Zero or more outputs per input. */
+  flatMap<U>(fn: (value: T, event: EventInfo) => Iterable<U>, name?: string): Stream<U> {
+    return this.then(this.pipeline.node({ kind: 'flatMap', name, fn: fn as (v: unknown, e: Event) => Iterable<unknown> }));
+  }
+
+  /**
+   * Splits the stream: each event goes to the first branch whose predicate it
+   * matches; returns one stream per predicate, plus a last one for events that
+   * matched none.
+   */
+  branch(...predicates: ((value: T, event: EventInfo) => boolean)[]): Stream<T>[] {
+    const out: Stream<T>[] = [];
+    for (let i = 0; i <= predicates.length; i++) {
+      const earlier = predicates.slice(0, i);
+      const mine = predicates[i];
+      out.push(this.filter((v, e) => !earlier.some((p) => p(v, e)) && (mine === undefined || mine(v, e)), `branch-${i}`));
+    }
+    return out;
+  }
+
+  /** One stream of the events of this and the other streams (of the same pipeline). */
+  merge(...others: Stream<T>[]): Stream<T> {
+    const node = this.pipeline.node({ kind: 'merge' });
+    for (const s of [this, ...others]) {
+      if (s.pipeline !== this.pipeline) throw new Error(`merge: streams must belong to the same pipeline (${s.pipeline.name} vs ${this.pipeline.name})`);
+      s.node.children.push({ node, port: s.port });
+    }
+    return new Stream<T>(this.pipeline, node);
+  }
+
+  /** Routes each event to a state partition by key, for stateful processing. */
+  keyBy(fn: (value: T) => string | number, options: KeyByOptions = {}): KeyedStream<T> {
+    const partitions = options.partitions ?? this.pipeline.app.options.partitions;
+    if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`keyBy: partitions must be a positive integer, got ${partitions}`);
+    const node = this.pipeline.node({
+      kind: 'keyBy',
+      keyFn: fn as (v: unknown) => string | number,
+      partitions,
+      partitionFn: options.partitioner ?? this.pipeline.app.defaultPartitioner,
+    }) as KeyByNode;
+    this.node.children.push({ node, port: this.port });
+    return new KeyedStream<T>(this.pipeline, node);
+  }
+
+  /**
+   * One state for the whole stream, processed in order by a single task: for
+   * decisions that read several keys at once (the bank-transfer example).
+   */
+  global<S extends object, O>(init: () => S, fn: (value: T, state: S, ctx: ProcessContext<O>) => void, options: ProcessOptions<S> = {}): Stream<O> {
+    return this.keyBy(() => '', { partitions: 1, partitioner: () => 0 }).process(init, fn, options);
+  }
+
+  /** The events a process function emitted with `ctx.emit(v, { to: name })`. */
+  sideOutput<U>(name: string): Stream<U> {
+    if (this.node.kind !== 'process') throw new Error('sideOutput: only the output of process() (or an aggregation) has side outputs');
+    return new Stream<U>(this.pipeline, this.node, name);
+  }
+
+  /** Encodes each event with `codec` and writes it to `sink`. */
+  to(sink: Sink, codec: Encoder<T>, options: ToOptions<T> = {}): void {
+    this.then(
+      this.pipeline.node({
+        kind: 'sink',
+        name: options.name ?? sink.name,
+        sink,
+        codec: codec as Encoder<unknown>,
+        key: options.key as ((v: unknown, e: Event) => string | null) | undefined,
+      }),
+    );
+  }
+}
+
+export class KeyedStream<T> {
+  private readonly pipeline: Pipeline;
+  private readonly keyNode: KeyByNode;
+
+  /** @internal */
+  constructor(pipeline: Pipeline, keyNode: KeyByNode) {
+    this.pipeline = pipeline;
+    this.keyNode = keyNode;
+  }
+
+  /**
+   * Stateful processing: `state` is the plain object for the event's key,
+   * created by `init(key)` the first time the key is seen, mutated in place.
+   */
+  process<S extends object, O>(init: (key: string) => S, fn: (value: T, state: S, ctx: ProcessContext<O>) => void, options: ProcessOptions<S> = {}): Stream<O> {
+    const node: ProcessNode = this.pipeline.node({
+      kind: 'process',
+      name: options.name,
+      init,
+      fn: fn as ProcessNode['fn'],
+      partitions: this.keyNode.partitions,
+      stateCodec: options.stateCodec as StateCodec<unknown> | undefined,
+    }) as ProcessNode;
+    this.keyNode.children.push({ node, port: undefined });
+    return new Stream<O>(this.pipeline, node);
+  }
+
+  /** Running count per key: emits `{ key, count }` on every event. */
+  count(name?: string): Stream<{ key: string; count: number }> {
+    return this.process(
+      () => ({ count: 0 }),
+      (_v, s, ctx: ProcessContext<{ key: string; count: number }>) => {
+        s.count++;
+        ctx.emit({ key: ctx.key, count: s.count });
+      },
+      { name: name ?? 'count' },
+    );
+  }
+
+  /** Running sum per key: emits `{ key, sum }` on every event. */
+  sum(fn: (value: T) => number, name?: string): Stream<{ key: string; sum: number }> {
+    return this.process(
+      () => ({ sum: 0 }),
+      (v, s, ctx: ProcessContext<{ key: string; sum: number }>) => {
+        s.sum += fn(v);
+        ctx.emit({ key: ctx.key, sum: s.sum });
+      },
+      { name: name ?? 'sum' },
+    );
+  }
+
+  /** Running reduction per key: the first event is the initial value. Emits `{ key, value }`. */
+  reduce(fn: (acc: T, value: T) => T, name?: string): Stream<{ key: string; value: T }> {
+    return this.process(
+      () => ({ has: false, value: null as T | null }),
+      (v, s, ctx: ProcessContext<{ key: string; value: T }>) => {
+        s.value = s.has ? fn(s.value as T, v) : v;
+        s.has = true;
+        ctx.emit({ key: ctx.key, value: s.value });
+      },
+      { name: name ?? 'reduce' },
+    );
+  }
+
+  /** Running aggregate per key from `init()`; emits `{ key, value }`. */
+  aggregate<A>(init: () => A, fn: (acc: A, value: T) => A, name?: string): Stream<{ key: string; value: A }> {
+    return this.process(
+      () => ({ value: init() }),
+      (v, s, ctx: ProcessContext<{ key: string; value: A }>) => {
+        s.value = fn(s.value, v);
+        ctx.emit({ key: ctx.key, value: s.value });
+      },
+      { name: name ?? 'aggregate' },
+    );
+  }
+}

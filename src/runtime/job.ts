@@ -1,0 +1,173 @@
+// Runs an application against a Log: one loop pulls batches from every source
+// (at most one outstanding next() per source, so input is bounded), pushes each
+// through the engine, and awaits the sinks' writes before pulling again — so a
+// slow sink slows every source. Every `commitIntervalMs` (or `commitRecords`)
+// it checkpoints: flush all sinks, then commit all sources. This is
+// at-least-once: after a crash, input since the last checkpoint is processed
+// again. The loop is cut into those checkpoint epochs so that the exactly-once
+// runtime can turn each epoch into one transaction.
+
+import type { Sink, Source } from '../connectors/connector.ts';
+import type { Application, ErrorPolicy } from '../dataflow/application.ts';
+import type { SourceNode } from '../dataflow/graph.ts';
+import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
+import type { Log } from '../log/log.ts';
+import { Producer } from '../log/producer.ts';
+import { Engine } from './engine.ts';
+
+export interface JobOptions {
+  log: Log;
+  /** Process what bounded sources hold at start, checkpoint, and return. */
+  untilEnd?: boolean;
+  /** Aborting stops the job gracefully: the in-flight batch finishes, then a final checkpoint. */
+  signal?: AbortSignal;
+  commitIntervalMs?: number;
+  /** Checkpoint after this many input records even if the interval has not passed. */
+  commitRecords?: number;
+  maxBatchRecords?: number;
+  onError?: ErrorPolicy;
+}
+
+export interface JobResult {
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
+  checkpoints: number;
+}
+
+interface Pulled {
+  node: SourceNode;
+  batch: Awaited<ReturnType<Source['next']>>;
+}
+
+export class Job {
+  readonly app: Application;
+  readonly engine: Engine;
+  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError'>> & Pick<JobOptions, 'signal'>;
+  private readonly stop = new AbortController();
+  private readonly sources: SourceNode[];
+  private readonly sinks: Sink[];
+  private readonly producer: Producer;
+  private deadLetterTopicReady = false;
+  private result: JobResult = { recordsIn: 0, recordsOut: 0, deadLetters: 0, checkpoints: 0 };
+
+  constructor(app: Application, options: JobOptions) {
+    this.app = app;
+    this.engine = new Engine(app, options.onError);
+    this.opts = {
+      log: options.log,
+      untilEnd: options.untilEnd ?? false,
+      signal: options.signal,
+      commitIntervalMs: options.commitIntervalMs ?? 100,
+      commitRecords: options.commitRecords ?? 50_000,
+      maxBatchRecords: options.maxBatchRecords ?? 1000,
+    };
+    this.sources = app.pipelines.flatMap((p) => p.sources());
+    this.sinks = [...new Set(app.nodes().flatMap((n) => (n.kind === 'sink' ? [n.sink] : [])))];
+    this.producer = new Producer(options.log);
+  }
+
+  /** Stops gracefully (same as aborting the signal passed in the options). */
+  requestStop(): void {
+    this.stop.abort();
+  }
+
+  async run(): Promise<JobResult> {
+    const { log } = this.opts;
+    const onAbort = () => this.stop.abort();
+    this.opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.opts.signal?.aborted) this.stop.abort();
+    const opened: { close(): Promise<void> }[] = [];
+    try {
+      for (const sink of this.sinks) {
+        await sink.open({ log, job: this.app.name });
+        opened.push(sink);
+      }
+      for (const n of this.sources) {
+        await n.source.open({ log, job: this.app.name, untilEnd: this.opts.untilEnd, maxBatchRecords: this.opts.maxBatchRecords });
+        opened.push(n.source);
+      }
+      await this.loop();
+      await this.checkpoint();
+    } catch (e) {
+      this.stop.abort();
+      throw e;
+    } finally {
+      this.opts.signal?.removeEventListener('abort', onAbort);
+      for (const c of opened.reverse()) await c.close().catch(() => {});
+    }
+    this.result.recordsIn = this.engine.recordsIn;
+    this.result.recordsOut = this.engine.recordsOut;
+    return this.result;
+  }
+
+  private async loop(): Promise<void> {
+    const pending = new Map<SourceNode, Promise<Pulled>>();
+    const pull = (node: SourceNode) => pending.set(node, node.source.next(this.stop.signal).then((batch) => ({ node, batch })));
+    for (const n of this.sources) pull(n);
+    let uncommitted = 0;
+    let lastCheckpoint = Date.now();
+    while (pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const waits: Promise<Pulled | 'tick'>[] = [...pending.values()];
+      if (uncommitted > 0) {
+        // Checkpoint on time even when no input arrives, so outputs do not wait for the next record.
+        const due = Math.max(0, lastCheckpoint + this.opts.commitIntervalMs - Date.now());
+        waits.push(new Promise((r) => (timer = setTimeout(() => r('tick'), due))));
+      }
+      const got = await Promise.race(waits);
+      clearTimeout(timer);
+      if (got !== 'tick') {
+        pending.delete(got.node);
+        if (got.batch === null) continue; // this source ended (or the job is stopping)
+        this.engine.pushSource(got.node, got.batch);
+        await this.drain();
+        uncommitted += got.batch.records.length;
+        if (!this.stop.signal.aborted) pull(got.node);
+      }
+      if (uncommitted > 0 && (uncommitted >= this.opts.commitRecords || Date.now() - lastCheckpoint >= this.opts.commitIntervalMs)) {
+        await this.checkpoint();
+        uncommitted = 0;
+        lastCheckpoint = Date.now();
+      }
+    }
+  }
+
+  /** Hands the engine's outputs to the sinks; each write resolves when the sink has room again. */
+  private async drain(): Promise<void> {
+    for (const [node, records] of this.engine.takeOutputs()) await node.sink.write(records);
+    const dead = this.engine.takeDeadLetters();
+    if (dead.length > 0) {
+      await this.ensureDeadLetterTopic();
+      await this.producer.send(
+        this.app.deadLetterTopic,
+        dead.map((d) => ({ key: null, value: d.value, timestamp: d.timestamp, headers: d.headers })),
+      );
+      this.result.deadLetters += dead.length;
+    }
+  }
+
+  private async ensureDeadLetterTopic(): Promise<void> {
+    if (this.deadLetterTopicReady) return;
+    try {
+      await this.opts.log.createTopic(this.app.deadLetterTopic, { partitions: 1 });
+    } catch (e) {
+      if (!isSluiceError(e, ErrorCodes.TOPIC_EXISTS)) {
+        throw new SluiceError(ErrorCodes.IO_ERROR, `cannot create the dead-letter topic ${this.app.deadLetterTopic}: ${(e as Error).message}`, { topic: this.app.deadLetterTopic }, { cause: e });
+      }
+    }
+    this.deadLetterTopicReady = true;
+  }
+
+  /** Everything processed so far is delivered: flush sinks, then commit sources. */
+  private async checkpoint(): Promise<void> {
+    for (const sink of this.sinks) await sink.flush();
+    for (const n of this.sources) await n.source.commit();
+    this.result.checkpoints++;
+  }
+}
+
+/** Runs `app` until its bounded sources end (untilEnd) or the signal aborts. */
+export function runJob(app: Application, options: JobOptions): Promise<JobResult> {
+  return new Job(app, options).run();
+}

@@ -1,0 +1,80 @@
+// Keyed state of one stateful operator: a plain object per key, in one map per
+// state partition. The runtime snapshots state (exactly-once checkpoints), so a
+// state must survive JSON: it is checked when a key's state is created, and a
+// state that is not JSON-compatible fails loudly, naming the path, unless the
+// operator declared a StateCodec.
+
+import { ErrorCodes, SluiceError } from '../errors.ts';
+import type { ProcessNode } from '../dataflow/graph.ts';
+
+export class KeyedState {
+  readonly node: ProcessNode;
+  readonly partitions: Map<string, unknown>[];
+  /** Keys whose state may have changed since the last snapshot, per partition. */
+  readonly dirty: Set<string>[];
+
+  constructor(node: ProcessNode) {
+    this.node = node;
+    this.partitions = Array.from({ length: node.partitions }, () => new Map());
+    this.dirty = Array.from({ length: node.partitions }, () => new Set());
+  }
+
+  /** The state for `key`, created with the operator's initializer on first use. */
+  get(partition: number, key: string): unknown {
+    const map = this.partitions[partition]!;
+    let s = map.get(key);
+    if (s === undefined) {
+      s = this.node.init(key);
+      if (!this.node.stateCodec) assertJsonCompatible(s, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
+      map.set(key, s);
+    }
+    this.dirty[partition]!.add(key);
+    return s;
+  }
+
+  /** Every key's state, for inspection. */
+  entries(): [string, unknown][] {
+    return this.partitions.flatMap((m) => [...m.entries()]);
+  }
+
+  lookup(key: string): unknown {
+    for (const m of this.partitions) if (m.has(key)) return m.get(key);
+    return undefined;
+  }
+}
+
+/** Throws INVALID_ARGUMENT naming the first part of `value` that JSON would not round-trip. */
+export function assertJsonCompatible(value: unknown, what: string, path = '$', seen = new Set<object>()): void {
+  const fail = (why: string): never => {
+    throw new SluiceError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${what} is not JSON-compatible at ${path}: ${why}. Keep state to plain objects, arrays, strings, finite numbers, booleans and null, or declare a stateCodec (toJSON/fromJSON) for the operator.`,
+    );
+  };
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) fail(`${value} is not a finite number`);
+      return;
+    case 'object':
+      break;
+    default:
+      fail(`a ${typeof value}`);
+  }
+  if (value === null) return;
+  const obj = value as object;
+  if (seen.has(obj)) fail('a cycle');
+  seen.add(obj);
+  if (Array.isArray(obj)) {
+    obj.forEach((v, i) => assertJsonCompatible(v, what, `${path}[${i}]`, seen));
+  } else {
+    const proto = Object.getPrototypeOf(obj) as unknown;
+    if (proto !== Object.prototype && proto !== null) fail(`an instance of ${(obj.constructor as { name?: string } | undefined)?.name ?? 'a class'}`);
+    for (const [k, v] of Object.entries(obj)) {
+      if (v !== undefined) assertJsonCompatible(v, what, `${path}.${k}`, seen);
+    }
+  }
+  seen.delete(obj);
+}
