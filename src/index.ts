@@ -33,3 +33,17 @@ export { Producer, BatchingProducer } from './log/producer.ts';
 export type { SendRecord, RecordMetadata, ProducerOptions } from './log/producer.ts';
 export { Consumer } from './log/consumer.ts';
 export type { ConsumerOptions, ConsumerRecord, StartFrom, PollOptions } from './log/consumer.ts';
+
+export { Application, isApplication } from './dataflow/application.ts';
+export type { ApplicationOptions, ErrorPolicy } from './dataflow/application.ts';
+export { Pipeline } from './dataflow/pipeline.ts';
+export type { FromOptions } from './dataflow/pipeline.ts';
+export { Stream, KeyedStream } from './dataflow/stream.ts';
+export type { EventInfo, KeyByOptions, ProcessOptions, ToOptions } from './dataflow/stream.ts';
+export type { ProcessContext, EmitOptions } from './dataflow/context.ts';
+export type { PartitionFunction, StateCodec } from './dataflow/graph.ts';
+export { Job, runJob } from './runtime/job.ts';
+export type { JobOptions, JobResult } from './runtime/job.ts';
+export { TestDriver } from './runtime/test-driver.ts';
+export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';
+export type { Source, Sink, SourceBatch, SourceRecord, SinkRecord, SourceContext, SinkContext } from './connectors/connector.ts';
