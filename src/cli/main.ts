@@ -9,6 +9,7 @@ import { reportError } from './exit.ts';
 import { registerConsume } from './consume.ts';
 import { registerProduce } from './produce.ts';
 import { registerTopic } from './topic.ts';
+import { registerRun } from './run.ts';
 
 function version(): string {
   try {
@@ -33,6 +34,7 @@ export function createProgram(): Command {
   registerTopic(program);
   registerProduce(program);
   registerConsume(program);
+  registerRun(program);
   return program;
 }
 

@@ -1,0 +1,63 @@
+// `sluice run APP`: runs an application file on the embedded log until it is
+// stopped (SIGINT/SIGTERM: finish the in-flight batch, checkpoint, exit 0) or,
+// with --until-end, until its bounded inputs are drained.
+
+import { InvalidArgumentError, type Command } from 'commander';
+import type { ErrorPolicy } from '../dataflow/application.ts';
+import { loadApplication } from '../runtime/load-app.ts';
+import { runJob } from '../runtime/job.ts';
+import { parseIntArg, withLog } from './options.ts';
+
+interface RunOptions {
+  untilEnd?: boolean;
+  workers: number;
+  commitIntervalMs: number;
+  onError?: ErrorPolicy;
+  quiet?: boolean;
+}
+
+function errorPolicy(v: string): ErrorPolicy {
+  if (v === 'dead-letter' || v === 'stop') return v;
+  throw new InvalidArgumentError('expected dead-letter or stop');
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a Sluice application file (TypeScript or JavaScript) on the embedded log')
+    .argument('<app>', 'the application file; its default export is an Application')
+    .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
+    .option('--workers <n>', 'worker threads for state partitions (only 1 is supported so far)', parseIntArg(1, 64), 1)
+    .option('--commit-interval-ms <ms>', 'how often to checkpoint (flush outputs, commit input offsets)', parseIntArg(1), 100)
+    .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
+    .option('-q, --quiet', 'no summary on stderr')
+    .action(async (file: string, opts: RunOptions, cmd: Command) => {
+      if (opts.workers > 1) {
+        throw new InvalidArgumentError('--workers above 1 is not supported yet: every state partition runs on the main thread');
+      }
+      const app = await loadApplication(file);
+      const stop = new AbortController();
+      const onSignal = () => {
+        if (stop.signal.aborted) process.exit(130); // a second signal: give up at once
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const started = Date.now();
+      try {
+        const result = await withLog(cmd, 'write', (log) =>
+          runJob(app, { log, untilEnd: opts.untilEnd, signal: stop.signal, commitIntervalMs: opts.commitIntervalMs, onError: opts.onError }),
+        );
+        if (!opts.quiet) {
+          const secs = (Date.now() - started) / 1000;
+          process.stderr.write(
+            `${app.name}: ${result.recordsIn} records in, ${result.recordsOut} out, ${result.deadLetters} dead-lettered` +
+              `${result.deadLetters > 0 ? ` (topic ${app.deadLetterTopic})` : ''}, ${result.checkpoints} checkpoints in ${secs.toFixed(1)} s\n`,
+          );
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
