@@ -13,8 +13,7 @@ const R = 24;
  * Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2): a signed 32-bit
  * result, identical bit for bit to the Java implementation.
  */
-export function murmur2(data: Uint8Array): number {
-  const length = data.length;
+export function murmur2(data: Uint8Array, length = data.length): number {
   let h = SEED ^ length;
   const length4 = length >>> 2;
   for (let i = 0; i < length4; i++) {
@@ -50,6 +49,29 @@ export function toPositive(n: number): number {
 export function partitionForKey(key: Uint8Array, partitions: number): number {
   if (!Number.isInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
   return toPositive(murmur2(key)) % partitions;
+}
+
+const utf8 = new TextEncoder();
+let scratch = new Uint8Array(256);
+
+/**
+ * partitionForKey of a string's UTF-8 bytes, without allocating them: keyBy
+ * calls this for every event, so ASCII keys are copied into a reused buffer.
+ */
+export function partitionForStringKey(key: string, partitions: number): number {
+  const n = key.length;
+  if (n * 3 > scratch.length) scratch = new Uint8Array(n * 3);
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i);
+    if (c > 0x7f) {
+      ascii = false;
+      break;
+    }
+    scratch[i] = c;
+  }
+  const len = ascii ? n : utf8.encodeInto(key, scratch).written;
+  return toPositive(murmur2(scratch, len)) % partitions;
 }
 
 /** Chooses partitions for records: by key hash, or round-robin when the key is null. */

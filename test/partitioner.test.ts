@@ -59,3 +59,11 @@ test('Partitioner: keyed records hash, null keys go round-robin', () => {
   assert.equal(q.partition(null, 4), 1);
   assert.equal(q.partition(null, 4), 2);
 });
+
+test('partitionForStringKey equals partitionForKey of the UTF-8 bytes, ASCII or not', async () => {
+  const { partitionForStringKey } = await import('../src/partitioner.ts');
+  const keys = ['', 'a', 'ab', 'abc', 'abcd', 'hello world', 'ünïcödé', '日本語のキー', 'x'.repeat(300), '🦀crab'];
+  for (const k of keys) {
+    for (const n of [1, 7, 27, 1000]) assert.equal(partitionForStringKey(k, n), partitionForKey(new TextEncoder().encode(k), n), `${k} / ${n}`);
+  }
+});

@@ -2,7 +2,7 @@
 // identity: the consumer group of its topic sources, its dead-letter topic,
 // and (with checkpoints) the key of its saved state.
 
-import { partitionForKey } from '../partitioner.ts';
+import { partitionForStringKey } from '../partitioner.ts';
 import type { Node, PartitionFunction, ProcessNode } from './graph.ts';
 import { Pipeline } from './pipeline.ts';
 
@@ -22,7 +22,6 @@ export interface ApplicationOptions {
 }
 
 const APPLICATION = Symbol.for('sluice.application');
-const encoder = new TextEncoder();
 
 export class Application {
   readonly name: string;
@@ -51,7 +50,7 @@ export class Application {
   }
 
   /** murmur2 of the key's UTF-8 bytes, the same hash the log uses for topic partitions. */
-  readonly defaultPartitioner: PartitionFunction = (key, n) => partitionForKey(encoder.encode(key), n);
+  readonly defaultPartitioner: PartitionFunction = partitionForStringKey;
 
   /** @internal */
   nextNodeId(): number {
