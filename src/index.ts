@@ -46,4 +46,4 @@ export { Job, runJob } from './runtime/job.ts';
 export type { JobOptions, JobResult } from './runtime/job.ts';
 export { TestDriver } from './runtime/test-driver.ts';
 export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';
-export type { Source, Sink, SourceBatch, SourceRecord, SinkRecord, SourceContext, SinkContext } from './connectors/connector.ts';
+export * from './connectors/index.ts';
