@@ -20,7 +20,6 @@ interface ProduceOptions {
 
 const NL = 0x0a;
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-const encoder = new TextEncoder();
 
 class BadLine extends SluiceError {
   constructor(line: number, message: string) {
@@ -40,7 +39,7 @@ function keyOf(doc: unknown, field: string, line: number): Uint8Array {
   const v = (doc as Record<string, unknown>)[field];
   if (v === undefined) throw new BadLine(line, `key field ${JSON.stringify(field)} is missing`);
   if (v === null) throw new BadLine(line, `key field ${JSON.stringify(field)} is null`);
-  return encoder.encode(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  return Buffer.from(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
 }
 
 /** Field value → event time: epoch milliseconds (a number) or an ISO-8601 string. */

@@ -164,7 +164,11 @@ export interface TopicSinkOptions {
   topic: string;
   /** Chooses the partition of each record; default: Kafka's murmur2 of the key, round-robin for null keys. */
   partition?: (record: SinkRecord) => number;
-  /** Records buffered before write() waits for the log. Default 1000. */
+  /**
+   * Records buffered before write() waits for the log. Default 16,384: large
+   * appends share one fsync, and the job processes the next batch while one
+   * is being appended.
+   */
   maxBufferedRecords?: number;
   /** Bytes (keys + values) buffered before write() waits for the log. Default 1 MiB. */
   maxBufferedBytes?: number;
@@ -235,7 +239,7 @@ export function topicSink(options: TopicSinkOptions): TopicSink {
   const o = checkObject('topicSink', options);
   const topic = checkString('topicSink', 'topic', o.topic);
   const partition = checkFunction<(record: SinkRecord) => number>('topicSink', 'partition', o.partition);
-  const maxRecords = checkInt('topicSink', 'maxBufferedRecords', o.maxBufferedRecords, 1000);
-  const maxBytes = checkInt('topicSink', 'maxBufferedBytes', o.maxBufferedBytes, 1024 * 1024);
+  const maxRecords = checkInt('topicSink', 'maxBufferedRecords', o.maxBufferedRecords, 16_384);
+  const maxBytes = checkInt('topicSink', 'maxBufferedBytes', o.maxBufferedBytes, 4 * 1024 * 1024);
   return new TopicSink(topic, partition, maxRecords, maxBytes);
 }

@@ -16,7 +16,8 @@ import type { Event, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow
 import type { Headers } from '../record.ts';
 import { KeyedState } from './keyed-state.ts';
 
-const encoder = new TextEncoder();
+/** Buffer.from is several times faster than TextEncoder#encode for short strings (see codec.ts). */
+const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 
 /** A record that could not be decoded or processed, bound for the dead-letter topic. */
 export interface DeadLetter {
@@ -26,6 +27,11 @@ export interface DeadLetter {
 }
 
 export type Stage = 'decode' | 'process' | 'encode';
+
+/** A copy of `e` carrying `value`. Spelled out (not `{ ...e }`) so every event has one hidden class. */
+function derive(e: Event, value: unknown): Event {
+  return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, headers: e.headers, origin: e.origin, position: e.position };
+}
 
 export class Engine {
   readonly app: Application;
@@ -95,7 +101,7 @@ export class Engine {
     const targets = from.children.filter((c) => c.port === port);
     for (let t = 0; t < targets.length; t++) {
       // The last reader may mutate the originals; earlier ones get copies.
-      const batch = t === targets.length - 1 ? events : events.map((e) => ({ ...e }));
+      const batch = t === targets.length - 1 ? events : events.map((e) => derive(e, e.value));
       this.run(targets[t]!.node, batch);
     }
   }
@@ -131,7 +137,7 @@ export class Engine {
         const out: Event[] = [];
         for (const e of events) {
           try {
-            for (const v of node.fn(e.value, e)) out.push({ ...e, value: v });
+            for (const v of node.fn(e.value, e)) out.push(derive(e, v));
           } catch (err) {
             this.fail('process', node, err, e);
           }
@@ -220,7 +226,7 @@ export class Engine {
     for (const e of events) {
       try {
         const key = node.key ? node.key(e.value, e) : e.key;
-        out.push({ key: key === null ? null : encoder.encode(key), value: node.codec.encode(e.value), timestamp: e.timestamp, headers: e.headers });
+        out.push({ key: key === null ? null : utf8(key), value: node.codec.encode(e.value), timestamp: e.timestamp, headers: e.headers });
       } catch (err) {
         this.fail('encode', node, err, e);
       }
@@ -247,9 +253,9 @@ export class Engine {
     if (raw !== undefined) value = raw;
     else {
       try {
-        value = encoder.encode(JSON.stringify(at.value) ?? 'null');
+        value = utf8(JSON.stringify(at.value) ?? 'null');
       } catch {
-        value = encoder.encode(String(at.value));
+        value = utf8(String(at.value));
       }
     }
     this.deadLetters.push({
