@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# The Sluice demo on the embedded log (data in ./.sluice, or $SLUICE_DATA_DIR):
-# 100,000 bank transfers go into a partitioned, durable topic, a consumer group
-# reads some of them and remembers where it stopped, and describe shows the lag.
+# The Sluice demo, on the embedded log (data in ./.sluice, or $SLUICE_DATA_DIR):
+# the bank-transfer job. 100,000 generated transfers go into a durable topic;
+# `sluice run` decides each one (approve or deny, exactly as the sequential
+# program would) and writes the outcomes to another topic; we count them.
+#
+# Re-runnable: it deletes and recreates its topics and the job's consumer group.
+# DEMO_TRANSFERS=1000000 npm run demo for a bigger run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sluice() { node dist/cli/main.js "$@"; }
 export SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-./.sluice}"
+N="${DEMO_TRANSFERS:-100000}"
 
-echo "== a topic with 4 partitions (fsync always: acknowledged = durable)"
-sluice topic delete transfers 2>/dev/null || true
-rm -rf "$SLUICE_DATA_DIR/groups/audit"
-sluice topic create transfers --partitions 4
+echo "== reset: the demo's topics and the job's consumer group (data dir $SLUICE_DATA_DIR)"
+for topic in transfers transfer-outcomes bank-transfers-dead-letters; do
+  sluice topic delete "$topic" >/dev/null 2>&1 || true
+done
+rm -rf "$SLUICE_DATA_DIR/groups/bank-transfers"
+# One partition each: the job decides transfers in the order they were produced.
+sluice topic create transfers --partitions 1
+sluice topic create transfer-outcomes --partitions 1
 
-echo "== produce 100,000 transfers, keyed by source account (same account -> same partition)"
-node --import tsx examples/bank-transfers/generate.ts 100000 | sluice produce transfers --key-field source
+echo "== produce $N transfers: {\"source\",\"target\",\"amount\"}, about 1 in 10 from the \"sweep\" account"
+node --import tsx examples/bank-transfers/generate.ts "$N" | sluice produce transfers --key-field source
 
-echo "== the audit group reads 3 records..."
-sluice consume transfers --group audit --max 3 --with-meta
-echo "== ...and the next run resumes after them"
-sluice consume transfers --group audit --max 2 --with-meta
+echo "== sluice run examples/bank-transfers/app.ts --until-end"
+sluice run examples/bank-transfers/app.ts --until-end
 
-echo "== per-partition offsets, sizes, and the audit group's lag"
-sluice topic describe transfers
+echo "== the outcomes (topic transfer-outcomes), checked against the sequential program"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+sluice consume transfers >"$work/transfers.jsonl"
+sluice consume transfer-outcomes >"$work/outcomes.jsonl"
+node --import tsx examples/bank-transfers/check.ts "$work/transfers.jsonl" "$work/outcomes.jsonl"
