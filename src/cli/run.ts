@@ -27,14 +27,11 @@ export function registerRun(program: Command): void {
     .description('run a Sluice application file (TypeScript or JavaScript) on the embedded log')
     .argument('<app>', 'the application file; its default export is an Application')
     .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
-    .option('--workers <n>', 'worker threads for state partitions (only 1 is supported so far)', parseIntArg(1, 64), 1)
+    .option('--workers <n>', 'worker threads that run the state partitions (default 1: all on the main thread)', parseIntArg(1, 64), 1)
     .option('--commit-interval-ms <ms>', 'how often to checkpoint (flush outputs, commit input offsets)', parseIntArg(1), 100)
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (file: string, opts: RunOptions, cmd: Command) => {
-      if (opts.workers > 1) {
-        throw new InvalidArgumentError('--workers above 1 is not supported yet: every state partition runs on the main thread');
-      }
       const app = await loadApplication(file);
       const stop = new AbortController();
       const onSignal = () => {
@@ -46,7 +43,15 @@ export function registerRun(program: Command): void {
       const started = Date.now();
       try {
         const result = await withLog(cmd, 'write', (log) =>
-          runJob(app, { log, untilEnd: opts.untilEnd, signal: stop.signal, commitIntervalMs: opts.commitIntervalMs, onError: opts.onError }),
+          runJob(app, {
+            log,
+            untilEnd: opts.untilEnd,
+            signal: stop.signal,
+            commitIntervalMs: opts.commitIntervalMs,
+            onError: opts.onError,
+            workers: opts.workers,
+            appFile: file,
+          }),
         );
         if (!opts.quiet) {
           const secs = (Date.now() - started) / 1000;

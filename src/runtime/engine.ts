@@ -12,7 +12,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { SinkRecord, SourceBatch } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { EmitOptions, ProcessContext } from '../dataflow/context.ts';
-import type { Event, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
+import type { Event, KeyByNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
 import type { Headers } from '../record.ts';
 import { KeyedState } from './keyed-state.ts';
 
@@ -43,12 +43,20 @@ export class Engine {
   /** Counters for progress reports. */
   recordsIn = 0;
   recordsOut = 0;
+  /**
+   * When set, keyed events leave this engine at every keyBy instead of flowing
+   * on: the job hands them to the worker that owns their partition, whose
+   * engine continues with pushKeyed(). Unset, one engine runs the whole graph.
+   */
+  keyedRouter: ((node: KeyByNode, events: Event[]) => void) | null = null;
+  private readonly byId = new Map<number, Node>();
 
   constructor(app: Application, onError: ErrorPolicy = app.options.onError) {
     app.validate();
     this.app = app;
     this.onError = onError;
     for (const n of app.nodes()) {
+      this.byId.set(n.id, n);
       if (n.kind === 'sink') this.outputs.set(n, []);
       if (n.kind === 'process') this.states.set(n, new KeyedState(n));
     }
@@ -80,6 +88,17 @@ export class Engine {
       events.push({ value, key: null, partition: -1, timestamp, headers: r.headers, origin: batch.origin, position: batch.position + i });
     }
     this.forward(node, events, undefined);
+  }
+
+  /** Continues keyed events (routed here by partition) downstream of the keyBy node `nodeId`. */
+  pushKeyed(nodeId: number, events: Event[]): void {
+    const node = this.byId.get(nodeId);
+    if (node?.kind !== 'keyBy') throw new Error(`internal: node ${nodeId} is not a keyBy node`);
+    this.forward(node, events, undefined);
+  }
+
+  node(id: number): Node | undefined {
+    return this.byId.get(id);
   }
 
   /** Takes the pending outputs of every sink (and leaves the buffers empty). */
@@ -162,6 +181,7 @@ export class Engine {
           }
         }
         events.length = k;
+        if (this.keyedRouter) return this.keyedRouter(node, events);
         return this.forward(node, events, undefined);
       }
       case 'process':

@@ -9,11 +9,13 @@
 
 import type { Sink, Source } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
-import type { SourceNode } from '../dataflow/graph.ts';
+import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
+import type { SinkRecord } from '../connectors/connector.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
-import { Engine } from './engine.ts';
+import { Engine, type DeadLetter } from './engine.ts';
+import { WorkerPool } from './worker-pool.ts';
 
 export interface JobOptions {
   log: Log;
@@ -26,6 +28,13 @@ export interface JobOptions {
   commitRecords?: number;
   maxBatchRecords?: number;
   onError?: ErrorPolicy;
+  /**
+   * Worker threads for state partitions (default 1: everything on this
+   * thread). Above 1, `appFile` is required: each worker loads it to build the
+   * same graph.
+   */
+  workers?: number;
+  appFile?: string;
 }
 
 export interface JobResult {
@@ -43,12 +52,17 @@ interface Pulled {
 export class Job {
   readonly app: Application;
   readonly engine: Engine;
-  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError'>> & Pick<JobOptions, 'signal'>;
+  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile'>;
   private readonly stop = new AbortController();
   private readonly sources: SourceNode[];
   private readonly sinks: Sink[];
   private readonly producer: Producer;
   private deadLetterTopicReady = false;
+  private pool: WorkerPool | null = null;
+  /** Outputs and dead letters sent back by workers, waiting to be written. */
+  private readonly fromWorkers = new Map<SinkNode, SinkRecord[]>();
+  private readonly deadFromWorkers: DeadLetter[] = [];
+  private recordsOutInWorkers = 0;
   private result: JobResult = { recordsIn: 0, recordsOut: 0, deadLetters: 0, checkpoints: 0 };
 
   constructor(app: Application, options: JobOptions) {
@@ -61,6 +75,9 @@ export class Job {
       commitIntervalMs: options.commitIntervalMs ?? 100,
       commitRecords: options.commitRecords ?? 50_000,
       maxBatchRecords: options.maxBatchRecords ?? 1000,
+      workers: options.workers ?? 1,
+      appFile: options.appFile,
+      onError: options.onError,
     };
     this.sources = app.pipelines.flatMap((p) => p.sources());
     this.sinks = [...new Set(app.nodes().flatMap((n) => (n.kind === 'sink' ? [n.sink] : [])))];
@@ -79,6 +96,7 @@ export class Job {
     if (this.opts.signal?.aborted) this.stop.abort();
     const opened: { close(): Promise<void> }[] = [];
     try {
+      if (this.opts.workers > 1) await this.startWorkers();
       for (const sink of this.sinks) {
         await sink.open({ log, job: this.app.name });
         opened.push(sink);
@@ -95,10 +113,30 @@ export class Job {
     } finally {
       this.opts.signal?.removeEventListener('abort', onAbort);
       for (const c of opened.reverse()) await c.close().catch(() => {});
+      await this.pool?.close();
     }
     this.result.recordsIn = this.engine.recordsIn;
-    this.result.recordsOut = this.engine.recordsOut;
+    this.result.recordsOut = this.engine.recordsOut + this.recordsOutInWorkers;
     return this.result;
+  }
+
+  private async startWorkers(): Promise<void> {
+    const file = this.opts.appFile;
+    if (!file) {
+      throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `workers: ${this.opts.workers} needs appFile: each worker thread loads the application file to build the same graph`);
+    }
+    const pool = await WorkerPool.start(file, this.opts.workers, this.opts.onError, (o) => {
+      for (const [id, records] of o.outputs) {
+        const node = this.engine.node(id) as SinkNode;
+        let list = this.fromWorkers.get(node);
+        if (!list) this.fromWorkers.set(node, (list = []));
+        for (const r of records) list.push(r);
+      }
+      for (const d of o.dead) this.deadFromWorkers.push(d);
+      this.recordsOutInWorkers += o.recordsOut;
+    });
+    this.pool = pool;
+    this.engine.keyedRouter = (node, events) => pool.route(node.id, events);
   }
 
   private async loop(): Promise<void> {
@@ -121,6 +159,7 @@ export class Job {
         pending.delete(got.node);
         if (got.batch === null) continue; // this source ended (or the job is stopping)
         this.engine.pushSource(got.node, got.batch);
+        await this.pool?.capacity();
         await this.drain();
         uncommitted += got.batch.records.length;
         if (!this.stop.signal.aborted) pull(got.node);
@@ -136,7 +175,12 @@ export class Job {
   /** Hands the engine's outputs to the sinks; each write resolves when the sink has room again. */
   private async drain(): Promise<void> {
     for (const [node, records] of this.engine.takeOutputs()) await node.sink.write(records);
-    const dead = this.engine.takeDeadLetters();
+    for (const [node, records] of this.fromWorkers) {
+      if (records.length === 0) continue;
+      this.fromWorkers.set(node, []);
+      await node.sink.write(records);
+    }
+    const dead = [...this.engine.takeDeadLetters(), ...this.deadFromWorkers.splice(0)];
     if (dead.length > 0) {
       await this.ensureDeadLetterTopic();
       await this.producer.send(
@@ -161,6 +205,10 @@ export class Job {
 
   /** Everything processed so far is delivered: flush sinks, then commit sources. */
   private async checkpoint(): Promise<void> {
+    if (this.pool) {
+      await this.pool.barrier();
+      await this.drain();
+    }
     for (const sink of this.sinks) await sink.flush();
     for (const n of this.sources) await n.source.commit();
     this.result.checkpoints++;

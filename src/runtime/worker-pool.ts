@@ -1,0 +1,164 @@
+// The main thread's side of --workers N: starts the worker threads, routes
+// keyed events to the owner of their state partition (partition % N), collects
+// the encoded outputs they send back, and bounds how much is in flight so that
+// backpressure still reaches the sources.
+
+import { Worker } from 'node:worker_threads';
+import { ErrorCodes, SluiceError, type ErrorCode } from '../errors.ts';
+import type { SinkRecord } from '../connectors/connector.ts';
+import type { Event } from '../dataflow/graph.ts';
+import type { DeadLetter } from './engine.ts';
+import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
+import { fromColumns, toColumns, unpackRecords } from './worker-codec.ts';
+
+/** Event batches a worker may have queued before the job stops pulling input. */
+const MAX_IN_FLIGHT = 4;
+
+export interface WorkerOutputs {
+  outputs: [sinkNode: number, records: SinkRecord[]][];
+  dead: DeadLetter[];
+  recordsOut: number;
+}
+
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+  private readonly inFlight: number[];
+  private failure: SluiceError | null = null;
+  private waiters: (() => void)[] = [];
+  private barriers = new Map<number, { left: number; done: () => void }>();
+  private nextBarrier = 0;
+  /** Keyed events routed while the last barrier was in flight (a worker sent them back to be re-routed). */
+  private reroutedSinceBarrier = 0;
+  private readonly onOutputs: (o: WorkerOutputs) => void;
+
+  private constructor(n: number, onOutputs: (o: WorkerOutputs) => void) {
+    this.inFlight = new Array<number>(n).fill(0);
+    this.onOutputs = onOutputs;
+  }
+
+  static async start(appFile: string, n: number, onError: WorkerSetup['onError'], onOutputs: (o: WorkerOutputs) => void): Promise<WorkerPool> {
+    const pool = new WorkerPool(n, onOutputs);
+    // Running from TypeScript sources (tests, dev) the entry is .ts; from dist it is .js.
+    const ts = import.meta.url.endsWith('.ts');
+    const entry = new URL(ts ? './worker-main.ts' : './worker-main.js', import.meta.url);
+    const needsTsx = ts || /\.(c|m)?tsx?$/.test(appFile);
+    // Loader hooks do not carry over into worker threads on Node 20, so a worker
+    // that must load TypeScript registers tsx itself before importing its entry.
+    const boot =
+      '(async () => {' +
+      (needsTsx ? `const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register();` : '') +
+      `await import(${JSON.stringify(entry.href)});` +
+      '})().catch((e) => { process.nextTick(() => { throw e; }); });';
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(boot, { eval: true, workerData: { appFile, index: i, workers: n, onError } satisfies WorkerSetup });
+      pool.workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.on('message', (m: FromWorker) => {
+            if (m.t === 'ready') resolve();
+            else if (m.t === 'error') reject(pool.fail(m.message, m.code, m.details));
+            else pool.handle(i, m);
+          });
+          w.on('error', (e) => reject(pool.fail(`worker ${i} crashed: ${e.message}`)));
+          w.on('exit', (code) => {
+            if (code !== 0 && !pool.closing) reject(pool.fail(`worker ${i} exited with code ${code}`));
+          });
+        }),
+      );
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  private closing = false;
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Sends keyed events, split by owner. */
+  route(node: number, events: Event[]): void {
+    this.check();
+    const n = this.workers.length;
+    const parts: Event[][] = Array.from({ length: n }, () => []);
+    for (const e of events) parts[e.partition % n]!.push(e);
+    for (let i = 0; i < n; i++) {
+      if (parts[i]!.length === 0) continue;
+      this.inFlight[i]!++;
+      this.workers[i]!.postMessage({ t: 'events', node, events: toColumns(parts[i]!) } satisfies ToWorker);
+    }
+  }
+
+  /** Resolves when every worker has room for more input (or throws a worker's failure). */
+  async capacity(): Promise<void> {
+    while (this.inFlight.some((x) => x > MAX_IN_FLIGHT)) {
+      this.check();
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    this.check();
+  }
+
+  /** Resolves when every worker has processed everything sent to it, including re-routed events. */
+  async barrier(): Promise<void> {
+    do {
+      this.reroutedSinceBarrier = 0;
+      const id = ++this.nextBarrier;
+      await new Promise<void>((done) => {
+        this.barriers.set(id, { left: this.workers.length, done });
+        for (const w of this.workers) w.postMessage({ t: 'barrier', id } satisfies ToWorker);
+      });
+      this.check();
+    } while (this.reroutedSinceBarrier > 0);
+  }
+
+  private handle(i: number, m: FromWorker): void {
+    switch (m.t) {
+      case 'out':
+        this.inFlight[i]!--;
+        this.onOutputs({ outputs: m.outputs.map(([id, packed]) => [id, unpackRecords(packed)]), dead: m.dead, recordsOut: m.recordsOut });
+        for (const w of this.waiters.splice(0)) w();
+        return;
+      case 'keyed':
+        this.reroutedSinceBarrier++;
+        this.route(m.node, fromColumns(m.events));
+        return;
+      case 'barrier': {
+        const b = this.barriers.get(m.id);
+        if (b && --b.left === 0) {
+          this.barriers.delete(m.id);
+          b.done();
+        }
+        return;
+      }
+      case 'error':
+        this.fail(m.message, m.code, m.details);
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  private fail(message: string, code?: string, details?: Record<string, unknown>): SluiceError {
+    this.failure ??= new SluiceError((code as ErrorCode | undefined) ?? ErrorCodes.USER_FUNCTION_FAILED, message, details ?? {});
+    // Wake everyone waiting so the job sees the failure.
+    for (const w of this.waiters.splice(0)) w();
+    for (const b of this.barriers.values()) b.done();
+    this.barriers.clear();
+    return this.failure;
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,26 @@
+// Messages between a job's main thread and its worker threads (--workers N).
+// The main thread runs sources and everything before each keyBy; workers run
+// what follows a keyBy for the state partitions they own (partition % N) and
+// send back encoded sink records. A worker handles messages in order and one
+// at a time, so replying to a barrier proves everything sent before it is done.
+
+import type { DeadLetter } from './engine.ts';
+import type { EventColumns, PackedRecords } from './worker-codec.ts';
+
+export type ToWorker =
+  | { t: 'events'; node: number; events: EventColumns }
+  | { t: 'barrier'; id: number };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'out'; outputs: [sinkNode: number, records: PackedRecords][]; dead: DeadLetter[]; recordsOut: number }
+  | { t: 'keyed'; node: number; events: EventColumns }
+  | { t: 'barrier'; id: number }
+  | { t: 'error'; message: string; code?: string; details?: Record<string, unknown> };
+
+export interface WorkerSetup {
+  appFile: string;
+  index: number;
+  workers: number;
+  onError?: 'dead-letter' | 'stop';
+}
