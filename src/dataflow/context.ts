@@ -16,5 +16,8 @@ export interface ProcessContext<O> {
   readonly partition: number;
   /** Event time of the current event, ms. */
   readonly timestamp: number;
-  emit(value: O, options?: EmitOptions): void;
+  /** Emits to the main output. */
+  emit(value: O, options?: Omit<EmitOptions, 'to'>): void;
+  /** Emits to the side output `options.to`, whose type is independent of the main output's. */
+  emit<U>(value: U, options: EmitOptions & { to: string }): void;
 }

@@ -70,6 +70,8 @@ export interface ProcessNode extends NodeBase {
   partitions: number;
   /** Optional codec for state that is not plain JSON (Maps, Dates, class instances). */
   stateCodec?: StateCodec<unknown>;
+  /** One state for the whole stream (`global()`): outputs carry no key unless emit gives one. */
+  global?: boolean;
 }
 
 export interface MergeNode extends NodeBase {

@@ -110,7 +110,9 @@ export class Stream<T> {
    * decisions that read several keys at once (the bank-transfer example).
    */
   global<S extends object, O>(init: () => S, fn: (value: T, state: S, ctx: ProcessContext<O>) => void, options: ProcessOptions<S> = {}): Stream<O> {
-    return this.keyBy(() => '', { partitions: 1, partitioner: () => 0 }).process(init, fn, options);
+    const out = this.keyBy(() => '', { partitions: 1, partitioner: () => 0 }).process(init, fn, options);
+    (out.node as ProcessNode).global = true;
+    return out;
   }
 
   /** The events a process function emitted with `ctx.emit(v, { to: name })`. */

@@ -30,6 +30,11 @@ export interface TopicConfig {
 
 export interface TopicInfo {
   name: string;
+  /**
+   * This incarnation of the topic: a topic deleted and created again under the
+   * same name gets a new id, so offsets committed for the old one do not apply.
+   */
+  id: string;
   config: TopicConfig;
 }
 

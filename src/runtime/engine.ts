@@ -207,7 +207,7 @@ export class Engine {
       emit(value: unknown, options?: EmitOptions) {
         const out: Event = {
           value,
-          key: options?.key === undefined ? current.key : options.key,
+          key: options?.key === undefined ? (node.global ? null : current.key) : options.key,
           partition: current.partition,
           timestamp: options?.timestamp ?? current.timestamp,
           headers: current.headers,

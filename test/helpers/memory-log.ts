@@ -60,6 +60,7 @@ class MemMember implements GroupMember {
 export class MemoryLog implements Log {
   readonly readOnly = false;
   readonly #topics = new Map<string, Topic>();
+  #incarnations = 0;
   readonly #committed = new Map<string, Map<string, number>>();
   readonly #members = new Map<string, { generation: number; members: MemMember[] }>();
   reads = 0;
@@ -79,7 +80,7 @@ export class MemoryLog implements Log {
 
   createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicInfo> {
     if (this.#topics.has(name)) return Promise.reject(new SluiceError('TOPIC_EXISTS', `topic ${name} exists`));
-    const info = { name, config: { ...DEFAULT_TOPIC_CONFIG, ...config } };
+    const info = { name, id: String(++this.#incarnations), config: { ...DEFAULT_TOPIC_CONFIG, ...config } };
     const parts = Array.from({ length: info.config.partitions }, () => ({ start: 0, records: [], waiters: new Set<() => void>() }));
     this.#topics.set(name, { info, parts });
     return Promise.resolve(info);

@@ -94,3 +94,24 @@ test('assignment is deterministic and balanced', () => {
   for (const id of ['m1', 'm2', 'm3']) again.join('g', ['x', 'y'], id);
   for (const id of ['m1', 'm2', 'm3']) assert.deepEqual(again.heartbeat('g', id).partitions, c.heartbeat('g', id).partitions);
 });
+
+test('offsets committed for a deleted topic do not apply to a new topic of the same name', async () => {
+  const dir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-groups-'));
+  const log = await openFileLog({ dataDir: dir });
+  try {
+    await log.createTopic('t');
+    await log.append('t', 0, [{ key: null, value: Buffer.from('a') }, { key: null, value: Buffer.from('b') }]);
+    await log.commitOffsets('g', [{ topic: 't', partition: 0, offset: 2 }]);
+    assert.deepEqual(await log.committedOffsets('g'), [{ topic: 't', partition: 0, offset: 2 }]);
+    await log.deleteTopic('t');
+    assert.deepEqual(await log.committedOffsets('g'), [], 'no offsets for a topic that is gone');
+    await log.createTopic('t');
+    assert.deepEqual(await log.committedOffsets('g'), [], 'nor for its successor');
+    assert.deepEqual((await log.describeTopic('t')).groups, []);
+    await log.commitOffsets('g', [{ topic: 't', partition: 0, offset: 0 }]);
+    assert.deepEqual(await log.committedOffsets('g'), [{ topic: 't', partition: 0, offset: 0 }]);
+  } finally {
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

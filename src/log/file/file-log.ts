@@ -9,6 +9,7 @@
 // directory read-only to read and tail it.
 
 import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { ProducerRecord } from '../../record.ts';
@@ -30,7 +31,7 @@ import { GroupCoordinator } from '../group-coordinator.ts';
 import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import { Partition } from './partition.ts';
 import { acquireLock, type Lock } from './lock.ts';
-import { GroupStore, listGroupNames } from './group-store.ts';
+import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts';
 import { applyRetention } from './retention.ts';
 import { compactPartition } from './compaction.ts';
 import { fsyncDir } from './io.ts';
@@ -117,8 +118,8 @@ export class FileLog implements Log {
 
   private readTopicInfo(name: string): TopicInfo | null {
     try {
-      const config = JSON.parse(fs.readFileSync(join(this.topicsDir, name, 'topic.json'), 'utf8')) as TopicConfig;
-      return { name, config };
+      const { id, ...config } = JSON.parse(fs.readFileSync(join(this.topicsDir, name, 'topic.json'), 'utf8')) as TopicConfig & { id?: string };
+      return { name, id: id ?? 'original', config };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new SluiceError(ErrorCodes.IO_ERROR, `cannot read the config of topic ${name}: ${(e as Error).message}`, { topic: name }, { cause: e });
@@ -179,7 +180,7 @@ export class FileLog implements Log {
     const tmp = join(this.topicsDir, `.creating-${name}-${process.pid}`);
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
-    fs.writeFileSync(join(tmp, 'topic.json'), JSON.stringify(resolved, null, 2) + '\n');
+    fs.writeFileSync(join(tmp, 'topic.json'), JSON.stringify({ id: randomUUID(), ...resolved }, null, 2) + '\n');
     for (let i = 0; i < resolved.partitions; i++) fs.mkdirSync(join(tmp, String(i)));
     fs.renameSync(tmp, dir);
     fsyncDir(this.topicsDir);
@@ -216,7 +217,7 @@ export class FileLog implements Log {
     const partitions = t.partitions.map((p) => p.info());
     const groups: GroupLag[] = [];
     for (const group of listGroupNames(this.groupsDir)) {
-      const committed = (this.groups.get(group)?.current() ?? new GroupStore(this.groupsDir, group).load()).filter((o) => o.topic === name);
+      const committed = this.live(this.groups.get(group)?.current() ?? new GroupStore(this.groupsDir, group).load()).filter((o) => o.topic === name);
       if (committed.length === 0) continue;
       groups.push({
         group,
@@ -263,14 +264,38 @@ export class FileLog implements Log {
 
   async commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void> {
     this.checkOpen();
-    for (const o of offsets) await this.partition(o.topic, o.partition);
-    await this.groupStore(group).commit(offsets);
+    await this.groupStore(group).commit(await this.stamped(offsets));
+  }
+
+  /** Checks each partition exists and stamps the offset with its topic's current id. */
+  private async stamped(offsets: TopicPartitionOffset[]): Promise<StoredOffset[]> {
+    const out: StoredOffset[] = [];
+    for (const o of offsets) {
+      await this.partition(o.topic, o.partition);
+      out.push({ topic: o.topic, partition: o.partition, offset: o.offset, topicId: this.topics.get(o.topic)!.info.id });
+    }
+    return out;
+  }
+
+  /** Drops offsets of topics that no longer exist or were deleted and created again since. */
+  private live(stored: StoredOffset[]): TopicPartitionOffset[] {
+    const ids = new Map<string, string | null>();
+    const idOf = (topic: string) => {
+      if (!ids.has(topic)) ids.set(topic, this.topics.get(topic)?.info.id ?? this.readTopicInfo(topic)?.id ?? null);
+      return ids.get(topic)!;
+    };
+    return stored
+      .filter((o) => {
+        const id = idOf(o.topic);
+        return id !== null && (o.topicId === undefined || o.topicId === id);
+      })
+      .map(({ topic, partition, offset }) => ({ topic, partition, offset }));
   }
 
   async committedOffsets(group: string): Promise<TopicPartitionOffset[]> {
     this.checkOpen();
     const s = this.groups.get(group);
-    return s ? s.current() : new GroupStore(this.groupsDir, group).load();
+    return this.live(s ? s.current() : new GroupStore(this.groupsDir, group).load());
   }
 
   async listGroups(): Promise<string[]> {
@@ -293,7 +318,7 @@ export class FileLog implements Log {
       assignment: () => latest,
       commit: async (offsets) => {
         coordinator.checkOwnership(group, joined.memberId, offsets);
-        await store.commit(offsets);
+        await store.commit(await this.stamped(offsets));
       },
       leave: async () => coordinator.leave(group, joined.memberId),
     };

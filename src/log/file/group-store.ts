@@ -16,7 +16,12 @@ import { acquireLock, type Lock } from './lock.ts';
 
 const REWRITE_AFTER_FRAMES = 1000;
 
-type Entry = [topic: string, partition: number, offset: number];
+/** The topic id says which incarnation of the topic the offset belongs to (absent in old files). */
+type Entry = [topic: string, partition: number, offset: number, topicId?: string];
+
+export interface StoredOffset extends TopicPartitionOffset {
+  topicId?: string;
+}
 
 function frame(entries: Entry[]): Buffer {
   const body = Buffer.from(JSON.stringify(entries));
@@ -35,7 +40,7 @@ export class GroupStore {
   private fd = -1;
   private size = 0;
   private frames = 0;
-  private offsets = new Map<string, TopicPartitionOffset>();
+  private offsets = new Map<string, StoredOffset>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(groupsDir: string, group: string) {
@@ -45,7 +50,7 @@ export class GroupStore {
   }
 
   /** Reads the committed offsets from disk (no lock needed: a reader sees whole frames only). */
-  load(): TopicPartitionOffset[] {
+  load(): StoredOffset[] {
     let buf: Buffer;
     try {
       buf = fs.readFileSync(this.file);
@@ -58,8 +63,8 @@ export class GroupStore {
     while (p + 8 <= buf.length) {
       const len = buf.readUInt32BE(p);
       if (p + 8 + len > buf.length || crc32c(buf, p + 8, p + 8 + len) !== buf.readUInt32BE(p + 4)) break;
-      for (const [topic, partition, offset] of JSON.parse(buf.toString('utf8', p + 8, p + 8 + len)) as Entry[]) {
-        this.offsets.set(`${topic}\0${partition}`, { topic, partition, offset });
+      for (const [topic, partition, offset, topicId] of JSON.parse(buf.toString('utf8', p + 8, p + 8 + len)) as Entry[]) {
+        this.offsets.set(`${topic}\0${partition}`, topicId === undefined ? { topic, partition, offset } : { topic, partition, offset, topicId });
       }
       p += 8 + len;
       frames++;
@@ -85,17 +90,17 @@ export class GroupStore {
     fsyncDir(this.dir);
   }
 
-  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+  commit(offsets: StoredOffset[]): Promise<void> {
     this.acquire();
     const run = this.queue.then(() => this.write(offsets));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async write(offsets: TopicPartitionOffset[]): Promise<void> {
+  private async write(offsets: StoredOffset[]): Promise<void> {
     for (const o of offsets) this.offsets.set(`${o.topic}\0${o.partition}`, { ...o });
     if (this.frames >= REWRITE_AFTER_FRAMES) return this.rewrite();
-    const buf = frame(offsets.map((o) => [o.topic, o.partition, o.offset]));
+    const buf = frame(offsets.map(entry));
     await io.writev(this.fd, [buf], this.size);
     await io.fdatasync(this.fd);
     this.size += buf.length;
@@ -104,7 +109,7 @@ export class GroupStore {
 
   /** Replaces the file with a single snapshot frame (temp file + fsync + rename). */
   private rewrite(): void {
-    const buf = frame([...this.offsets.values()].map((o) => [o.topic, o.partition, o.offset]));
+    const buf = frame([...this.offsets.values()].map(entry));
     const tmp = this.file + '.tmp';
     fs.writeFileSync(tmp, buf);
     const t = fs.openSync(tmp, 'r+');
@@ -118,7 +123,7 @@ export class GroupStore {
     this.frames = 1;
   }
 
-  current(): TopicPartitionOffset[] {
+  current(): StoredOffset[] {
     return [...this.offsets.values()];
   }
 
@@ -128,6 +133,10 @@ export class GroupStore {
     this.lock?.release();
     this.lock = null;
   }
+}
+
+function entry(o: StoredOffset): Entry {
+  return o.topicId === undefined ? [o.topic, o.partition, o.offset] : [o.topic, o.partition, o.offset, o.topicId];
 }
 
 export function listGroupNames(groupsDir: string): string[] {
