@@ -24,6 +24,8 @@ export const ErrorCodes = {
   READ_ONLY: 'READ_ONLY',
   /** A record or batch exceeds a hard limit. */
   TOO_LARGE: 'TOO_LARGE',
+  /** A producer was replaced by a newer instance (a higher epoch); the old one may not commit. */
+  FENCED: 'FENCED',
   /** A user function (operator, codec, partitioner) threw, and the job's error policy is `stop`. */
   USER_FUNCTION_FAILED: 'USER_FUNCTION_FAILED',
   /** A consumer-group operation from a member that is no longer in the group's current generation. */

@@ -337,7 +337,7 @@ export class Consumer {
     try {
       if (signal?.aborted || reassigned.aborted) return;
       // With nothing assigned we still wait: for an assignment or the caller's signal.
-      const waits = waiting.map((s) => this.log.waitFor(s.topic, s.partition, s.position, ac.signal));
+      const waits = waiting.map((s) => this.log.waitFor(s.topic, s.partition, s.position, ac.signal, this.#options.isolation));
       waits.push(new Promise<void>((resolve) => ac.signal.addEventListener('abort', () => resolve(), { once: true })));
       await Promise.race(waits);
     } finally {

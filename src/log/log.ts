@@ -80,6 +80,15 @@ export interface ReadResult {
   startOffset: number;
 }
 
+export interface AppendOptions {
+  /**
+   * Idempotence: a producer numbers its appends to a partition; the same
+   * (producerId, epoch, sequence) again — a retry after a lost acknowledgement —
+   * returns the first append's offsets instead of appending a second copy.
+   */
+  producer?: { producerId: number; epoch: number; sequence: number };
+}
+
 export interface AppendResult {
   baseOffset: number;
   lastOffset: number;
@@ -121,6 +130,29 @@ export interface GroupMember {
   leave(): Promise<void>;
 }
 
+/** A registered transactional producer. */
+export interface ProducerIdentity {
+  transactionalId: string;
+  producerId: number;
+  epoch: number;
+}
+
+export interface TransactionWrite {
+  topic: string;
+  partition: number;
+  records: ProducerRecord[];
+}
+
+/** Everything one transaction does: appends to any partitions, and group offsets. */
+export interface TransactionBody {
+  writes: TransactionWrite[];
+  offsets: { group: string; offsets: TopicPartitionOffset[] }[];
+}
+
+export interface TransactionResult {
+  appended: (TopicPartition & AppendResult)[];
+}
+
 export interface Log {
   readonly readOnly: boolean;
 
@@ -132,13 +164,13 @@ export interface Log {
   describeTopic(name: string): Promise<TopicDescription>;
 
   /** Appends one batch to one partition; resolves when acknowledged under the topic's fsync policy. */
-  append(topic: string, partition: number, records: ProducerRecord[]): Promise<AppendResult>;
+  append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult>;
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult>;
   /**
    * Resolves once a record at or after `offset` is visible (or at once if one is),
    * or when `signal` aborts. No busy loop: in-process appends and file events wake it.
    */
-  waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void>;
+  waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void>;
   /** The first offset whose record has timestamp >= `timestamp`; the end offset if none. */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number>;
 
@@ -147,6 +179,21 @@ export interface Log {
   committedOffsets(group: string): Promise<TopicPartitionOffset[]>;
   listGroups(): Promise<string[]>;
   joinGroup(group: string, options: JoinOptions): Promise<GroupMember>;
+
+  /**
+   * Registers a transactional producer. Registering an id again bumps its
+   * epoch: the earlier holder is fenced (its commits fail with FENCED) and a
+   * transaction it left undecided is aborted.
+   */
+  initProducer(transactionalId: string): Promise<ProducerIdentity>;
+  /**
+   * Appends every write and commits every group offset atomically: once this
+   * resolves all of it is visible to read_committed readers; if it fails or the
+   * process dies first, none of it ever is. `sequence` numbers the producer's
+   * transactions 1, 2, 3... within its epoch; retrying the last one returns its
+   * result without doing it twice.
+   */
+  commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult>;
 
   close(): Promise<void>;
 }

@@ -4,6 +4,8 @@
 
 import { SluiceError } from '../../src/errors.ts';
 import type {
+  ProducerIdentity,
+  TransactionResult,
   AppendResult,
   Assignment,
   GroupMember,
@@ -233,5 +235,13 @@ export class MemoryLog implements Log {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  initProducer(): Promise<ProducerIdentity> {
+    return Promise.reject(new Error('MemoryLog (a test double) has no transactions; use the file log'));
+  }
+
+  commitTransaction(): Promise<TransactionResult> {
+    return Promise.reject(new Error('MemoryLog (a test double) has no transactions; use the file log'));
   }
 }

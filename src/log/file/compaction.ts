@@ -8,7 +8,7 @@
 // `.cleaned` files are deleted on open.
 
 import fs from 'node:fs';
-import { ATTR_CONTROL, decodeRecords, encodeBatch, type BatchHeader } from '../batch.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, encodeBatch, type BatchHeader } from '../batch.ts';
 import type { LogRecord } from '../../record.ts';
 import type { Partition } from './partition.ts';
 import { Segment } from './segment.ts';
@@ -27,14 +27,26 @@ async function eachBatch(seg: Segment, visit: (h: BatchHeader, records: LogRecor
   });
 }
 
+/**
+ * Records of transactions not committed (aborted, or still in flight) neither
+ * count as a key's newest value nor survive: an in-flight transaction that
+ * later aborts must not have displaced the value before it.
+ */
+function committed(p: Partition, h: BatchHeader): boolean {
+  if ((h.attributes & ATTR_TRANSACTIONAL) === 0 || p.visibility === null) return true;
+  return p.visibility(h.producerId, h.producerEpoch, h.baseSequence) === 'committed';
+}
+
 /** Compacts the closed segments of `p`. Returns how many records were removed. */
 export async function compactPartition(p: Partition, now: number): Promise<number> {
   const snapshot = p.segments;
-  const closed = snapshot.slice(0, -1);
+  // Segments reaching past the last stable offset hold undecided transactions: leave them for later.
+  const closed = snapshot.slice(0, -1).filter((seg) => seg.nextOffset <= p.lastStableOffset);
   if (closed.length === 0) return 0;
   const latest = new Map<string, number>();
   for (const seg of snapshot) {
-    await eachBatch(seg, (_h, records) => {
+    await eachBatch(seg, (h, records) => {
+      if (!committed(p, h)) return;
       for (const r of records) if (r.key) latest.set(keyString(r.key), r.offset);
     });
   }
@@ -48,7 +60,9 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
         out.push(Buffer.from(raw)); // transaction markers are kept as they are
         return;
       }
+      const live = committed(p, h);
       const kept = records.filter((r) => {
+        if (!live) return false;
         const newest = r.key !== null && latest.get(keyString(r.key)) === r.offset;
         return newest && !(r.value === null && h.appendTime < tombstoneHorizon);
       });

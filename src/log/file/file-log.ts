@@ -14,8 +14,13 @@ import { join } from 'node:path';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { ProducerRecord } from '../../record.ts';
 import type {
+  AppendOptions,
   AppendResult,
   Assignment,
+  Isolation,
+  ProducerIdentity,
+  TransactionBody,
+  TransactionResult,
   GroupLag,
   GroupMember,
   JoinOptions,
@@ -35,6 +40,8 @@ import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts'
 import { applyRetention } from './retention.ts';
 import { compactPartition } from './compaction.ts';
 import { fsyncDir } from './io.ts';
+import { TransactionLog, type TxnOffset, type TxnWriteRange } from './transaction-log.ts';
+import { ATTR_TRANSACTIONAL } from '../batch.ts';
 
 export interface FileLogOptions {
   dataDir: string;
@@ -66,6 +73,9 @@ export class FileLog implements Log {
   private groups = new Map<string, GroupStore>();
   private coordinator: GroupCoordinator;
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  private readonly txnLog: TransactionLog;
+  /** Producer epochs that failed mid-transaction: they must re-initialise before committing again. */
+  private readonly poisoned = new Set<string>();
   private maintaining = new Set<Partition>();
   private readonly maintenanceIntervalMs: number;
   private closed = false;
@@ -77,6 +87,7 @@ export class FileLog implements Log {
     this.groupsDir = join(o.dataDir, 'groups');
     this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
     this.coordinator = new GroupCoordinator((t) => this.topics.get(t)?.info.config.partitions ?? 0);
+    this.txnLog = new TransactionLog(o.dataDir);
   }
 
   async init(): Promise<void> {
@@ -84,6 +95,7 @@ export class FileLog implements Log {
       if (!fs.existsSync(this.dataDir)) {
         throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no Sluice data dir at ${this.dataDir}; create a topic first (sluice topic create) or pass --data-dir`, { file: this.dataDir });
       }
+      this.txnLog.load();
       return;
     }
     fs.mkdirSync(this.topicsDir, { recursive: true });
@@ -96,8 +108,11 @@ export class FileLog implements Log {
         '` and point every client at it with --broker sluice://127.0.0.1:7420.',
     );
     try {
+      this.txnLog.openForWrite();
       for (const name of this.topicNamesOnDisk()) await this.openTopic(name);
+      await this.reapplyTransactionalOffsets();
     } catch (e) {
+      this.txnLog.close();
       this.lock.release();
       throw e;
     }
@@ -138,6 +153,10 @@ export class FileLog implements Log {
         for (let i = 0; i < info.config.partitions; i++) {
           const p = await Partition.open({ topic: name, partition: i, dir: join(this.topicsDir, name, String(i)), config: info.config, writable: !this.readOnly });
           p.onRoll = () => setImmediate(() => void this.maintainPartition(p));
+          p.visibility = (pid, epoch, seq) => {
+            if (this.readOnly) this.txnLog.refresh();
+            return this.txnLog.visibility(pid, epoch, seq);
+          };
           partitions.push(p);
         }
         const t = { info, partitions };
@@ -232,17 +251,99 @@ export class FileLog implements Log {
 
   // ---- records ---------------------------------------------------------------
 
-  async append(topic: string, partition: number, records: ProducerRecord[]): Promise<AppendResult> {
+  async append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult> {
     this.checkWritable(`append to ${topic}`);
-    return (await this.partition(topic, partition)).append(records);
+    const pr = options?.producer;
+    return (await this.partition(topic, partition)).append(records, pr && { producerId: pr.producerId, producerEpoch: pr.epoch, baseSequence: pr.sequence });
   }
 
   async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult> {
     return (await this.partition(topic, partition)).read(offset, options);
   }
 
-  async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal): Promise<void> {
-    return (await this.partition(topic, partition)).waitFor(offset, signal);
+  async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {
+    return (await this.partition(topic, partition)).waitFor(offset, signal, isolation);
+  }
+
+  // ---- transactions (mechanism: transaction-log.ts) --------------------------
+
+  async initProducer(transactionalId: string): Promise<ProducerIdentity> {
+    this.checkWritable(`register producer ${transactionalId}`);
+    if (!transactionalId) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a transactional producer needs a non-empty id');
+    const { pid, epoch } = await this.txnLog.init(transactionalId);
+    return { transactionalId, producerId: pid, epoch };
+  }
+
+  async commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
+    this.checkWritable('commit a transaction');
+    const { producerId: pid, epoch, transactionalId } = producer;
+    const current = this.txnLog.producers.get(transactionalId);
+    if (!current || current.pid !== pid || current.epoch !== epoch) {
+      throw new SluiceError(
+        ErrorCodes.FENCED,
+        `producer ${transactionalId} (epoch ${epoch}) was replaced by a newer instance (epoch ${current?.epoch ?? '?'}); this instance may not commit. Stop it: the newer one carries on from the last commit.`,
+        { transactionalId, epoch },
+      );
+    }
+    const key = `${pid}:${epoch}`;
+    if (this.poisoned.has(key)) {
+      throw new SluiceError(ErrorCodes.FENCED, `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction; register it again (initProducer) to continue`, { transactionalId, epoch });
+    }
+    const last = this.txnLog.lastCommittedSeq(pid, epoch);
+    if (sequence === last) {
+      const prev = this.txnLog.lastCommitOf(pid);
+      if (prev && prev.epoch === epoch && prev.seq === sequence) return { appended: prev.writes };
+    }
+    if (sequence !== last + 1) {
+      throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `transaction ${sequence} of producer ${transactionalId} does not follow ${last}; sequences go 1, 2, 3... per epoch`, { transactionalId });
+    }
+    // Validate everything before writing anything.
+    const parts = [];
+    for (const w of body.writes) if (w.records.length > 0) parts.push({ w, p: await this.partition(w.topic, w.partition) });
+    const offsets: TxnOffset[] = [];
+    for (const g of body.offsets) {
+      for (const o of await this.stamped(g.offsets)) offsets.push({ group: g.group, topic: o.topic, partition: o.partition, offset: o.offset, topicId: o.topicId! });
+    }
+    const stamp = { producerId: pid, producerEpoch: epoch, baseSequence: sequence };
+    const pending = parts.map(({ w, p }) => ({ p, promise: p.append(w.records, stamp, ATTR_TRANSACTIONAL) }));
+    let writes: TxnWriteRange[];
+    try {
+      const results = await Promise.all(pending.map((x) => x.promise));
+      writes = parts.map(({ w }, i) => ({ topic: w.topic, partition: w.partition, ...results[i]! }));
+      await this.txnLog.commit(pid, epoch, sequence, writes, offsets);
+    } catch (e) {
+      // Whatever was written is dead (its sequence never commits in this epoch): let readers pass it.
+      this.poisoned.add(key);
+      await Promise.allSettled(pending.map((x) => x.promise.then((r) => x.p.resolveTxn(r.baseOffset))));
+      throw e;
+    }
+    for (const [i, { p }] of parts.entries()) p.resolveTxn(writes[i]!.baseOffset);
+    await this.applyOffsets(offsets);
+    return { appended: writes };
+  }
+
+  /** Group offsets of committed transactions into the group stores (idempotent: after a crash, again). */
+  private async applyOffsets(offsets: TxnOffset[]): Promise<void> {
+    const byGroup = new Map<string, StoredOffset[]>();
+    for (const o of offsets) {
+      const list = byGroup.get(o.group) ?? [];
+      list.push({ topic: o.topic, partition: o.partition, offset: o.offset, topicId: o.topicId });
+      byGroup.set(o.group, list);
+    }
+    for (const [group, list] of byGroup) await this.groupStore(group).commit(list);
+  }
+
+  /**
+   * A crash between a transaction's commit record and its group-offset writes
+   * leaves the group stores behind the transaction log: bring them level.
+   */
+  private async reapplyTransactionalOffsets(): Promise<void> {
+    const behind: TxnOffset[] = [];
+    for (const o of this.txnLog.committedOffsets()) {
+      const stored = new GroupStore(this.groupsDir, o.group).load().find((s) => s.topic === o.topic && s.partition === o.partition);
+      if (!stored || stored.topicId !== o.topicId || stored.offset < o.offset) behind.push(o);
+    }
+    if (behind.length > 0) await this.applyOffsets(behind);
   }
 
   async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
@@ -351,6 +452,7 @@ export class FileLog implements Log {
     this.closed = true;
     for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
     for (const g of this.groups.values()) g.close();
+    this.txnLog.close();
     this.lock?.release();
   }
 }

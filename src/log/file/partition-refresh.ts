@@ -38,7 +38,8 @@ async function doRefresh(p: Partition): Promise<void> {
   await scanTail(seg);
   // Never past what the writer has acknowledged (see watermark-file.ts).
   const published = readPublishedWatermark(p.dir);
-  p.highWatermark = published === null ? seg.nextOffset : Math.min(seg.nextOffset, published);
+  p.highWatermark = published === null ? seg.nextOffset : Math.min(seg.nextOffset, published.highWatermark);
+  p.publishedLso = published === null ? null : published.lastStableOffset;
 }
 
 /** Scans bytes appended since the last look; stops before an incomplete batch. */

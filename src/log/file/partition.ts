@@ -5,24 +5,16 @@
 
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError, where } from '../../errors.ts';
-import type { LogRecord, ProducerRecord } from '../../record.ts';
-import { ATTR_CONTROL, encodeBatch, readBatchHeader, decodeRecords, MAX_BATCH_BYTES, type ProducerStamp } from '../batch.ts';
-import type { AppendResult, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
+import type { ProducerRecord } from '../../record.ts';
+import { ATTR_TRANSACTIONAL, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type BatchHeader, type ProducerStamp } from '../batch.ts';
+import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
+import { offsetForTimestamp, readPartition } from './partition-reader.ts';
 import { io, fsyncDir } from './io.ts';
 import { Segment, parseSegmentFileName } from './segment.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
 import { WatermarkWriter } from './watermark-file.ts';
 
-/**
- * 256 KiB per read: large enough to amortise the syscall, small enough that
- * several partitions read at once do not keep megabytes alive across awaits
- * (measured: 8 concurrent 1 MiB reads spent a third of their time in GC).
- */
-const DEFAULT_MAX_BYTES = 256 * 1024;
-/** Smallest file read when few records are wanted. */
-const MIN_READ_BYTES = 16 * 1024;
-const DEFAULT_MAX_RECORDS = 100_000;
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
 
@@ -36,6 +28,7 @@ interface PendingAppend {
 
 interface Waiter {
   offset: number;
+  isolation: Isolation;
   resolve: () => void;
 }
 
@@ -45,15 +38,6 @@ export interface PartitionOptions {
   dir: string;
   config: TopicConfig;
   writable: boolean;
-}
-
-/** Reads from `pos`, at least one whole batch when one starts there, else up to maxBytes. */
-async function readChunk(seg: Segment, pos: number, end: number, maxBytes: number): Promise<Buffer> {
-  const buf = await seg.read(pos, Math.min(maxBytes, end - pos));
-  if (buf.length < 4) return buf;
-  const first = buf.readUInt32BE(0) + 4;
-  if (first > buf.length && first <= MAX_BATCH_BYTES && pos + first <= end) return seg.read(pos, first);
-  return buf;
 }
 
 export class Partition {
@@ -76,7 +60,16 @@ export class Partition {
   private watcher: TailWatcher | null = null;
   private closed = false;
   private published: WatermarkWriter | null = null;
-  private lastVerified: { seg: Segment | null; pos: number } = { seg: null, pos: -1 };
+  /** Internal to the read path: the last batch whose CRC was checked (see partition-reader.ts). */
+  lastVerified: { seg: Segment | null; pos: number } = { seg: null, pos: -1 };
+  /** Base offsets of transactional batches whose transaction is not decided yet. */
+  private readonly pendingTxns = new Set<number>();
+  /** Per producer id, its last stamped append: a retry of it is answered, not appended again. */
+  private readonly lastStamps = new Map<number, { epoch: number; sequence: number; count: number; baseOffset: number }>();
+  /** Readers in other processes: the writer's published last stable offset (see watermark-file.ts). */
+  publishedLso: number | null = null;
+  /** Decides transactional batches below the last stable offset (the transaction log's view). */
+  visibility: ((producerId: number, epoch: number, sequence: number) => 'committed' | 'aborted') | null = null;
   /** Runs after a segment rolls (retention, compaction); set by the owner. */
   onRoll: (() => void) | null = null;
 
@@ -108,7 +101,7 @@ export class Partition {
     return this.segments[this.segments.length - 1]!;
   }
 
-  private where(offset?: number): string {
+  where(offset?: number): string {
     return where(this.topic, this.partition, offset);
   }
 
@@ -130,6 +123,8 @@ export class Partition {
       const { segment, scan } = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
         writable: this.writable,
         full: last,
+        // The active segment's producer stamps rebuild the idempotence window after a restart.
+        onBatch: last ? (h) => this.noteProducer(h) : undefined,
       });
       if (last && scan.tornAt !== null && this.writable) {
         // A crash tore the last append; it was never acknowledged, so dropping it loses nothing.
@@ -144,7 +139,7 @@ export class Partition {
       fsyncDir(this.dir);
     }
     this.nextOffset = this.highWatermark = this.active.nextOffset;
-    if (this.writable) this.published = new WatermarkWriter(this.dir, this.highWatermark);
+    if (this.writable) this.published = new WatermarkWriter(this.dir, this.highWatermark, this.highWatermark);
   }
 
   // ---- appends -------------------------------------------------------------
@@ -161,12 +156,19 @@ export class Partition {
         }
       }
     }
+    if (producer && (attributes & ATTR_TRANSACTIONAL) === 0) {
+      const dup = this.duplicateOf(producer, records.length);
+      if (dup) return dup;
+    }
     const baseOffset = this.nextOffset;
     const buf = encodeBatch(records, { baseOffset, appendTime: Date.now(), producer, attributes });
     if (buf.length > MAX_BATCH_BYTES) {
       return Promise.reject(new SluiceError(ErrorCodes.TOO_LARGE, `a batch of ${buf.length} bytes for ${this.where()} exceeds the limit of ${MAX_BATCH_BYTES}; append fewer records at a time`));
     }
     this.nextOffset += records.length;
+    if (producer) this.lastStamps.set(producer.producerId, { epoch: producer.producerEpoch, sequence: producer.baseSequence, count: records.length, baseOffset });
+    // Registered before the write so the batch is never stable before its transaction is decided.
+    if (attributes & ATTR_TRANSACTIONAL) this.pendingTxns.add(baseOffset);
     return new Promise((resolve, reject) => {
       this.pending.push({ buf, baseOffset, lastOffset: baseOffset + records.length - 1, resolve, reject });
       if (!this.flushing) {
@@ -175,6 +177,31 @@ export class Partition {
         queueMicrotask(() => void this.flushLoop());
       }
     });
+  }
+
+  private noteProducer(h: BatchHeader): void {
+    if (h.producerId >= 0) this.lastStamps.set(h.producerId, { epoch: h.producerEpoch, sequence: h.baseSequence, count: h.recordCount, baseOffset: h.baseOffset });
+  }
+
+  /**
+   * Idempotent appends: a producer stamps each append with a sequence number;
+   * the same stamp again (a retry after a lost acknowledgement) gets the first
+   * append's offsets instead of a second copy. An older one is refused.
+   */
+  private duplicateOf(producer: ProducerStamp, count: number): Promise<AppendResult> | null {
+    const last = this.lastStamps.get(producer.producerId);
+    if (!last || last.epoch !== producer.producerEpoch || producer.baseSequence > last.sequence) return null;
+    if (producer.baseSequence === last.sequence && count === last.count) {
+      const result = { baseOffset: last.baseOffset, lastOffset: last.baseOffset + count - 1 };
+      // Acknowledged once the original is: wait for it if it is still being written.
+      return last.baseOffset + count <= this.highWatermark ? Promise.resolve(result) : this.waitFor(result.lastOffset, undefined, 'read_uncommitted').then(() => result);
+    }
+    return Promise.reject(
+      new SluiceError(ErrorCodes.INVALID_ARGUMENT, `producer ${producer.producerId} sent sequence ${producer.baseSequence} to ${this.where()} after ${last.sequence}: sequences must increase`, {
+        topic: this.topic,
+        partition: this.partition,
+      }),
+    );
   }
 
   private async flushLoop(): Promise<void> {
@@ -188,7 +215,7 @@ export class Partition {
         break;
       }
       this.highWatermark = group[group.length - 1]!.lastOffset + 1;
-      this.published?.publish(this.highWatermark);
+      this.published?.publish(this.highWatermark, this.lastStableOffset);
       for (const a of group) a.resolve({ baseOffset: a.baseOffset, lastOffset: a.lastOffset });
       this.notifyWaiters();
     }
@@ -274,144 +301,49 @@ export class Partition {
     }
   }
 
-  // ---- reads -----------------------------------------------------------------
+  // ---- reads (partition-reader.ts) -----------------------------------------
 
   async read(offset: number, opts: ReadOptions = {}): Promise<ReadResult> {
     if (!this.writable) await this.refresh();
-    const hw = this.highWatermark;
-    const start = this.startOffset;
-    if (offset < start || offset > hw) {
-      throw new SluiceError(
-        ErrorCodes.OFFSET_OUT_OF_RANGE,
-        `offset ${offset} is outside ${this.where()}'s range [${start}, ${hw}]`,
-        { topic: this.topic, partition: this.partition, offset, startOffset: start, endOffset: hw },
-      );
-    }
-    const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
-    const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-    const out: LogRecord[] = [];
-    const segments = this.segments;
-    let next = offset;
-    let done = false;
-    let i = this.segmentIndexFor(offset);
-    while (!done && out.length === 0 && next < hw && i < segments.length) {
-      const seg = segments[i]!;
-      const end = seg.size;
-      let pos = seg.index.positionFor(next - seg.baseOffset);
-      let bytes = 0;
-      scanning: while (pos < end && next < hw && out.length < maxRecords && bytes < maxBytes) {
-        const buf = await readChunk(seg, pos, end, this.readSize(seg, maxRecords - out.length, maxBytes));
-        let p = 0;
-        while (p < buf.length && out.length < maxRecords) {
-          // A batch read in parts by successive small reads is checksummed once, not each time.
-          const verified = this.lastVerified.seg === seg && this.lastVerified.pos === pos + p;
-          const h = readBatchHeader(buf, p, buf.length, !verified);
-          if (h === 'short' && p > 0) break; // the rest comes with the next chunk
-          if (typeof h === 'string') {
-            const c = seg.corruptionAt(pos + p);
-            if (c && c.resumeOffset <= next) {
-              pos = c.resumeAt; // the reader asked for offsets past known damage
-              continue scanning;
-            }
-            if (out.length > 0) {
-              done = true; // hand out the good records first; the next read, from the damage, throws
-              break scanning;
-            }
-            throw this.corruption(next, seg, pos + p, h);
-          }
-          if (h.baseOffset >= hw) {
-            done = true;
-            break scanning;
-          }
-          this.lastVerified.seg = seg;
-          this.lastVerified.pos = pos + p;
-          const last = h.baseOffset + h.lastOffsetDelta;
-          if (last >= next) {
-            if ((h.attributes & ATTR_CONTROL) === 0) decodeRecords(buf, p, h, next, out, maxRecords);
-            next = out.length === maxRecords ? out[out.length - 1]!.offset + 1 : last + 1;
-          }
-          p += h.size;
-        }
-        pos += p;
-        bytes += p;
-      }
-      if (pos >= end && !done && out.length < maxRecords) {
-        i++;
-        if (i < segments.length) next = Math.max(next, segments[i]!.baseOffset);
-      } else break;
-    }
-    return { records: out, nextOffset: Math.min(next, hw), highWatermark: hw, startOffset: start };
-  }
-
-  private corruption(offset: number, seg: Segment, position: number, problem: string): SluiceError {
-    return new SluiceError(
-      ErrorCodes.CORRUPT_RECORD,
-      `corrupt batch in ${this.where(offset)} (${problem} check failed at byte ${position} of ${seg.path}); ` +
-        `its records are not returned. Restore the partition from a backup, or read on from an offset past the damage.`,
-      { topic: this.topic, partition: this.partition, offset, file: seg.path, position },
-    );
-  }
-
-  /** Bytes to read for about `records` records, from the segment's average record size. */
-  private readSize(seg: Segment, records: number, maxBytes: number): number {
-    const count = seg.nextOffset - seg.baseOffset;
-    if (count <= 0 || records >= DEFAULT_MAX_RECORDS) return maxBytes;
-    const avg = seg.size / count;
-    return Math.min(maxBytes, Math.max(MIN_READ_BYTES, Math.ceil(records * avg * 1.25)));
-  }
-
-  /** Index of the segment holding `offset` (the last one whose base is at or below it). */
-  private segmentIndexFor(offset: number): number {
-    const s = this.segments;
-    let lo = 0;
-    let hi = s.length - 1;
-    let best = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid]!.baseOffset <= offset) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return best;
+    return readPartition(this, offset, opts);
   }
 
   async offsetForTimestamp(ts: number): Promise<number> {
     if (!this.writable) await this.refresh();
-    const hw = this.highWatermark;
-    for (const seg of this.segments) {
-      if (seg.maxTimestamp < ts) continue;
-      let pos = seg.index.positionForTime(ts);
-      const end = seg.size;
-      while (pos < end) {
-        const buf = await readChunk(seg, pos, end, DEFAULT_MAX_BYTES);
-        let p = 0;
-        while (p < buf.length) {
-          const h = readBatchHeader(buf, p, buf.length);
-          if (h === 'short' && p > 0) break;
-          if (typeof h === 'string') throw this.corruption(seg.baseOffset, seg, pos + p, h);
-          if (h.baseOffset >= hw) return hw;
-          if (h.maxTimestamp >= ts && (h.attributes & ATTR_CONTROL) === 0) {
-            const recs: LogRecord[] = [];
-            decodeRecords(buf, p, h, 0, recs, Infinity);
-            for (const r of recs) if (r.timestamp >= ts) return r.offset;
-          }
-          p += h.size;
-        }
-        if (p === 0) break;
-        pos += p;
-      }
-    }
-    return hw;
+    return offsetForTimestamp(this, ts);
+  }
+
+  /**
+   * End of what read_committed readers may see: the first offset of a
+   * transaction still in flight, or the high watermark when none is.
+   */
+  get lastStableOffset(): number {
+    if (this.publishedLso !== null) return Math.min(this.publishedLso, this.highWatermark);
+    let lso = this.highWatermark;
+    for (const base of this.pendingTxns) if (base < lso) lso = base;
+    return lso;
+  }
+
+  /** The end a reader with this isolation may read up to. */
+  visibleEnd(isolation: Isolation = 'read_committed'): number {
+    return isolation === 'read_committed' ? this.lastStableOffset : this.highWatermark;
+  }
+
+  /** A transaction that wrote the batch at `baseOffset` was decided: its records are stable now. */
+  resolveTxn(baseOffset: number): void {
+    if (!this.pendingTxns.delete(baseOffset)) return;
+    this.published?.publish(this.highWatermark, this.lastStableOffset);
+    this.notifyWaiters();
   }
 
   // ---- tailing ---------------------------------------------------------------
 
-  waitFor(offset: number, signal?: AbortSignal): Promise<void> {
-    if (this.highWatermark > offset || this.closed || signal?.aborted) return Promise.resolve();
+  waitFor(offset: number, signal?: AbortSignal, isolation: Isolation = 'read_committed'): Promise<void> {
+    if (this.visibleEnd(isolation) > offset || this.closed || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const w: Waiter = {
         offset,
+        isolation,
         resolve: () => {
           this.waiters.delete(w);
           signal?.removeEventListener('abort', w.resolve);
@@ -431,7 +363,7 @@ export class Partition {
   }
 
   private notifyWaiters(): void {
-    for (const w of this.waiters) if (this.highWatermark > w.offset || this.closed) w.resolve();
+    for (const w of this.waiters) if (this.visibleEnd(w.isolation) > w.offset || this.closed) w.resolve();
   }
 
   /** Reader processes: pick up segments the writer created, deleted or replaced, and newly completed batches. */

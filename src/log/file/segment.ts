@@ -57,7 +57,11 @@ export class Segment {
    * segment after a possible crash, or when the index is missing/stale);
    * otherwise trust the persisted index and read only the last few KiB.
    */
-  static async open(path: string, baseOffset: number, opts: { writable: boolean; full: boolean }): Promise<{ segment: Segment; scan: ScanResult }> {
+  static async open(
+    path: string,
+    baseOffset: number,
+    opts: { writable: boolean; full: boolean; onBatch?: (h: BatchHeader) => void },
+  ): Promise<{ segment: Segment; scan: ScanResult }> {
     const fd = fs.openSync(path, opts.writable ? 'r+' : 'r');
     const seg = new Segment(path, baseOffset, fd);
     const fileSize = fs.fstatSync(fd).size;
@@ -73,6 +77,7 @@ export class Segment {
     const scan = await scanBatches(fd, from, fileSize, seg.nextOffset, (h, position) => {
       if (rebuild) seg.index.onBatch(h.baseOffset - baseOffset, position, seg.maxTimestamp, h.size);
       seg.noteBatch(h);
+      opts.onBatch?.(h);
     });
     let result = scan;
     if (!opts.full && scan.tornAt !== null) {
