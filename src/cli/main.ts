@@ -10,6 +10,7 @@ import { registerConsume } from './consume.ts';
 import { registerProduce } from './produce.ts';
 import { registerTopic } from './topic.ts';
 import { registerRun } from './run.ts';
+import { registerState } from './state.ts';
 
 function version(): string {
   try {
@@ -35,6 +36,7 @@ export function createProgram(): Command {
   registerProduce(program);
   registerConsume(program);
   registerRun(program);
+  registerState(program);
   return program;
 }
 

@@ -4,16 +4,23 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ErrorPolicy } from '../dataflow/application.ts';
+import type { Guarantee } from '../connectors/connector.ts';
 import { loadApplication } from '../runtime/load-app.ts';
 import { runJob } from '../runtime/job.ts';
 import { parseIntArg, withLog } from './options.ts';
 
 interface RunOptions {
+  guarantee: Guarantee;
   untilEnd?: boolean;
   workers: number;
   commitIntervalMs: number;
   onError?: ErrorPolicy;
   quiet?: boolean;
+}
+
+function guaranteeArg(v: string): Guarantee {
+  if (v === 'exactly-once' || v === 'at-least-once' || v === 'none') return v;
+  throw new InvalidArgumentError('expected exactly-once, at-least-once or none');
 }
 
 function errorPolicy(v: string): ErrorPolicy {
@@ -29,6 +36,7 @@ export function registerRun(program: Command): void {
     .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
     .option('--workers <n>', 'worker threads that run the state partitions (default 1: all on the main thread)', parseIntArg(1, 64), 1)
     .option('--commit-interval-ms <ms>', 'how often to checkpoint (flush outputs, commit input offsets)', parseIntArg(1), 100)
+    .option('--guarantee <g>', 'exactly-once (default), at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (file: string, opts: RunOptions, cmd: Command) => {
@@ -51,6 +59,7 @@ export function registerRun(program: Command): void {
             onError: opts.onError,
             workers: opts.workers,
             appFile: file,
+            guarantee: opts.guarantee,
           }),
         );
         if (!opts.quiet) {

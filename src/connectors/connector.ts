@@ -10,7 +10,23 @@
 // fully processed and its outputs are flushed".
 
 import type { Headers } from '../record.ts';
-import type { Log } from '../log/log.ts';
+import type { Log, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
+
+/**
+ * exactly-once: outputs to topics, input offsets and state changes commit in one
+ * transaction per checkpoint. at-least-once: outputs are flushed, then offsets
+ * and state committed (a crash repeats work since the last checkpoint). none:
+ * offsets are committed without waiting for outputs, state is not saved.
+ */
+export type Guarantee = 'exactly-once' | 'at-least-once' | 'none';
+
+/** What a source contributes to a checkpoint. */
+export interface SourceCheckpoint {
+  /** Group offsets of everything delivered so far (committed in the checkpoint's transaction). */
+  offsets?: { group: string; offsets: TopicPartitionOffset[] };
+  /** Anything else the source needs to resume exactly where it was (JSON), given back to restore(). */
+  state?: unknown;
+}
 
 export interface SourceRecord {
   key: Uint8Array | null;
@@ -39,6 +55,7 @@ export interface SourceContext {
   untilEnd: boolean;
   /** Largest batch the runtime wants from one next() call. */
   maxBatchRecords: number;
+  guarantee: Guarantee;
 }
 
 export interface Source {
@@ -50,6 +67,14 @@ export interface Source {
   /** Everything delivered before this call is processed and its outputs flushed: commit offsets / acknowledge senders. */
   commit(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Exactly-once sources: the position after everything delivered so far, for
+   * the checkpoint's transaction (instead of commit()). Sources without it are
+   * at-least-once even in an exactly-once job.
+   */
+  checkpoint?(): SourceCheckpoint;
+  /** Gives back the `state` of the last committed checkpoint, before the first next(). */
+  restore?(state: unknown): void;
 }
 
 export interface SinkRecord {
@@ -62,6 +87,7 @@ export interface SinkRecord {
 export interface SinkContext {
   log: Log;
   job: string;
+  guarantee: Guarantee;
 }
 
 export interface Sink {
@@ -72,4 +98,10 @@ export interface Sink {
   /** Resolves when everything written so far is delivered (appended to the log, written to the socket or file). */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Exactly-once sinks: hands over the records written since the last call, to
+   * be appended in the checkpoint's transaction. Sinks without it (files,
+   * sockets) are at-least-once even in an exactly-once job.
+   */
+  takeTransactional?(): Promise<TransactionWrite[]>;
 }

@@ -2,8 +2,10 @@
 // are exported as types for their extra members (address(), buffered).
 
 export type { Source, Sink, SourceBatch, SourceRecord, SourceContext, SinkRecord, SinkContext } from './connector.ts';
-export { topicSource, topicSink } from './topic.ts';
-export type { TopicSource, TopicSink, TopicSourceOptions, TopicSinkOptions } from './topic.ts';
+export { topicSource } from './topic-source.ts';
+export { topicSink } from './topic-sink.ts';
+export type { TopicSource, TopicSourceOptions } from './topic-source.ts';
+export type { TopicSink, TopicSinkOptions } from './topic-sink.ts';
 export { stdinSource, stdoutSink } from './stdio.ts';
 export type { StdinSourceOptions, StdoutSinkOptions } from './stdio.ts';
 export { fileSource, fileSink } from './file.ts';

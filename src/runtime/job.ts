@@ -10,7 +10,8 @@
 import type { Sink, Source } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
-import type { SinkRecord } from '../connectors/connector.ts';
+import type { Guarantee, SinkRecord } from '../connectors/connector.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
@@ -28,6 +29,8 @@ export interface JobOptions {
   commitRecords?: number;
   maxBatchRecords?: number;
   onError?: ErrorPolicy;
+  /** Default exactly-once (see docs/exactly-once.md). */
+  guarantee?: Guarantee;
   /**
    * Worker threads for state partitions (default 1: everything on this
    * thread). Above 1, `appFile` is required: each worker loads it to build the
@@ -53,6 +56,7 @@ export class Job {
   readonly app: Application;
   readonly engine: Engine;
   private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile'>;
+  private readonly checkpointer: Checkpointer;
   private readonly stop = new AbortController();
   private readonly sources: SourceNode[];
   private readonly sinks: Sink[];
@@ -78,10 +82,20 @@ export class Job {
       workers: options.workers ?? 1,
       appFile: options.appFile,
       onError: options.onError,
+      guarantee: options.guarantee ?? 'exactly-once',
     };
     this.sources = app.pipelines.flatMap((p) => p.sources());
     this.sinks = [...new Set(app.nodes().flatMap((n) => (n.kind === 'sink' ? [n.sink] : [])))];
     this.producer = new Producer(options.log);
+    this.checkpointer = new Checkpointer({
+      app,
+      log: options.log,
+      guarantee: this.opts.guarantee,
+      engine: this.engine,
+      sinks: this.sinks,
+      sources: this.sources,
+      pool: () => this.pool,
+    });
   }
 
   /** Stops gracefully (same as aborting the signal passed in the options). */
@@ -97,14 +111,16 @@ export class Job {
     const opened: { close(): Promise<void> }[] = [];
     try {
       if (this.opts.workers > 1) await this.startWorkers();
+      const { guarantee } = this.opts;
       for (const sink of this.sinks) {
-        await sink.open({ log, job: this.app.name });
+        await sink.open({ log, job: this.app.name, guarantee });
         opened.push(sink);
       }
       for (const n of this.sources) {
-        await n.source.open({ log, job: this.app.name, untilEnd: this.opts.untilEnd, maxBatchRecords: this.opts.maxBatchRecords });
+        await n.source.open({ log, job: this.app.name, untilEnd: this.opts.untilEnd, maxBatchRecords: this.opts.maxBatchRecords, guarantee });
         opened.push(n.source);
       }
+      await this.checkpointer.start();
       await this.loop();
       await this.checkpoint();
     } catch (e) {
@@ -158,10 +174,12 @@ export class Job {
       if (got !== 'tick') {
         pending.delete(got.node);
         if (got.batch === null) continue; // this source ended (or the job is stopping)
+        const before = this.engine.recordsOut;
         this.engine.pushSource(got.node, got.batch);
         await this.pool?.capacity();
         await this.drain();
-        uncommitted += got.batch.records.length;
+        // Outputs count too: held for the next transaction, they must not grow without bound.
+        uncommitted += got.batch.records.length + this.engine.recordsOut - before;
         if (!this.stop.signal.aborted) pull(got.node);
       }
       if (uncommitted > 0 && (uncommitted >= this.opts.commitRecords || Date.now() - lastCheckpoint >= this.opts.commitIntervalMs)) {
@@ -203,14 +221,13 @@ export class Job {
     this.deadLetterTopicReady = true;
   }
 
-  /** Everything processed so far is delivered: flush sinks, then commit sources. */
+  /** Everything processed so far becomes durable, per the job's guarantee (checkpointer.ts). */
   private async checkpoint(): Promise<void> {
     if (this.pool) {
       await this.pool.barrier();
       await this.drain();
     }
-    for (const sink of this.sinks) await sink.flush();
-    for (const n of this.sources) await n.source.commit();
+    await this.checkpointer.checkpoint();
     this.result.checkpoints++;
   }
 }

@@ -37,6 +37,43 @@ export class KeyedState {
     return this.partitions.flatMap((m) => [...m.entries()]);
   }
 
+  /**
+   * The states changed since the last call, as JSON text (through the
+   * operator's stateCodec if it has one), and forgets that they changed.
+   */
+  takeChanges(): { partition: number; key: string; json: string }[] {
+    const out: { partition: number; key: string; json: string }[] = [];
+    const codec = this.node.stateCodec;
+    for (let p = 0; p < this.dirty.length; p++) {
+      const dirty = this.dirty[p]!;
+      if (dirty.size === 0) continue;
+      const map = this.partitions[p]!;
+      for (const key of dirty) {
+        const s = map.get(key);
+        if (s === undefined) continue;
+        const v = codec ? codec.toJSON(s) : s;
+        // Checked at every snapshot, not only at creation: state mutated into a Map or a class
+        // instance since would otherwise be saved as {} and come back wrong after a restart.
+        assertJsonCompatible(v, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
+        out.push({ partition: p, key, json: JSON.stringify(v) });
+      }
+      dirty.clear();
+    }
+    return out;
+  }
+
+  /** Puts back a state saved by takeChanges (recovery). */
+  restore(partition: number, key: string, json: string): void {
+    if (partition < 0 || partition >= this.partitions.length) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `saved state of ${this.node.name} is in partition ${partition}, but the operator now has ${this.partitions.length} partitions; the number of state partitions is fixed for a job's life (start a new job name to change it)`,
+      );
+    }
+    const v = JSON.parse(json) as unknown;
+    this.partitions[partition]!.set(key, this.node.stateCodec ? this.node.stateCodec.fromJSON(v) : v);
+  }
+
   lookup(key: string): unknown {
     for (const m of this.partitions) if (m.has(key)) return m.get(key);
     return undefined;

@@ -10,6 +10,7 @@ import { Engine } from './engine.ts';
 import { loadApplication } from './load-app.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, packRecords, toColumns, type PackedRecords } from './worker-codec.ts';
+import type { StateChange } from './state-changelog.ts';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
@@ -19,9 +20,16 @@ try {
   const app = await loadApplication(setup.appFile);
   const engine = new Engine(app, setup.onError);
   engine.keyedRouter = (node, events) => send({ t: 'keyed', node: node.id, events: toColumns(events) });
+  const byName = new Map([...engine.states].map(([n, s]) => [n.name, s]));
+  const takeChanges = (): StateChange[] =>
+    [...engine.states].flatMap(([node, store]) => store.takeChanges().map((c) => ({ operator: node.name, partition: c.partition, key: c.key, json: c.json })));
   port.on('message', (m: ToWorker) => {
     try {
-      if (m.t === 'barrier') return send({ t: 'barrier', id: m.id });
+      if (m.t === 'barrier') return send({ t: 'barrier', id: m.id, states: m.snapshot ? takeChanges() : [] });
+      if (m.t === 'restore') {
+        for (const c of m.states) byName.get(c.operator)?.restore(c.partition, c.key, c.json);
+        return;
+      }
       const before = engine.recordsOut;
       engine.pushKeyed(m.node, fromColumns(m.events));
       const outputs = engine.takeOutputs().map(([node, records]) => [node.id, packRecords(records)] as [number, PackedRecords]);

@@ -10,6 +10,7 @@ import type { Event } from '../dataflow/graph.ts';
 import type { DeadLetter } from './engine.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, toColumns, unpackRecords } from './worker-codec.ts';
+import type { StateChange } from './state-changelog.ts';
 
 /** Event batches a worker may have queued before the job stops pulling input. */
 const MAX_IN_FLIGHT = 4;
@@ -25,7 +26,7 @@ export class WorkerPool {
   private readonly inFlight: number[];
   private failure: SluiceError | null = null;
   private waiters: (() => void)[] = [];
-  private barriers = new Map<number, { left: number; done: () => void }>();
+  private barriers = new Map<number, { left: number; done: () => void; states: StateChange[] }>();
   private nextBarrier = 0;
   /** Keyed events routed while the last barrier was in flight (a worker sent them back to be re-routed). */
   private reroutedSinceBarrier = 0;
@@ -106,15 +107,34 @@ export class WorkerPool {
 
   /** Resolves when every worker has processed everything sent to it, including re-routed events. */
   async barrier(): Promise<void> {
+    await this.rounds(false);
+  }
+
+  /** A barrier that also collects the state each worker changed since the last snapshot. */
+  snapshot(): Promise<StateChange[]> {
+    return this.rounds(true);
+  }
+
+  /** Hands each worker the saved state of the partitions it owns. */
+  restore(states: StateChange[]): void {
+    const n = this.workers.length;
+    const parts: StateChange[][] = Array.from({ length: n }, () => []);
+    for (const c of states) parts[c.partition % n]!.push(c);
+    parts.forEach((p, i) => this.workers[i]!.postMessage({ t: 'restore', states: p } satisfies ToWorker));
+  }
+
+  private async rounds(snapshot: boolean): Promise<StateChange[]> {
+    const states: StateChange[] = [];
     do {
       this.reroutedSinceBarrier = 0;
       const id = ++this.nextBarrier;
       await new Promise<void>((done) => {
-        this.barriers.set(id, { left: this.workers.length, done });
-        for (const w of this.workers) w.postMessage({ t: 'barrier', id } satisfies ToWorker);
+        this.barriers.set(id, { left: this.workers.length, done, states });
+        for (const w of this.workers) w.postMessage({ t: 'barrier', id, snapshot } satisfies ToWorker);
       });
       this.check();
     } while (this.reroutedSinceBarrier > 0);
+    return states;
   }
 
   private handle(i: number, m: FromWorker): void {
@@ -130,6 +150,7 @@ export class WorkerPool {
         return;
       case 'barrier': {
         const b = this.barriers.get(m.id);
+        if (b) b.states.push(...m.states);
         if (b && --b.left === 0) {
           this.barriers.delete(m.id);
           b.done();

@@ -6,16 +6,18 @@
 
 import type { DeadLetter } from './engine.ts';
 import type { EventColumns, PackedRecords } from './worker-codec.ts';
+import type { StateChange } from './state-changelog.ts';
 
 export type ToWorker =
   | { t: 'events'; node: number; events: EventColumns }
-  | { t: 'barrier'; id: number };
+  | { t: 'barrier'; id: number; snapshot: boolean }
+  | { t: 'restore'; states: StateChange[] };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'out'; outputs: [sinkNode: number, records: PackedRecords][]; dead: DeadLetter[]; recordsOut: number }
   | { t: 'keyed'; node: number; events: EventColumns }
-  | { t: 'barrier'; id: number }
+  | { t: 'barrier'; id: number; states: StateChange[] }
   | { t: 'error'; message: string; code?: string; details?: Record<string, unknown> };
 
 export interface WorkerSetup {

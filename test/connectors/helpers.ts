@@ -16,11 +16,11 @@ export const noLog = new Proxy({} as Log, {
 });
 
 export function sourceCtx(o: Partial<SourceContext> = {}): SourceContext {
-  return { log: noLog, job: 'test-job', untilEnd: false, maxBatchRecords: 1000, ...o };
+  return { log: noLog, job: 'test-job', untilEnd: false, maxBatchRecords: 1000, guarantee: 'at-least-once', ...o };
 }
 
 export function sinkCtx(o: Partial<SinkContext> = {}): SinkContext {
-  return { log: noLog, job: 'test-job', ...o };
+  return { log: noLog, job: 'test-job', guarantee: 'at-least-once', ...o };
 }
 
 /** Pulls batches until `count` records arrived (or the source ends); fails after `timeoutMs` so a broken source cannot hang the suite. */

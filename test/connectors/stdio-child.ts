@@ -15,11 +15,11 @@ setTimeout(() => {
 
 const mode = process.argv[2];
 const sink = stdoutSink();
-await sink.open({ log: noLog, job: 'child' });
+await sink.open({ log: noLog, job: 'child', guarantee: 'at-least-once' });
 
 if (mode === 'copy') {
   const src = stdinSource();
-  await src.open({ log: noLog, job: 'child', untilEnd: false, maxBatchRecords: 100 });
+  await src.open({ log: noLog, job: 'child', untilEnd: false, maxBatchRecords: 100, guarantee: 'at-least-once' });
   const signal = new AbortController().signal;
   let records = 0;
   let batches = 0;

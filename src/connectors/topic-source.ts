@@ -1,0 +1,164 @@
+// Reading topics into a job. The source owns every partition of its topics and
+// merges them deterministically: it visits the partitions in a fixed rotation
+// (sorted by topic, then partition number), taking up to one batch from each
+// that has records. Where the rotation stands is part of the checkpoint, so a
+// job restarted from a checkpoint reads the same records in the same order as
+// the run it replaces — the precondition for exactly-once output of a
+// deterministic job. (With inputs still being written, which partition has
+// data when depends on timing; replay of what was committed does not.)
+//
+// Positions are committed as the consumer group's offsets: in the checkpoint's
+// transaction (exactly-once), or after the outputs are flushed (at-least-once).
+
+import { ErrorCodes, isSluiceError, SluiceError } from '../errors.ts';
+import type { Log, TopicPartitionOffset } from '../log/log.ts';
+import type { Source, SourceBatch, SourceCheckpoint, SourceContext, SourceRecord } from './connector.ts';
+import { checkObject, checkOneOf, checkString, invalid } from './options.ts';
+
+export interface TopicSourceOptions {
+  topic: string | string[];
+  /** Consumer group whose offsets are read and committed. Default: the job's name. */
+  group?: string;
+  /** Where a partition starts when the group has no committed offset for it. Default 'beginning'. */
+  from?: 'beginning' | 'end';
+}
+
+interface PartitionCursor {
+  topic: string;
+  partition: number;
+  position: number;
+  /** untilEnd: the end offset when the job started. */
+  end: number;
+}
+
+export class TopicSource implements Source {
+  readonly name: string;
+  readonly #topics: string[];
+  readonly #group: string | undefined;
+  readonly #from: 'beginning' | 'end';
+  #log: Log | null = null;
+  #groupName = '';
+  #cursors: PartitionCursor[] = [];
+  #turn = 0;
+  #untilEnd = false;
+  #maxBatch = 1000;
+
+  constructor(topics: string[], group: string | undefined, from: 'beginning' | 'end') {
+    this.#topics = [...new Set(topics)].sort();
+    this.#group = group;
+    this.#from = from;
+    this.name = `topic ${topics.join(',')}`;
+  }
+
+  async open(ctx: SourceContext): Promise<void> {
+    this.#log = ctx.log;
+    this.#groupName = this.#group ?? ctx.job;
+    this.#untilEnd = ctx.untilEnd;
+    this.#maxBatch = Math.max(1, ctx.maxBatchRecords);
+    const committed = new Map((await ctx.log.committedOffsets(this.#groupName)).map((o) => [`${o.topic}\0${o.partition}`, o.offset]));
+    this.#cursors = [];
+    for (const topic of this.#topics) {
+      const d = await ctx.log.describeTopic(topic);
+      for (const p of d.partitions) {
+        const c = committed.get(`${topic}\0${p.partition}`);
+        const start = c ?? (this.#from === 'end' ? p.endOffset : p.startOffset);
+        this.#cursors.push({ topic, partition: p.partition, position: Math.max(start, p.startOffset), end: p.endOffset });
+      }
+    }
+  }
+
+  restore(state: unknown): void {
+    const turn = (state as { turn?: unknown } | null)?.turn;
+    if (typeof turn === 'number' && Number.isInteger(turn) && turn >= 0) this.#turn = turn % Math.max(1, this.#cursors.length);
+  }
+
+  async next(signal: AbortSignal): Promise<SourceBatch | null> {
+    const log = this.#logOrThrow();
+    const n = this.#cursors.length;
+    for (;;) {
+      if (signal.aborted) return null;
+      for (let k = 0; k < n; k++) {
+        const i = (this.#turn + k) % n;
+        const batch = await this.#readFrom(log, this.#cursors[i]!);
+        if (batch) {
+          this.#turn = (i + 1) % n;
+          return batch;
+        }
+      }
+      if (this.#untilEnd && this.#cursors.every((c) => c.position >= c.end)) return null;
+      // Nothing readable: wait (no polling) until any partition has more, or the job stops.
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await Promise.race(this.#cursors.filter((c) => !this.#untilEnd || c.position < c.end).map((c) => log.waitFor(c.topic, c.partition, c.position, ac.signal)));
+      } finally {
+        ac.abort();
+        signal.removeEventListener('abort', stop);
+      }
+    }
+  }
+
+  async #readFrom(log: Log, c: PartitionCursor): Promise<SourceBatch | null> {
+    if (this.#untilEnd && c.position >= c.end) return null;
+    const want = this.#untilEnd ? Math.min(this.#maxBatch, c.end - c.position) : this.#maxBatch;
+    let r;
+    try {
+      r = await log.read(c.topic, c.partition, c.position, { maxRecords: want });
+    } catch (e) {
+      if (!isSluiceError(e, ErrorCodes.OFFSET_OUT_OF_RANGE)) throw e;
+      const start = e.details['startOffset'];
+      if (typeof start !== 'number' || start <= c.position) throw e;
+      // Retention deleted records the group had not read: say so, and go on from the oldest kept.
+      process.emitWarning(`${c.topic}/${c.partition}: offsets ${c.position}-${start - 1} were deleted by retention before the job read them; continuing at ${start}`);
+      c.position = start;
+      return null;
+    }
+    const first = r.records[0];
+    if (!first) {
+      c.position = Math.max(c.position, r.nextOffset); // past aborted transactions and control records
+      return null;
+    }
+    const records: SourceRecord[] = new Array<SourceRecord>(r.records.length);
+    for (let j = 0; j < r.records.length; j++) {
+      const x = r.records[j]!;
+      records[j] = { key: x.key, value: x.value, timestamp: x.timestamp, headers: x.headers };
+    }
+    c.position = r.nextOffset;
+    return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset };
+  }
+
+  checkpoint(): SourceCheckpoint {
+    return { offsets: { group: this.#groupName, offsets: this.#positions() }, state: { turn: this.#turn } };
+  }
+
+  /** At-least-once: everything delivered is processed and flushed; record the group's progress. */
+  async commit(): Promise<void> {
+    const log = this.#log;
+    if (log && this.#cursors.length > 0) await log.commitOffsets(this.#groupName, this.#positions());
+  }
+
+  async close(): Promise<void> {
+    this.#log = null;
+  }
+
+  #positions(): TopicPartitionOffset[] {
+    return this.#cursors.map((c) => ({ topic: c.topic, partition: c.partition, offset: c.position }));
+  }
+
+  #logOrThrow(): Log {
+    if (this.#log === null) throw new SluiceError('CLOSED', `${this.name}: next() before open() or after close()`);
+    return this.#log;
+  }
+}
+
+export function topicSource(options: TopicSourceOptions): TopicSource {
+  const o = checkObject('topicSource', options);
+  const raw = o.topic;
+  const topics = Array.isArray(raw) ? raw : [raw];
+  if (topics.length === 0) throw invalid('topicSource', '`topic` must name at least one topic');
+  for (const t of topics) checkString('topicSource', 'topic', t);
+  const group = o.group === undefined ? undefined : checkString('topicSource', 'group', o.group);
+  const from = checkOneOf('topicSource', 'from', o.from, ['beginning', 'end'], 'beginning');
+  return new TopicSource(topics as string[], group, from);
+}

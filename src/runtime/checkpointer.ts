@@ -1,0 +1,108 @@
+// What a checkpoint does, per guarantee (see docs/exactly-once.md):
+//
+//   exactly-once   one transaction: the outputs held by topic sinks since the
+//                  last checkpoint, the changed state (changelog records), and
+//                  the sources' positions. Visible together or not at all.
+//   at-least-once  flush the sinks, append the changed state, commit positions.
+//   none           commit positions; no state is saved.
+//
+// And how a job starts: under exactly-once it registers its transactional
+// producer (fencing any older instance of the job), then restores its state
+// and its sources' resume state from the changelog.
+
+import type { Guarantee, Sink } from '../connectors/connector.ts';
+import type { Application } from '../dataflow/application.ts';
+import type { SourceNode } from '../dataflow/graph.ts';
+import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
+import { Producer } from '../log/producer.ts';
+import type { Engine } from './engine.ts';
+import { changelogWrite, ensureChangelog, readChangelog, type StateChange } from './state-changelog.ts';
+import type { WorkerPool } from './worker-pool.ts';
+
+export interface CheckpointerOptions {
+  app: Application;
+  log: Log;
+  guarantee: Guarantee;
+  engine: Engine;
+  sinks: Sink[];
+  sources: SourceNode[];
+  pool: () => WorkerPool | null;
+}
+
+export class Checkpointer {
+  private readonly o: CheckpointerOptions;
+  private producer: ProducerIdentity | null = null;
+  private sequence = 0;
+  private readonly plain: Producer;
+
+  constructor(o: CheckpointerOptions) {
+    this.o = o;
+    this.plain = new Producer(o.log);
+  }
+
+  /** Before sources are read: fence older instances, restore state. */
+  async start(): Promise<void> {
+    const { log, app, guarantee } = this.o;
+    if (guarantee === 'none') return;
+    await ensureChangelog(log, app.name);
+    if (guarantee === 'exactly-once') this.producer = await log.initProducer(`sluice-job:${app.name}`);
+    const saved = await readChangelog(log, app.name);
+    const pool = this.o.pool();
+    if (pool) pool.restore(saved.states);
+    else {
+      const byName = new Map([...this.o.engine.states].map(([n, s]) => [n.name, s]));
+      for (const c of saved.states) {
+        const store = byName.get(c.operator);
+        // An operator that no longer exists (the app changed) keeps its saved state untouched in the topic.
+        store?.restore(c.partition, c.key, c.json);
+      }
+    }
+    for (const n of this.o.sources) if (saved.sources.has(n.name)) n.source.restore?.(saved.sources.get(n.name));
+  }
+
+  /** Everything processed so far becomes durable, per the guarantee. */
+  async checkpoint(): Promise<void> {
+    const { guarantee, sinks, sources, app } = this.o;
+    if (guarantee === 'none') {
+      for (const n of sources) await n.source.commit();
+      return;
+    }
+    const states = await this.stateChanges();
+    const sourceStates = sources.flatMap((n) => {
+      const c = n.source.checkpoint?.();
+      return c?.state === undefined ? [] : [{ name: n.name, state: c.state }];
+    });
+    const changelog = changelogWrite(app.name, states, sourceStates);
+    if (guarantee === 'at-least-once') {
+      for (const s of sinks) await s.flush();
+      if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
+      for (const n of sources) await n.source.commit();
+      return;
+    }
+    // Sinks outside transactions (files, sockets) are delivered first: at-least-once for them.
+    const writes: TransactionWrite[] = [];
+    for (const s of sinks) {
+      if (s.takeTransactional) writes.push(...(await s.takeTransactional()));
+      else await s.flush();
+    }
+    if (changelog) writes.push(changelog);
+    const offsets = [];
+    for (const n of sources) {
+      const c = n.source.checkpoint?.();
+      if (c?.offsets) offsets.push(c.offsets);
+      else await n.source.commit();
+    }
+    if (writes.length === 0 && offsets.length === 0) return;
+    await this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
+  }
+
+  private async stateChanges(): Promise<StateChange[]> {
+    const out: StateChange[] = [];
+    const pool = this.o.pool();
+    if (pool) out.push(...(await pool.snapshot()));
+    for (const [node, store] of this.o.engine.states) {
+      for (const c of store.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,64 @@
+// Where a job's state goes at each checkpoint: the compacted topic
+// `<job>-changelog`. Each changed key's state is one record, keyed by
+// ["state", operator, partition, key]; each source's resume state by
+// ["source", name]. Compaction keeps only the newest record per key, so the
+// topic *is* the snapshot: recovery reads it once, and its size follows the
+// number of live keys, not the length of the job's history.
+
+import { ErrorCodes, isSluiceError } from '../errors.ts';
+import type { Log, TransactionWrite } from '../log/log.ts';
+import type { ProducerRecord } from '../record.ts';
+
+export interface StateChange {
+  operator: string;
+  partition: number;
+  key: string;
+  json: string;
+}
+
+export function changelogTopic(job: string): string {
+  return `${job}-changelog`;
+}
+
+export async function ensureChangelog(log: Log, job: string): Promise<void> {
+  try {
+    await log.createTopic(changelogTopic(job), { partitions: 1, compact: true });
+  } catch (e) {
+    if (!isSluiceError(e, ErrorCodes.TOPIC_EXISTS)) throw e;
+  }
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+export function changelogWrite(job: string, states: StateChange[], sources: { name: string; state: unknown }[]): TransactionWrite | null {
+  const records: ProducerRecord[] = [];
+  for (const c of states) records.push({ key: utf8(JSON.stringify(['state', c.operator, c.partition, c.key])), value: utf8(c.json) });
+  for (const s of sources) records.push({ key: utf8(JSON.stringify(['source', s.name])), value: utf8(JSON.stringify(s.state ?? null)) });
+  return records.length === 0 ? null : { topic: changelogTopic(job), partition: 0, records };
+}
+
+export interface SavedState {
+  states: StateChange[];
+  sources: Map<string, unknown>;
+}
+
+/** Reads the committed changelog: the newest state of every key, and every source's resume state. */
+export async function readChangelog(log: Log, job: string): Promise<SavedState> {
+  const topic = changelogTopic(job);
+  const latest = new Map<string, string>();
+  const d = await log.describeTopic(topic);
+  let offset = d.partitions[0]!.startOffset;
+  for (;;) {
+    const r = await log.read(topic, 0, offset, { isolation: 'read_committed' });
+    for (const rec of r.records) if (rec.key) latest.set(Buffer.from(rec.key).toString('utf8'), rec.value ? Buffer.from(rec.value).toString('utf8') : '');
+    if (r.nextOffset >= r.highWatermark) break;
+    offset = r.nextOffset;
+  }
+  const out: SavedState = { states: [], sources: new Map() };
+  for (const [k, v] of latest) {
+    const key = JSON.parse(k) as unknown[];
+    if (key[0] === 'state' && v !== '') out.states.push({ operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), json: v });
+    else if (key[0] === 'source') out.sources.set(String(key[1]), JSON.parse(v) as unknown);
+  }
+  return out;
+}
