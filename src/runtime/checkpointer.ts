@@ -34,6 +34,8 @@ export class Checkpointer {
   private producer: ProducerIdentity | null = null;
   private sequence = 0;
   private readonly plain: Producer;
+  /** The exactly-once commit still being written; the job processes on meanwhile. */
+  private inFlight: Promise<unknown> | null = null;
 
   constructor(o: CheckpointerOptions) {
     this.o = o;
@@ -60,8 +62,14 @@ export class Checkpointer {
     for (const n of this.o.sources) if (saved.sources.has(n.name)) n.source.restore?.(saved.sources.get(n.name));
   }
 
-  /** Everything processed so far becomes durable, per the guarantee. */
+  /**
+   * Everything processed so far becomes durable, per the guarantee. Under
+   * exactly-once the checkpoint's contents are captured here, and its
+   * transaction is written while the job goes on processing (pipelining); the
+   * next checkpoint, or settle(), waits for it. A failed commit fails that wait.
+   */
   async checkpoint(): Promise<void> {
+    await this.settle();
     const { guarantee, sinks, sources, app } = this.o;
     if (guarantee === 'none') {
       for (const n of sources) await n.source.commit();
@@ -93,7 +101,16 @@ export class Checkpointer {
       else await n.source.commit();
     }
     if (writes.length === 0 && offsets.length === 0) return;
-    await this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
+    const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
+    commit.catch(() => {}); // reported by settle(); never an unhandled rejection if the job fails first
+    this.inFlight = commit;
+  }
+
+  /** Waits for the transaction in flight, if any (and throws its failure). */
+  async settle(): Promise<void> {
+    const pending = this.inFlight;
+    this.inFlight = null;
+    await pending;
   }
 
   private async stateChanges(): Promise<StateChange[]> {

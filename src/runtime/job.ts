@@ -123,6 +123,7 @@ export class Job {
       await this.checkpointer.start();
       await this.loop();
       await this.checkpoint();
+      await this.checkpointer.settle();
     } catch (e) {
       this.stop.abort();
       throw e;
