@@ -42,6 +42,12 @@ export interface SourceBatch {
   origin: string;
   /** Position in `origin` of the first record (topic offset, line number, frame number): for error reports and dead letters. */
   position: number;
+  /**
+   * Checkpointing sources: where the source stands right after this batch. The
+   * runtime commits the one of the last batch it has *processed* — a batch
+   * fetched ahead but not processed yet must not be counted as done.
+   */
+  checkpoint?: SourceCheckpoint;
 }
 
 export interface SourceContext {
@@ -68,8 +74,9 @@ export interface Source {
   commit(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Exactly-once sources: the position after everything delivered so far, for
-   * the checkpoint's transaction (instead of commit()). Sources without it are
+   * Checkpointing sources: where the source stands before its first batch
+   * (after open and restore). Later positions travel with each batch
+   * (SourceBatch.checkpoint). Sources without it commit() instead, and are
    * at-least-once even in an exactly-once job.
    */
   checkpoint?(): SourceCheckpoint;

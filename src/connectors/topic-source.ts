@@ -125,14 +125,24 @@ export class TopicSource implements Source {
       records[j] = { key: x.key, value: x.value, timestamp: x.timestamp, headers: x.headers };
     }
     c.position = r.nextOffset;
-    return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset };
+    const turn = (this.#cursors.indexOf(c) + 1) % this.#cursors.length;
+    return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset, checkpoint: this.#checkpointAt(turn) };
   }
 
+  /** Where the source stands now: before the first batch, this is where it resumes. */
   checkpoint(): SourceCheckpoint {
-    return { offsets: { group: this.#groupName, offsets: this.#positions() }, state: { turn: this.#turn } };
+    return this.#checkpointAt(this.#turn);
   }
 
-  /** At-least-once: everything delivered is processed and flushed; record the group's progress. */
+  #checkpointAt(turn: number): SourceCheckpoint {
+    return { offsets: { group: this.#groupName, offsets: this.#positions() }, state: { turn } };
+  }
+
+  /**
+   * Used only by a runtime that ignores batch checkpoints; a job commits the
+   * checkpoint of the last batch it processed instead (a batch fetched ahead
+   * is not done yet).
+   */
   async commit(): Promise<void> {
     const log = this.#log;
     if (log && this.#cursors.length > 0) await log.commitOffsets(this.#groupName, this.#positions());

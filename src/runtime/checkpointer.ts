@@ -10,7 +10,7 @@
 // producer (fencing any older instance of the job), then restores its state
 // and its sources' resume state from the changelog.
 
-import type { Guarantee, Sink } from '../connectors/connector.ts';
+import type { Guarantee, Sink, SourceCheckpoint } from '../connectors/connector.ts';
 import type { Application } from '../dataflow/application.ts';
 import type { SourceNode } from '../dataflow/graph.ts';
 import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
@@ -42,6 +42,18 @@ export class Checkpointer {
     this.plain = new Producer(o.log);
   }
 
+  /** Per source: the checkpoint of the last batch processed (or the one before the first batch). */
+  private readonly processed = new Map<SourceNode, SourceCheckpoint>();
+
+  /** The job processed `batch` from `node`: its position is now done. */
+  processedBatch(node: SourceNode, checkpoint: SourceCheckpoint | undefined): void {
+    if (checkpoint) this.processed.set(node, checkpoint);
+  }
+
+  private sourceCheckpoint(node: SourceNode): SourceCheckpoint | undefined {
+    return this.processed.get(node) ?? node.source.checkpoint?.();
+  }
+
   /** Before sources are read: fence older instances, restore state. */
   async start(): Promise<void> {
     const { log, app, guarantee } = this.o;
@@ -62,6 +74,21 @@ export class Checkpointer {
     for (const n of this.o.sources) if (saved.sources.has(n.name)) n.source.restore?.(saved.sources.get(n.name));
   }
 
+  /** After start(), before the first next(): where each source resumes. */
+  noteStartPositions(): void {
+    for (const n of this.o.sources) {
+      const c = n.source.checkpoint?.();
+      if (c) this.processed.set(n, c);
+    }
+  }
+
+  /** Commits a source's progress outside a transaction (at-least-once, none). */
+  private async commitSource(n: SourceNode): Promise<void> {
+    const c = this.processed.get(n);
+    if (c?.offsets) await this.o.log.commitOffsets(c.offsets.group, c.offsets.offsets);
+    else if (!n.source.checkpoint) await n.source.commit();
+  }
+
   /**
    * Everything processed so far becomes durable, per the guarantee. Under
    * exactly-once the checkpoint's contents are captured here, and its
@@ -72,19 +99,19 @@ export class Checkpointer {
     await this.settle();
     const { guarantee, sinks, sources, app } = this.o;
     if (guarantee === 'none') {
-      for (const n of sources) await n.source.commit();
+      for (const n of sources) await this.commitSource(n);
       return;
     }
     const states = await this.stateChanges();
     const sourceStates = sources.flatMap((n) => {
-      const c = n.source.checkpoint?.();
+      const c = this.sourceCheckpoint(n);
       return c?.state === undefined ? [] : [{ name: n.name, state: c.state }];
     });
     const changelog = changelogWrite(app.name, states, sourceStates);
     if (guarantee === 'at-least-once') {
       for (const s of sinks) await s.flush();
       if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
-      for (const n of sources) await n.source.commit();
+      for (const n of sources) await this.commitSource(n);
       return;
     }
     // Sinks outside transactions (files, sockets) are delivered first: at-least-once for them.
@@ -96,7 +123,7 @@ export class Checkpointer {
     if (changelog) writes.push(changelog);
     const offsets = [];
     for (const n of sources) {
-      const c = n.source.checkpoint?.();
+      const c = this.sourceCheckpoint(n);
       if (c?.offsets) offsets.push(c.offsets);
       else await n.source.commit();
     }

@@ -121,6 +121,7 @@ export class Job {
         opened.push(n.source);
       }
       await this.checkpointer.start();
+      this.checkpointer.noteStartPositions();
       await this.loop();
       await this.checkpoint();
       await this.checkpointer.settle();
@@ -177,6 +178,7 @@ export class Job {
         if (got.batch === null) continue; // this source ended (or the job is stopping)
         const before = this.engine.recordsOut;
         this.engine.pushSource(got.node, got.batch);
+        this.checkpointer.processedBatch(got.node, got.batch.checkpoint);
         await this.pool?.capacity();
         await this.drain();
         // Outputs count too: held for the next transaction, they must not grow without bound.
