@@ -1,16 +1,14 @@
 // Runs an application against a Log: one loop pulls batches from every source
 // (at most one outstanding next() per source, so input is bounded), pushes each
 // through the engine, and awaits the sinks' writes before pulling again — so a
-// slow sink slows every source. Every `commitIntervalMs` (or `commitRecords`)
-// it checkpoints: flush all sinks, then commit all sources. This is
-// at-least-once: after a crash, input since the last checkpoint is processed
-// again. The loop is cut into those checkpoint epochs so that the exactly-once
-// runtime can turn each epoch into one transaction.
+// slow sink slows every source. Every `commitIntervalMs` (or `commitRecords`
+// input and output records) it checkpoints (checkpointer.ts): under
+// exactly-once, the outputs, state changes and input positions of the epoch
+// since the last checkpoint commit as one transaction.
 
-import type { Sink, Source } from '../connectors/connector.ts';
+import type { Guarantee, Sink, SinkRecord, Source } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
-import type { Guarantee, SinkRecord } from '../connectors/connector.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
