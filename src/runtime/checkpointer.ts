@@ -82,11 +82,18 @@ export class Checkpointer {
     }
   }
 
-  /** Commits a source's progress outside a transaction (at-least-once, none). */
+  /** Sources with a batch fetched ahead but not processed, at the current checkpoint. */
+  private unprocessed: ReadonlySet<SourceNode> = new Set();
+
+  /**
+   * Commits a source's progress outside a transaction. A source without batch
+   * checkpoints acknowledges everything it delivered, so it is skipped while a
+   * batch it delivered waits unprocessed (its acknowledgement waits a checkpoint).
+   */
   private async commitSource(n: SourceNode): Promise<void> {
     const c = this.processed.get(n);
     if (c?.offsets) await this.o.log.commitOffsets(c.offsets.group, c.offsets.offsets);
-    else if (!n.source.checkpoint) await n.source.commit();
+    else if (!n.source.checkpoint && !this.unprocessed.has(n)) await n.source.commit();
   }
 
   /**
@@ -95,8 +102,9 @@ export class Checkpointer {
    * transaction is written while the job goes on processing (pipelining); the
    * next checkpoint, or settle(), waits for it. A failed commit fails that wait.
    */
-  async checkpoint(): Promise<void> {
+  async checkpoint(unprocessed: ReadonlySet<SourceNode> = new Set()): Promise<void> {
     await this.settle();
+    this.unprocessed = unprocessed;
     const { guarantee, sinks, sources, app } = this.o;
     if (guarantee === 'none') {
       for (const n of sources) await this.commitSource(n);
@@ -122,15 +130,22 @@ export class Checkpointer {
     }
     if (changelog) writes.push(changelog);
     const offsets = [];
+    const outside: SourceNode[] = [];
     for (const n of sources) {
       const c = this.sourceCheckpoint(n);
       if (c?.offsets) offsets.push(c.offsets);
-      else await n.source.commit();
+      else outside.push(n);
     }
-    if (writes.length === 0 && offsets.length === 0) return;
-    const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
-    commit.catch(() => {}); // reported by settle(); never an unhandled rejection if the job fails first
-    this.inFlight = commit;
+    if (writes.length > 0 || offsets.length > 0) {
+      const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
+      commit.catch(() => {}); // reported by settle(); never an unhandled rejection if the job fails first
+      this.inFlight = commit;
+    }
+    if (outside.length > 0) {
+      // Sources outside the log (e.g. HTTP) acknowledge their senders only once the outputs are committed.
+      await this.settle();
+      for (const n of outside) await this.commitSource(n);
+    }
   }
 
   /** Waits for the transaction in flight, if any (and throws its failure). */

@@ -61,6 +61,7 @@ export class Job {
   private readonly producer: Producer;
   private deadLetterTopicReady = false;
   private pool: WorkerPool | null = null;
+  private readonly unprocessed = new Set<SourceNode>();
   /** Outputs and dead letters sent back by workers, waiting to be written. */
   private readonly fromWorkers = new Map<SinkNode, SinkRecord[]>();
   private readonly deadFromWorkers: DeadLetter[] = [];
@@ -157,7 +158,16 @@ export class Job {
 
   private async loop(): Promise<void> {
     const pending = new Map<SourceNode, Promise<Pulled>>();
-    const pull = (node: SourceNode) => pending.set(node, node.source.next(this.stop.signal).then((batch) => ({ node, batch })));
+    // A batch fetched ahead is delivered but not processed: a source that cannot put its
+    // position in the batch (no checkpoint()) must not be told it is done (see checkpointer.ts).
+    const pull = (node: SourceNode) =>
+      pending.set(
+        node,
+        node.source.next(this.stop.signal).then((batch) => {
+          if (batch) this.unprocessed.add(node);
+          return { node, batch };
+        }),
+      );
     for (const n of this.sources) pull(n);
     let uncommitted = 0;
     let lastCheckpoint = Date.now();
@@ -175,19 +185,21 @@ export class Job {
         pending.delete(got.node);
         if (got.batch === null) continue; // this source ended (or the job is stopping)
         const before = this.engine.recordsOut;
+        this.unprocessed.delete(got.node);
         this.engine.pushSource(got.node, got.batch);
         this.checkpointer.processedBatch(got.node, got.batch.checkpoint);
         await this.pool?.capacity();
         await this.drain();
         // Outputs count too: held for the next transaction, they must not grow without bound.
         uncommitted += got.batch.records.length + this.engine.recordsOut - before;
-        if (!this.stop.signal.aborted) pull(got.node);
       }
       if (uncommitted > 0 && (uncommitted >= this.opts.commitRecords || Date.now() - lastCheckpoint >= this.opts.commitIntervalMs)) {
         await this.checkpoint();
         uncommitted = 0;
         lastCheckpoint = Date.now();
       }
+      // Fetch ahead only after the checkpoint, so the source just processed has nothing in flight at it.
+      if (got !== 'tick' && got.batch !== null && !this.stop.signal.aborted) pull(got.node);
     }
   }
 
@@ -228,7 +240,7 @@ export class Job {
       await this.pool.barrier();
       await this.drain();
     }
-    await this.checkpointer.checkpoint();
+    await this.checkpointer.checkpoint(this.unprocessed);
     this.result.checkpoints++;
   }
 }
