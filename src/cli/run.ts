@@ -14,6 +14,7 @@ interface RunOptions {
   untilEnd?: boolean;
   workers: number;
   commitIntervalMs: number;
+  commitRecords: number;
   onError?: ErrorPolicy;
   quiet?: boolean;
 }
@@ -35,7 +36,8 @@ export function registerRun(program: Command): void {
     .argument('<app>', 'the application file; its default export is an Application')
     .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
     .option('--workers <n>', 'worker threads that run the state partitions (default 1: all on the main thread)', parseIntArg(1, 64), 1)
-    .option('--commit-interval-ms <ms>', 'how often to checkpoint (flush outputs, commit input offsets)', parseIntArg(1), 100)
+    .option('--commit-interval-ms <ms>', 'how often to checkpoint (outputs, state and input offsets)', parseIntArg(1), 100)
+    .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), 50_000)
     .option('--guarantee <g>', 'exactly-once (default), at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
     .option('-q, --quiet', 'no summary on stderr')
@@ -56,6 +58,7 @@ export function registerRun(program: Command): void {
             untilEnd: opts.untilEnd,
             signal: stop.signal,
             commitIntervalMs: opts.commitIntervalMs,
+            commitRecords: opts.commitRecords,
             onError: opts.onError,
             workers: opts.workers,
             appFile: file,

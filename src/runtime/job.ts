@@ -12,7 +12,7 @@ import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
-import { Producer } from '../log/producer.ts';
+import { topicSink } from '../connectors/topic-sink.ts';
 import { Engine, type DeadLetter } from './engine.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -58,8 +58,9 @@ export class Job {
   private readonly stop = new AbortController();
   private readonly sources: SourceNode[];
   private readonly sinks: Sink[];
-  private readonly producer: Producer;
-  private deadLetterTopicReady = false;
+  private deadLetters: Sink | null = null;
+  /** Everything opened, closed in reverse at the end. */
+  private readonly opened: { close(): Promise<void> }[] = [];
   private pool: WorkerPool | null = null;
   private readonly unprocessed = new Set<SourceNode>();
   /** Outputs and dead letters sent back by workers, waiting to be written. */
@@ -85,7 +86,6 @@ export class Job {
     };
     this.sources = app.pipelines.flatMap((p) => p.sources());
     this.sinks = [...new Set(app.nodes().flatMap((n) => (n.kind === 'sink' ? [n.sink] : [])))];
-    this.producer = new Producer(options.log);
     this.checkpointer = new Checkpointer({
       app,
       log: options.log,
@@ -107,7 +107,7 @@ export class Job {
     const onAbort = () => this.stop.abort();
     this.opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (this.opts.signal?.aborted) this.stop.abort();
-    const opened: { close(): Promise<void> }[] = [];
+    const opened = this.opened;
     try {
       if (this.opts.workers > 1) await this.startWorkers();
       const { guarantee } = this.opts;
@@ -213,25 +213,33 @@ export class Job {
     }
     const dead = [...this.engine.takeDeadLetters(), ...this.deadFromWorkers.splice(0)];
     if (dead.length > 0) {
-      await this.ensureDeadLetterTopic();
-      await this.producer.send(
-        this.app.deadLetterTopic,
-        dead.map((d) => ({ key: null, value: d.value, timestamp: d.timestamp, headers: d.headers })),
-      );
+      const sink = await this.deadLetterSink();
+      await sink.write(dead.map((d) => ({ key: null, value: d.value, timestamp: d.timestamp, headers: d.headers })));
       this.result.deadLetters += dead.length;
     }
   }
 
-  private async ensureDeadLetterTopic(): Promise<void> {
-    if (this.deadLetterTopicReady) return;
+  /**
+   * The dead-letter topic, created and opened at the first dead letter. It is
+   * a topic sink like the job's own, so under exactly-once a dead letter is
+   * committed with the checkpoint it belongs to (a replay does not repeat it).
+   */
+  private async deadLetterSink(): Promise<Sink> {
+    if (this.deadLetters) return this.deadLetters;
+    const topic = this.app.deadLetterTopic;
     try {
-      await this.opts.log.createTopic(this.app.deadLetterTopic, { partitions: 1 });
+      await this.opts.log.createTopic(topic, { partitions: 1 });
     } catch (e) {
       if (!isSluiceError(e, ErrorCodes.TOPIC_EXISTS)) {
-        throw new SluiceError(ErrorCodes.IO_ERROR, `cannot create the dead-letter topic ${this.app.deadLetterTopic}: ${(e as Error).message}`, { topic: this.app.deadLetterTopic }, { cause: e });
+        throw new SluiceError(ErrorCodes.IO_ERROR, `cannot create the dead-letter topic ${topic}: ${(e as Error).message}`, { topic }, { cause: e });
       }
     }
-    this.deadLetterTopicReady = true;
+    const sink = topicSink({ topic });
+    await sink.open({ log: this.opts.log, job: this.app.name, guarantee: this.opts.guarantee });
+    this.sinks.push(sink); // the checkpointer sees the same array: flushed or committed like the others
+    this.opened.push(sink);
+    this.deadLetters = sink;
+    return sink;
   }
 
   /** Everything processed so far becomes durable, per the job's guarantee (checkpointer.ts). */
