@@ -9,9 +9,9 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { crc32c } from '../../util/crc32c.ts';
 import type { TopicPartitionOffset } from '../log.ts';
 import { io, fsyncDir } from './io.ts';
+import { decodeFrames, encodeFrame, replaceFile } from './json-frames.ts';
 import { acquireLock, type Lock } from './lock.ts';
 
 const REWRITE_AFTER_FRAMES = 1000;
@@ -21,15 +21,6 @@ type Entry = [topic: string, partition: number, offset: number, topicId?: string
 
 export interface StoredOffset extends TopicPartitionOffset {
   topicId?: string;
-}
-
-function frame(entries: Entry[]): Buffer {
-  const body = Buffer.from(JSON.stringify(entries));
-  const buf = Buffer.allocUnsafe(8 + body.length);
-  buf.writeUInt32BE(body.length, 0);
-  buf.writeUInt32BE(crc32c(body), 4);
-  body.copy(buf, 8);
-  return buf;
 }
 
 export class GroupStore {
@@ -58,19 +49,14 @@ export class GroupStore {
       buf = Buffer.alloc(0);
     }
     this.offsets.clear();
-    let p = 0;
-    let frames = 0;
-    while (p + 8 <= buf.length) {
-      const len = buf.readUInt32BE(p);
-      if (p + 8 + len > buf.length || crc32c(buf, p + 8, p + 8 + len) !== buf.readUInt32BE(p + 4)) break;
-      for (const [topic, partition, offset, topicId] of JSON.parse(buf.toString('utf8', p + 8, p + 8 + len)) as Entry[]) {
+    const { values, end } = decodeFrames<Entry[]>(buf);
+    for (const entries of values) {
+      for (const [topic, partition, offset, topicId] of entries) {
         this.offsets.set(`${topic}\0${partition}`, topicId === undefined ? { topic, partition, offset } : { topic, partition, offset, topicId });
       }
-      p += 8 + len;
-      frames++;
     }
-    this.size = p;
-    this.frames = frames;
+    this.size = end;
+    this.frames = values.length;
     return [...this.offsets.values()];
   }
 
@@ -100,7 +86,7 @@ export class GroupStore {
   private async write(offsets: StoredOffset[]): Promise<void> {
     for (const o of offsets) this.offsets.set(`${o.topic}\0${o.partition}`, { ...o });
     if (this.frames >= REWRITE_AFTER_FRAMES) return this.rewrite();
-    const buf = frame(offsets.map(entry));
+    const buf = encodeFrame(offsets.map(entry));
     await io.writev(this.fd, [buf], this.size);
     await io.fdatasync(this.fd);
     this.size += buf.length;
@@ -109,14 +95,8 @@ export class GroupStore {
 
   /** Replaces the file with a single snapshot frame (temp file + fsync + rename). */
   private rewrite(): void {
-    const buf = frame([...this.offsets.values()].map(entry));
-    const tmp = this.file + '.tmp';
-    fs.writeFileSync(tmp, buf);
-    const t = fs.openSync(tmp, 'r+');
-    fs.fsyncSync(t);
-    fs.closeSync(t);
-    fs.renameSync(tmp, this.file);
-    fsyncDir(this.dir);
+    const buf = encodeFrame([...this.offsets.values()].map(entry));
+    replaceFile(this.file, buf);
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'r+');
     this.size = buf.length;

@@ -17,8 +17,8 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { crc32c } from '../../util/crc32c.ts';
 import { io, fsyncDir } from './io.ts';
+import { decodeFrames, encodeFrame, replaceFile } from './json-frames.ts';
 
 export interface TxnWriteRange {
   topic: string;
@@ -42,15 +42,6 @@ type TxnRecord =
 export type BatchVisibility = 'committed' | 'aborted';
 
 const REWRITE_AFTER = 10_000;
-
-function frame(rec: TxnRecord): Buffer {
-  const body = Buffer.from(JSON.stringify(rec));
-  const buf = Buffer.allocUnsafe(8 + body.length);
-  buf.writeUInt32BE(body.length, 0);
-  buf.writeUInt32BE(crc32c(body), 4);
-  body.copy(buf, 8);
-  return buf;
-}
 
 export class TransactionLog {
   readonly file: string;
@@ -111,15 +102,10 @@ export class TransactionLog {
   }
 
   private replay(buf: Buffer, base: number): void {
-    let p = 0;
-    while (p + 8 <= buf.length) {
-      const len = buf.readUInt32BE(p);
-      if (p + 8 + len > buf.length || crc32c(buf, p + 8, p + 8 + len) !== buf.readUInt32BE(p + 4)) break;
-      this.apply(JSON.parse(buf.toString('utf8', p + 8, p + 8 + len)) as TxnRecord);
-      p += 8 + len;
-      this.records++;
-    }
-    this.size = base + p;
+    const { values, end } = decodeFrames<TxnRecord>(buf);
+    for (const r of values) this.apply(r);
+    this.records += values.length;
+    this.size = base + end;
   }
 
   private apply(r: TxnRecord): void {
@@ -183,7 +169,7 @@ export class TransactionLog {
     if (this.fd < 0) throw new Error('internal: the transaction log is not open for writing');
     if (this.records >= REWRITE_AFTER) this.rewrite();
     if (this.failure) throw this.failure;
-    const buf = frame(rec);
+    const buf = encodeFrame(rec);
     try {
       await io.writev(this.fd, [buf], this.size);
       await io.fdatasync(this.fd);
@@ -216,17 +202,8 @@ export class TransactionLog {
       const same = last && last.epoch === epoch && last.seq === seq;
       recs.push({ t: 'commit', pid, epoch, seq, writes: same ? last.writes : [], offsets: same ? last.offsets : [] });
     }
-    const buf = Buffer.concat(recs.map(frame));
-    const tmp = this.file + '.tmp';
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, buf);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    fsyncDir(this.dir);
+    const buf = Buffer.concat(recs.map(encodeFrame));
+    replaceFile(this.file, buf);
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'r+');
     this.size = buf.length;
