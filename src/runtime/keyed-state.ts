@@ -80,8 +80,45 @@ export class KeyedState {
   }
 }
 
+/**
+ * Whether JSON round-trips `value`: plain objects, arrays, strings, finite
+ * numbers, booleans, null. A loop without closures or allocation: it runs for
+ * every changed key at every checkpoint. (Cycles make it recurse until
+ * `depth` runs out, then the thorough check below names them.)
+ */
+function isPlainJson(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object': {
+      if (v === null) return true;
+      if (depth === 0) return false;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth - 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in v) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined && !isPlainJson(x, depth - 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 /** Throws INVALID_ARGUMENT naming the first part of `value` that JSON would not round-trip. */
-export function assertJsonCompatible(value: unknown, what: string, path = '$', seen = new Set<object>()): void {
+export function assertJsonCompatible(value: unknown, what: string): void {
+  if (!isPlainJson(value, 64)) explainNotJson(value, what);
+}
+
+function explainNotJson(value: unknown, what: string, path = '$', seen = new Set<object>()): void {
   const fail = (why: string): never => {
     throw new SluiceError(
       ErrorCodes.INVALID_ARGUMENT,
@@ -105,12 +142,12 @@ export function assertJsonCompatible(value: unknown, what: string, path = '$', s
   if (seen.has(obj)) fail('a cycle');
   seen.add(obj);
   if (Array.isArray(obj)) {
-    obj.forEach((v, i) => assertJsonCompatible(v, what, `${path}[${i}]`, seen));
+    obj.forEach((v, i) => explainNotJson(v, what, `${path}[${i}]`, seen));
   } else {
     const proto = Object.getPrototypeOf(obj) as unknown;
     if (proto !== Object.prototype && proto !== null) fail(`an instance of ${(obj.constructor as { name?: string } | undefined)?.name ?? 'a class'}`);
     for (const [k, v] of Object.entries(obj)) {
-      if (v !== undefined) assertJsonCompatible(v, what, `${path}.${k}`, seen);
+      if (v !== undefined) explainNotJson(v, what, `${path}.${k}`, seen);
     }
   }
   seen.delete(obj);
