@@ -14,6 +14,7 @@ interface Bench {
 const BENCHES: Bench[] = [
   { name: 'log', description: 'embedded file log: append and read of 100-byte records vs raw file I/O', load: () => import('./log.ts') },
   { name: 'dataflow', description: 'word count and bank transfers through the runtime, topic to topic, vs a hand-written loop', load: () => import('./dataflow.ts') },
+  { name: 'exactly-once', description: 'bank transfers with exactly-once, at-least-once and none: events/s and end-to-end latency', load: () => import('./exactly-once.ts') },
 ];
 
 async function main(): Promise<void> {

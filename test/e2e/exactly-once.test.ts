@@ -1,0 +1,375 @@
+// Exactly-once, proven by killing real processes (issue 4, "Proof"): the built
+// CLI runs a job with `--until-end` and is SIGKILLed at seeded-random moments —
+// during start-up and recovery, between checkpoints, and (with a 10 ms commit
+// interval) often in the middle of a checkpoint's transaction — and restarted
+// each time until it exits 0. Its committed output (read_committed, through
+// `sluice consume`) and its saved state (`sluice state`) must then equal those
+// of one crash-free run on a copy of the same data dir, record for record, per
+// partition, in order. Plus: a second instance of a job (the zombie case) and
+// disk faults injected under a running job.
+//
+// The harness is test/fixtures/crash-harness.ts; the long version (1,000,000
+// transfers) is scripts/crash-proof.ts.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import {
+  BANK_APP,
+  WORD_COUNT_APP,
+  committedOutput,
+  copyDataDir,
+  crashLoop,
+  generateLines,
+  generateTransfers,
+  perKey,
+  probe,
+  savedState,
+  setupDataDir,
+  sluice,
+  spawnSluice,
+  checkpointsOf,
+  type CrashLoopResult,
+} from '../fixtures/crash-harness.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { build as buildBank } from '../../examples/bank-transfers/app.ts';
+import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
+import { splitWords } from '../../examples/word-count/words.ts';
+import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
+import { realIo, setIo, type Io } from '../../src/log/file/io.ts';
+import { Job, runJob } from '../../src/runtime/job.ts';
+import { readChangelog } from '../../src/runtime/state-changelog.ts';
+import { topicSink, topicSource } from '../../src/connectors/index.ts';
+import { isSluiceError, type SluiceError } from '../../src/errors.ts';
+
+const KILLS = 25;
+const TRANSFERS = 100_000;
+const LINES = 12_000; // x 8 words = 96,000 counts
+
+/** The first difference between two lists, for a readable failure (deepEqual of 100,000 records is not). */
+function sameList(got: string[] | undefined, want: string[] | undefined, what: string): void {
+  const g = got ?? [];
+  const w = want ?? [];
+  for (let i = 0; i < Math.max(g.length, w.length); i++) {
+    if (g[i] !== w[i]) assert.fail(`${what}: first difference at #${i} (got ${g.length} records, want ${w.length}):\n  got  ${g[i]}\n  want ${w[i]}`);
+  }
+}
+
+function sameOutput(got: Map<number, string[]>, want: Map<number, string[]>, what: string): void {
+  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), `${what}: the same partitions have output`);
+  for (const p of want.keys()) sameList(got.get(p), want.get(p), `${what}, partition ${p}`);
+}
+
+function describe(r: CrashLoopResult): string {
+  const pct = r.progress.map((c) => c);
+  return `${r.kills} kills (${r.early} during start-up, ${r.midCheckpoint} detected mid-checkpoint); committed input after each kill: ${pct.join(' ')}`;
+}
+
+const valueOf = (line: string) => (JSON.parse(line) as { value: unknown }).value;
+
+test(`bank transfers: ${TRANSFERS.toLocaleString('en-US')} transfers, SIGKILLed ${KILLS}+ times, give the crash-free run's output and state exactly`, async (t) => {
+  const root = tmpDir(t, 'sluice-eo-bank-');
+  const transfers = await generateTransfers(TRANSFERS, 4242);
+  const input = join(root, 'input');
+  await setupDataDir(
+    input,
+    [{ topic: 'transfers', partitions: 1, values: transfers, keyOf: (v) => (JSON.parse(v) as Transfer).source }],
+    [{ topic: 'transfer-outcomes', partitions: 1 }],
+  );
+  const clean = join(root, 'clean');
+  const crashed = join(root, 'crashed');
+  copyDataDir(input, clean);
+  copyDataDir(input, crashed);
+  const args = ['run', BANK_APP, '--until-end', '--commit-interval-ms', '10'];
+
+  const cleanRun = await sluice(args, clean);
+  const want = await committedOutput(clean, 'transfer-outcomes');
+  const wantState = await savedState(clean, 'bank-transfers');
+  // The crash-free run itself is right: the sequential program's answers.
+  const reference = referenceOutcomes(transfers.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
+  sameList(want.get(0)?.map((l) => JSON.stringify(valueOf(l))), reference, 'crash-free run vs reference.ts');
+
+  const res = await crashLoop({
+    dataDir: crashed,
+    args,
+    kills: KILLS,
+    seed: 1,
+    checkpoints: checkpointsOf(cleanRun),
+    totalInput: TRANSFERS,
+    group: 'bank-transfers',
+    inputTopic: 'transfers',
+    outputTopic: 'transfer-outcomes',
+    oneToOne: true,
+  });
+  t.diagnostic(describe(res));
+  assert.ok(res.kills >= KILLS);
+  assert.ok(res.early >= 1, 'some kills during start-up');
+  assert.ok(res.progress.some((c) => c > 0 && c < TRANSFERS / 2) && res.progress.some((c) => c >= TRANSFERS / 2 && c < TRANSFERS), `kills spread over the run: ${res.progress.join(' ')}`);
+  assert.ok(res.midCheckpoint >= 1, 'at least one kill struck in the middle of a checkpoint');
+
+  const got = await committedOutput(crashed, 'transfer-outcomes');
+  assert.equal(got.get(0)?.length, TRANSFERS, 'one outcome per transfer: no duplicates, none missing');
+  sameOutput(got, want, 'crashed vs crash-free');
+  assert.deepEqual(await savedState(crashed, 'bank-transfers'), wantState);
+});
+
+/** Word count's own check: per output partition and word, counts 1, 2, ... n with n the word's total in the input. */
+function checkCounts(output: Map<number, string[]>, lines: string[]): void {
+  const totals = new Map<string, number>();
+  for (const l of lines) for (const w of splitWords(l)) totals.set(w, (totals.get(w) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  for (const list of output.values()) {
+    for (const line of list) {
+      const { word, count } = valueOf(line) as { word: string; count: number };
+      const prev = seen.get(word) ?? 0;
+      if (count !== prev + 1) assert.fail(`${word}: count ${count} after ${prev}`);
+      seen.set(word, count);
+    }
+  }
+  assert.equal(seen.size, totals.size, 'every word counted');
+  for (const [w, n] of totals) if (seen.get(w) !== n) assert.fail(`${w}: final count ${seen.get(w)}, input has ${n}`);
+}
+
+test(`word count topic to topic (4 -> 27 state -> 3 partitions): SIGKILLed ${KILLS}+ times, with 1 and with 2 workers`, async (t) => {
+  const root = tmpDir(t, 'sluice-eo-wc-');
+  const lines = generateLines(LINES, 77);
+  const input = join(root, 'input');
+  // Lines are JSON strings (what `sluice produce` would store); the app reads them as text, quotes and all.
+  await setupDataDir(input, [{ topic: 'lines', partitions: 4, values: lines.map((l) => JSON.stringify(l)) }], [{ topic: 'counts', partitions: 3 }]);
+  const clean = join(root, 'clean');
+  copyDataDir(input, clean);
+  const args = ['run', WORD_COUNT_APP, '--until-end', '--commit-interval-ms', '10'];
+  const cleanRun = await sluice(args, clean);
+  const want = await committedOutput(clean, 'counts');
+  const wantState = await savedState(clean, 'word-count-topics');
+  checkCounts(want, lines);
+  assert.equal([...want.values()].reduce((s, l) => s + l.length, 0), LINES * 8);
+
+  const crashOnce = async (name: string, extra: string[], seed: number) => {
+    const dir = join(root, name);
+    copyDataDir(input, dir);
+    const res = await crashLoop({
+      dataDir: dir,
+      args: [...args, ...extra],
+      kills: KILLS,
+      seed,
+      checkpoints: checkpointsOf(cleanRun),
+      totalInput: LINES,
+      group: 'word-count-topics',
+      inputTopic: 'lines',
+      outputTopic: 'counts',
+    });
+    t.diagnostic(`${name}: ${describe(res)}`);
+    assert.ok(res.kills >= KILLS);
+    assert.ok(res.early >= 1, 'some kills during start-up');
+    assert.ok(res.progress.some((c) => c > 0 && c < LINES / 2) && res.progress.some((c) => c >= LINES / 2 && c < LINES), `kills spread over the run: ${res.progress.join(' ')}`);
+    return { out: await committedOutput(dir, 'counts'), state: await savedState(dir, 'word-count-topics') };
+  };
+
+  await t.test('1 worker: identical output per partition, in order, and identical state', async () => {
+    const got = await crashOnce('crashed-1', [], 2);
+    sameOutput(got.out, want, 'crashed vs crash-free');
+    checkCounts(got.out, lines);
+    assert.deepEqual(got.state, wantState);
+  });
+
+  await t.test('2 workers: identical output per partition and key, and identical state', async () => {
+    // With workers, the keyed stage runs on two threads and their outputs reach the
+    // sinks in the order the threads answer: records of different words may
+    // interleave differently within an output partition than in the 1-worker run
+    // (and than in another 2-worker run). Each word's own sequence — a word's
+    // counts all go to one state partition and one output partition — is
+    // deterministic, so that is what must match: per output partition, per key.
+    const got = await crashOnce('crashed-2', ['--workers', '2'], 3);
+    const g = perKey(got.out);
+    const w = perKey(want);
+    assert.equal(g.size, w.size, 'the same (partition, word) pairs');
+    for (const [k, list] of w) sameList(g.get(k), list, `partition/word ${k.replace('\0', '/')}`);
+    checkCounts(got.out, lines);
+    assert.deepEqual(got.state, wantState);
+  });
+});
+
+// ---- zombies ------------------------------------------------------------------
+
+test('a second `sluice run` of the same job on the same data dir fails fast with LOCKED; the first finishes exactly-once', async (t) => {
+  const root = tmpDir(t, 'sluice-eo-lock-');
+  const transfers = await generateTransfers(TRANSFERS, 99);
+  const dir = join(root, 'd');
+  await setupDataDir(dir, [{ topic: 'transfers', partitions: 1, values: transfers }], [{ topic: 'transfer-outcomes', partitions: 1 }]);
+  const args = ['run', BANK_APP, '--until-end', '--commit-interval-ms', '5'];
+  const first = spawnSluice(args, dir);
+  // Wait until the first holds the lock and has registered its producer (its first transaction-log write).
+  while (!existsSync(join(dir, 'transactions', 'txn.log')) || (await probe(dir, 'bank-transfers', 'transfers', 'transfer-outcomes')).committed === 0) {
+    if (first.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const second = spawnSluice(args, dir);
+  const r2 = await second.done;
+  const r1 = await first.done;
+  assert.notEqual(r2.code, 0, 'the second instance must not run');
+  assert.match(r2.stderr, /LOCKED|locked by pid/);
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.match(r1.stderr, new RegExp(`${TRANSFERS} records in, ${TRANSFERS} out`), 'the first processed everything, itself');
+  const got = await committedOutput(dir, 'transfer-outcomes');
+  const reference = referenceOutcomes(transfers.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
+  sameList(got.get(0)?.map((l) => JSON.stringify(valueOf(l))), reference, 'output vs reference.ts');
+});
+
+function bankApp() {
+  return buildBank({ transfers: topicSource({ topic: 'transfers' }), outcomes: topicSink({ topic: 'transfer-outcomes' }) });
+}
+
+async function readCommitted(log: FileLog, topic: string, partition = 0): Promise<string[]> {
+  const out: string[] = [];
+  let offset = 0;
+  for (;;) {
+    const r = await log.read(topic, partition, offset, { isolation: 'read_committed' });
+    for (const x of r.records) out.push(Buffer.from(x.value!).toString('utf8'));
+    if (r.nextOffset >= r.highWatermark) return out;
+    offset = r.nextOffset;
+  }
+}
+
+/** A crash-free in-process run of the bank job on a copy of `input`: its output and saved state. */
+async function cleanBankRun(input: string, dir: string): Promise<{ out: string[]; state: unknown }> {
+  copyDataDir(input, dir);
+  const log = await openFileLog({ dataDir: dir });
+  try {
+    await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 });
+    return { out: await readCommitted(log, 'transfer-outcomes'), state: (await readChangelog(log, 'bank-transfers')).states };
+  } finally {
+    await log.close();
+  }
+}
+
+const IN_PROCESS_TRANSFERS = 40_000;
+
+// TODO(src): fails — the second job reads its group's offsets (TopicSource.open) before it
+// fences the first (Checkpointer.start -> initProducer), and a commit of the first that
+// passed its fencing check before the init still completes after it: the second resumes
+// from older offsets than the state it restores, and outputs a batch or two twice.
+test(
+  'in-process zombie: a second Job of the same app fences the first; its next checkpoint fails FENCED; output stays exactly-once',
+  { todo: 'src bug: Job opens sources (reads offsets) before fencing, and FileLog.commitTransaction does not re-check the epoch at its commit point' },
+  async (t) => {
+  const root = tmpDir(t, 'sluice-eo-zombie-');
+  const transfers = await generateTransfers(IN_PROCESS_TRANSFERS, 5);
+  const input = join(root, 'input');
+  await setupDataDir(input, [{ topic: 'transfers', partitions: 1, values: transfers }], [{ topic: 'transfer-outcomes', partitions: 1 }]);
+  const clean = await cleanBankRun(input, join(root, 'clean'));
+  assert.equal(clean.out.length, IN_PROCESS_TRANSFERS);
+  const dir = join(root, 'd');
+  copyDataDir(input, dir);
+  const log = await openFileLog({ dataDir: dir });
+  try {
+    // Small batches and a 1 ms interval keep the first job checkpointing for a while.
+    const first = new Job(bankApp(), { log, untilEnd: true, commitIntervalMs: 1, maxBatchRecords: 50 });
+    const firstRun = first.run();
+    let firstError: unknown = null;
+    const firstDone = firstRun.then(
+      (r) => r,
+      (e: unknown) => ((firstError = e), null),
+    );
+    for (;;) {
+      const c = (await log.committedOffsets('bank-transfers')).find((o) => o.topic === 'transfers')?.offset ?? 0;
+      if (c >= IN_PROCESS_TRANSFERS / 10) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const second = new Job(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 });
+    const secondResult = await second.run();
+    const firstResult = await firstDone;
+    assert.equal(firstResult, null, 'the first (zombie) job must not finish normally');
+    assert.ok(isSluiceError(firstError, 'FENCED'), `the zombie stops with FENCED, got ${String(firstError)}`);
+    assert.ok(secondResult.recordsIn < IN_PROCESS_TRANSFERS, `the second resumed from the first's last checkpoint (${secondResult.recordsIn} records in)`);
+    const out = await readCommitted(log, 'transfer-outcomes');
+    sameList(out, clean.out, 'output after the zombie vs crash-free');
+    assert.deepEqual((await readChangelog(log, 'bank-transfers')).states, clean.state);
+  } finally {
+    await log.close();
+  }
+  },
+);
+
+test(
+  'two transactional producers committing at the same time on one FileLog: both commits survive a reopen',
+  { todo: 'src bug: TransactionLog.append is not serialized; concurrent appends write at the same file position' },
+  async (t) => {
+  // A zombie and its replacement (or any two jobs sharing a log in one process, or
+  // two clients of one `sluice serve`) commit concurrently. Each commit record must
+  // reach the transaction log whole.
+  const dir = tmpDir(t, 'sluice-eo-txnrace-');
+  let log = await openFileLog({ dataDir: dir });
+  try {
+    await log.createTopic('out');
+    const a = await log.initProducer('A');
+    const b = await log.initProducer('B');
+    const rec = (v: string) => ({ topic: 'out', partition: 0, records: [{ key: null, value: Buffer.from(v) }] });
+    await Promise.all([log.commitTransaction(a, 1, { writes: [rec('a1')], offsets: [] }), log.commitTransaction(b, 1, { writes: [rec('b1')], offsets: [] })]);
+    assert.deepEqual((await readCommitted(log, 'out')).sort(), ['a1', 'b1']);
+    await log.close();
+    log = await openFileLog({ dataDir: dir });
+    assert.deepEqual((await readCommitted(log, 'out')).sort(), ['a1', 'b1'], 'both acknowledged commits are still committed after a reopen');
+  } finally {
+    await log.close();
+  }
+  },
+);
+
+// ---- disk faults --------------------------------------------------------------
+
+function errno(code: 'ENOSPC' | 'EIO', syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected fault, ${syscall}`), { code, syscall, errno: code === 'EIO' ? -5 : -28 });
+}
+
+for (const fault of [
+  { name: 'disk full (writev fails with ENOSPC)', call: 'writev' as const, code: 'ENOSPC' as const },
+  { name: 'fsync error (fdatasync fails with EIO)', call: 'fdatasync' as const, code: 'EIO' as const },
+]) {
+  test(`${fault.name} under a running job: it stops with a clear error; restarted, nothing lost, nothing duplicated`, async (t) => {
+    const root = tmpDir(t, 'sluice-eo-disk-');
+    const transfers = await generateTransfers(IN_PROCESS_TRANSFERS, 6);
+    const input = join(root, 'input');
+    await setupDataDir(input, [{ topic: 'transfers', partitions: 1, values: transfers }], [{ topic: 'transfer-outcomes', partitions: 1 }]);
+    // How many such calls a crash-free run makes, to strike in the middle.
+    let calls = 0;
+    setIo({ ...realIo, [fault.call]: (...a: unknown[]) => (calls++, (realIo[fault.call] as (...x: unknown[]) => Promise<unknown>)(...a)) } as Io);
+    let clean;
+    try {
+      clean = await cleanBankRun(input, join(root, 'clean'));
+    } finally {
+      setIo(realIo);
+    }
+    assert.ok(calls > 20, `${calls} ${fault.call} calls`);
+    const dir = join(root, 'd');
+    copyDataDir(input, dir);
+    let log = await openFileLog({ dataDir: dir });
+    let error: unknown = null;
+    try {
+      let n = 0;
+      const failAfter = Math.floor(calls / 2);
+      setIo({
+        ...realIo,
+        [fault.call]: (...a: unknown[]) => (++n > failAfter ? Promise.reject(errno(fault.code, fault.call)) : (realIo[fault.call] as (...x: unknown[]) => Promise<unknown>)(...a)),
+      } as Io);
+      await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 }).catch((e: unknown) => (error = e));
+    } finally {
+      setIo(realIo);
+      await log.close().catch(() => {});
+    }
+    assert.ok(error, 'the job must stop');
+    const message = (error as Error).message;
+    assert.ok(isSluiceError(error, 'IO_ERROR') || message.includes(fault.code), `a clear error (IO_ERROR or ${fault.code}), got ${(error as SluiceError).code}: ${message}`);
+    log = await openFileLog({ dataDir: dir });
+    try {
+      const before = (await log.committedOffsets('bank-transfers')).find((o) => o.topic === 'transfers')?.offset ?? 0;
+      assert.ok(before > 0 && before < IN_PROCESS_TRANSFERS, `the fault struck mid-run (committed ${before})`);
+      await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 });
+      sameList(await readCommitted(log, 'transfer-outcomes'), clean.out, 'output after the fault and a restart vs crash-free');
+      assert.deepEqual((await readChangelog(log, 'bank-transfers')).states, clean.state);
+    } finally {
+      await log.close();
+    }
+  });
+}
