@@ -26,6 +26,8 @@ export const ErrorCodes = {
   TOO_LARGE: 'TOO_LARGE',
   /** A producer was replaced by a newer instance (a higher epoch); the old one may not commit. */
   FENCED: 'FENCED',
+  /** A program run by `sluice exec` failed: it exited, crashed, or wrote a line that is not JSON. */
+  EXEC_FAILED: 'EXEC_FAILED',
   /** A user function (operator, codec, partitioner) threw, and the job's error policy is `stop`. */
   USER_FUNCTION_FAILED: 'USER_FUNCTION_FAILED',
   /** A consumer-group operation from a member that is no longer in the group's current generation. */

@@ -11,6 +11,7 @@ import { registerProduce } from './produce.ts';
 import { registerTopic } from './topic.ts';
 import { registerRun } from './run.ts';
 import { registerState } from './state.ts';
+import { registerExec } from './exec.ts';
 
 function version(): string {
   try {
@@ -37,6 +38,7 @@ export function createProgram(): Command {
   registerConsume(program);
   registerRun(program);
   registerState(program);
+  registerExec(program);
   return program;
 }
 

@@ -1,0 +1,91 @@
+// One instance of an exec job: its program, the inputs fed to it and the
+// outputs read from it since the last checkpoint, and what has been committed.
+//
+// The committed position of an instance is two counts: inputs fed since its
+// state's life began (the journal) and outputs committed. Recovery starts the
+// program afresh, feeds it the journal, and drops the first `outputs` lines it
+// writes: for a deterministic program those are exactly the lines already
+// committed. With --protocol, a saved state replaces the journal before it.
+
+import { Child } from './child.ts';
+import type { SluiceError } from '../errors.ts';
+
+export interface InstanceState {
+  /** Inputs recorded in the journal for this instance. */
+  journal: number;
+  /** Outputs committed. */
+  outputs: number;
+  /** --protocol: the program's state at a checkpoint, and the counts then. */
+  snapshot?: { journal: number; outputs: number; journalOffset: number; state: unknown };
+}
+
+export const CONTROL_FIELD = 'sluice';
+
+export class Instance {
+  readonly index: number;
+  readonly label: string;
+  committed: InstanceState;
+  /** Input lines fed since the last checkpoint (for the journal). */
+  pendingInputs: string[] = [];
+  /** Output lines read since the last checkpoint. */
+  pendingOutputs: string[] = [];
+  /** Lines still to drop while replaying (already committed before the crash). */
+  discard = 0;
+  child: Child | null = null;
+  failure: SluiceError | null = null;
+  private readonly protocol: boolean;
+  private controlWaiter: { id: number; resolve: (state: unknown) => void } | null = null;
+
+  constructor(index: number, label: string, committed: InstanceState, protocol: boolean) {
+    this.index = index;
+    this.label = label;
+    this.committed = committed;
+    this.protocol = protocol;
+  }
+
+  start(command: string, args: string[], onFailure: (e: SluiceError) => void): void {
+    this.failure = null;
+    this.child = new Child({
+      command,
+      args,
+      label: this.label,
+      onLine: (line) => this.onLine(line),
+      onExit: (e) => {
+        if (e) {
+          this.failure = e;
+          onFailure(e);
+        }
+      },
+    });
+  }
+
+  private onLine(line: string): void {
+    if (this.protocol && line.includes(`"${CONTROL_FIELD}"`)) {
+      const msg = JSON.parse(line) as Record<string, unknown>;
+      if (msg !== null && typeof msg === 'object' && CONTROL_FIELD in msg) {
+        const w = this.controlWaiter;
+        if (msg[CONTROL_FIELD] === 'state' && w && msg['id'] === w.id) {
+          this.controlWaiter = null;
+          w.resolve(msg['state'] ?? null);
+        }
+        return;
+      }
+    }
+    if (this.discard > 0) {
+      this.discard--;
+      return;
+    }
+    this.pendingOutputs.push(line);
+  }
+
+  /** --protocol: asks the program for its state; resolves once it answered (after flushing its outputs). */
+  requestState(id: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.controlWaiter = { id, resolve };
+      this.child!.write(JSON.stringify({ [CONTROL_FIELD]: 'checkpoint', id }) + '\n').catch(reject);
+      void this.child!.waitForExit().then((e) => {
+        if (this.controlWaiter?.id === id) reject(e ?? new Error(`${this.label}: the program exited before answering checkpoint ${id}`));
+      });
+    });
+  }
+}

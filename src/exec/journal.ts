@@ -1,0 +1,49 @@
+// Replay: feeds a fresh program the inputs recorded in its journal partition,
+// in the recorded order. Shows progress on stderr when it takes over a second.
+
+import { ErrorCodes, SluiceError } from '../errors.ts';
+import type { Log } from '../log/log.ts';
+import type { Instance } from './instance.ts';
+
+const decoder = new TextDecoder();
+
+export async function replayJournal(
+  log: Log,
+  topic: string,
+  partition: number,
+  fromOffset: number,
+  count: number,
+  inst: Instance,
+  progress: (line: string) => void,
+): Promise<void> {
+  if (count <= 0) return;
+  const started = Date.now();
+  let shown = false;
+  let fed = 0;
+  let offset = fromOffset;
+  while (fed < count) {
+    const r = await log.read(topic, partition, offset, { maxRecords: Math.min(5000, count - fed) });
+    if (r.records.length === 0) {
+      if (r.nextOffset >= r.highWatermark) {
+        throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `${inst.label}: the journal ${topic}/${partition} holds ${fed} of the ${count} committed inputs; it was truncated or deleted, so the program's state cannot be rebuilt`, { topic, partition });
+      }
+      offset = r.nextOffset;
+      continue;
+    }
+    const lines = r.records.slice(0, count - fed).map((x) => (x.value ? decoder.decode(x.value) : 'null'));
+    await inst.child!.write(lines.join('\n') + '\n');
+    fed += lines.length;
+    offset = r.nextOffset;
+    if (Date.now() - started > 1000) {
+      shown = true;
+      progress(`\r${inst.label}: replaying ${bar(fed / count)} ${fed.toLocaleString('en-US')}/${count.toLocaleString('en-US')} inputs`);
+    }
+  }
+  if (shown) progress(`\r${inst.label}: replayed ${count.toLocaleString('en-US')} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+function bar(f: number): string {
+  const w = 24;
+  const n = Math.round(f * w);
+  return `[${'#'.repeat(n)}${'.'.repeat(w - n)}] ${(f * 100).toFixed(0).padStart(3)}%`;
+}
