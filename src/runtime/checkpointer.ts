@@ -54,12 +54,22 @@ export class Checkpointer {
     return this.processed.get(node) ?? node.source.checkpoint?.();
   }
 
-  /** Before sources are read: fence older instances, restore state. */
-  async start(): Promise<void> {
+  /**
+   * Before the sources are opened (they read the committed offsets): fence
+   * older instances of the job, so none commits after this instance has read
+   * where to resume from.
+   */
+  async fence(): Promise<void> {
     const { log, app, guarantee } = this.o;
     if (guarantee === 'none') return;
     await ensureChangelog(log, app.name);
     if (guarantee === 'exactly-once') this.producer = await log.initProducer(`sluice-job:${app.name}`);
+  }
+
+  /** After the sources are opened, before the first batch: state and sources' resume state. */
+  async restore(): Promise<void> {
+    const { log, app, guarantee } = this.o;
+    if (guarantee === 'none') return;
     const saved = await readChangelog(log, app.name);
     const pool = this.o.pool();
     if (pool) pool.restore(saved.states);
@@ -107,7 +117,8 @@ export class Checkpointer {
     this.unprocessed = unprocessed;
     const { guarantee, sinks, sources, app } = this.o;
     if (guarantee === 'none') {
-      for (const n of sources) await this.commitSource(n);
+      // Positions are committed without waiting for the outputs; the outputs are still pushed out.
+      await Promise.all([...sinks.map((s) => s.flush()), ...sources.map((n) => this.commitSource(n))]);
       return;
     }
     const states = await this.stateChanges();

@@ -111,6 +111,7 @@ export class Job {
     try {
       if (this.opts.workers > 1) await this.startWorkers();
       const { guarantee } = this.opts;
+      await this.checkpointer.fence();
       for (const sink of this.sinks) {
         await sink.open({ log, job: this.app.name, guarantee });
         opened.push(sink);
@@ -119,7 +120,7 @@ export class Job {
         await n.source.open({ log, job: this.app.name, untilEnd: this.opts.untilEnd, maxBatchRecords: this.opts.maxBatchRecords, guarantee });
         opened.push(n.source);
       }
-      await this.checkpointer.start();
+      await this.checkpointer.restore();
       this.checkpointer.noteStartPositions();
       await this.loop();
       await this.checkpoint();

@@ -246,13 +246,11 @@ async function cleanBankRun(input: string, dir: string): Promise<{ out: string[]
 
 const IN_PROCESS_TRANSFERS = 40_000;
 
-// TODO(src): fails — the second job reads its group's offsets (TopicSource.open) before it
-// fences the first (Checkpointer.start -> initProducer), and a commit of the first that
-// passed its fencing check before the init still completes after it: the second resumes
-// from older offsets than the state it restores, and outputs a batch or two twice.
+// Two ways this used to fail (both fixed in src, kept here as the regression test): the
+// second job read its group's offsets before it fenced the first, and a commit of the
+// first that passed its fencing check before the registration still completed after it.
 test(
   'in-process zombie: a second Job of the same app fences the first; its next checkpoint fails FENCED; output stays exactly-once',
-  { todo: 'src bug: Job opens sources (reads offsets) before fencing, and FileLog.commitTransaction does not re-check the epoch at its commit point' },
   async (t) => {
   const root = tmpDir(t, 'sluice-eo-zombie-');
   const transfers = await generateTransfers(IN_PROCESS_TRANSFERS, 5);
@@ -294,7 +292,6 @@ test(
 
 test(
   'two transactional producers committing at the same time on one FileLog: both commits survive a reopen',
-  { todo: 'src bug: TransactionLog.append is not serialized; concurrent appends write at the same file position' },
   async (t) => {
   // A zombie and its replacement (or any two jobs sharing a log in one process, or
   // two clients of one `sluice serve`) commit concurrently. Each commit record must

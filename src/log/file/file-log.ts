@@ -270,12 +270,29 @@ export class FileLog implements Log {
   async initProducer(transactionalId: string): Promise<ProducerIdentity> {
     this.checkWritable(`register producer ${transactionalId}`);
     if (!transactionalId) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a transactional producer needs a non-empty id');
-    const { pid, epoch } = await this.txnLog.init(transactionalId);
+    // Queued behind commits in flight: a commit that started under the old epoch is
+    // either finished (offsets applied) or refused before this registration returns.
+    const { pid, epoch } = await this.decide(() => this.txnLog.init(transactionalId));
     return { transactionalId, producerId: pid, epoch };
   }
 
-  async commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
-    this.checkWritable('commit a transaction');
+  /**
+   * Transaction decisions (registrations, commit records with their group
+   * offsets) happen one at a time, in order: the transaction log is appended
+   * at its end, and a registration must see every commit before it complete.
+   */
+  private decide<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.decisions.then(fn);
+    this.decisions = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private decisions: Promise<void> = Promise.resolve();
+
+  private checkEpoch(producer: ProducerIdentity): void {
     const { producerId: pid, epoch, transactionalId } = producer;
     const current = this.txnLog.producers.get(transactionalId);
     if (!current || current.pid !== pid || current.epoch !== epoch) {
@@ -285,6 +302,12 @@ export class FileLog implements Log {
         { transactionalId, epoch },
       );
     }
+  }
+
+  async commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
+    this.checkWritable('commit a transaction');
+    const { producerId: pid, epoch, transactionalId } = producer;
+    this.checkEpoch(producer);
     const key = `${pid}:${epoch}`;
     if (this.poisoned.has(key)) {
       throw new SluiceError(ErrorCodes.FENCED, `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction; register it again (initProducer) to continue`, { transactionalId, epoch });
@@ -298,7 +321,7 @@ export class FileLog implements Log {
       throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `transaction ${sequence} of producer ${transactionalId} does not follow ${last}; sequences go 1, 2, 3... per epoch`, { transactionalId });
     }
     // Validate everything before writing anything.
-    const parts = [];
+    const parts: { w: TransactionBody['writes'][number]; p: Partition }[] = [];
     for (const w of body.writes) if (w.records.length > 0) parts.push({ w, p: await this.partition(w.topic, w.partition) });
     const offsets: TxnOffset[] = [];
     for (const g of body.offsets) {
@@ -310,15 +333,20 @@ export class FileLog implements Log {
     try {
       const results = await Promise.all(pending.map((x) => x.promise));
       writes = parts.map(({ w }, i) => ({ topic: w.topic, partition: w.partition, ...results[i]! }));
-      await this.txnLog.commit(pid, epoch, sequence, writes, offsets);
+      const decided = writes;
+      await this.decide(async () => {
+        // Again, at the commit point: a newer instance may have registered while the records were written.
+        this.checkEpoch(producer);
+        await this.txnLog.commit(pid, epoch, sequence, decided, offsets);
+        for (const [i, { p }] of parts.entries()) p.resolveTxn(decided[i]!.baseOffset);
+        await this.applyOffsets(offsets);
+      });
     } catch (e) {
       // Whatever was written is dead (its sequence never commits in this epoch): let readers pass it.
       this.poisoned.add(key);
       await Promise.allSettled(pending.map((x) => x.promise.then((r) => x.p.resolveTxn(r.baseOffset))));
       throw e;
     }
-    for (const [i, { p }] of parts.entries()) p.resolveTxn(writes[i]!.baseOffset);
-    await this.applyOffsets(offsets);
     return { appended: writes };
   }
 
