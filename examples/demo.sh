@@ -12,8 +12,8 @@ sluice() { node dist/cli/main.js "$@"; }
 export SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-./.sluice}"
 N="${DEMO_TRANSFERS:-100000}"
 
-echo "== reset: the demo's topics and the job's consumer group (data dir $SLUICE_DATA_DIR)"
-for topic in transfers transfer-outcomes bank-transfers-dead-letters; do
+echo "== reset: the demo's topics, the job's saved state and consumer group (data dir $SLUICE_DATA_DIR)"
+for topic in transfers transfer-outcomes bank-transfers-dead-letters bank-transfers-changelog; do
   sluice topic delete "$topic" >/dev/null 2>&1 || true
 done
 rm -rf "$SLUICE_DATA_DIR/groups/bank-transfers"
