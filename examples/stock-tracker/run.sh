@@ -9,8 +9,8 @@ sluice() { node dist/cli/main.js "$@"; }
 export SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-./.sluice}"
 N="${STOCK_CHANGES:-2000}"
 
-echo "== reset: topics stock-changes, stock-levels, stock-alerts and the job's group"
-for topic in stock-changes stock-levels stock-alerts stock-tracker-dead-letters; do
+echo "== reset: topics stock-changes, stock-levels, stock-alerts, the job's saved state and group"
+for topic in stock-changes stock-levels stock-alerts stock-tracker-dead-letters stock-tracker-changelog; do
   sluice topic delete "$topic" >/dev/null 2>&1 || true
 done
 rm -rf "$SLUICE_DATA_DIR/groups/stock-tracker"
