@@ -78,7 +78,7 @@ export class Child {
   }
 
   /** Writes lines to the program; resolves when its stdin pipe has room again. */
-  async write(lines: string): Promise<void> {
+  async write(lines: string | Uint8Array): Promise<void> {
     if (this.exited) throw this.failure ?? new SluiceError(ErrorCodes.EXEC_FAILED, `${this.label}: the program has exited`);
     const stdin = this.proc.stdin!;
     if (stdin.write(lines)) return;

@@ -114,15 +114,21 @@ export class ExecJob {
     await ensureChangelog(log, job);
     this.producer = await log.initProducer(`sluice-exec:${job}`);
     for (let attempt = 0; ; attempt++) {
+      const checkpointsBefore = this.result.checkpoints;
       try {
         await this.recover();
         await this.loop();
         await this.finish();
         return this.result;
       } catch (e) {
+        this.inFlight = null;
         this.stopChildren();
+        // Stopped on purpose (SIGINT/SIGTERM) while the program was failing: what is committed stays.
+        if (this.o.signal?.aborted) return this.result;
+        // A life that committed something was a success: the next failure starts the count (and backoff) over.
+        if (this.result.checkpoints > checkpointsBefore) attempt = 0;
         const err = e instanceof SluiceError ? e : new SluiceError(ErrorCodes.EXEC_FAILED, (e as Error).message, {}, { cause: e });
-        if (err.code !== ErrorCodes.EXEC_FAILED || attempt >= this.o.maxRestarts || this.o.signal?.aborted) {
+        if (err.code !== ErrorCodes.EXEC_FAILED || attempt >= this.o.maxRestarts) {
           if (err.code === ErrorCodes.EXEC_FAILED && attempt >= this.o.maxRestarts) {
             throw new SluiceError(ErrorCodes.EXEC_FAILED, `${err.message}; gave up after ${attempt} restarts. Nothing committed is lost: fix the program and run again, it resumes from the last commit.`, err.details, { cause: err });
           }
@@ -176,21 +182,29 @@ export class ExecJob {
     if (this.o.signal?.aborted) stop.abort();
     let last = Date.now();
     let fed = 0;
+    // One batch is always being fetched while the previous one is fed: the program is not left
+    // waiting for input while the log is read.
+    let pending: Promise<SourceBatch | null> | null = null;
     try {
       for (;;) {
         this.check();
-        // Wake for a due checkpoint (only when something awaits one) or a failing program.
-        const tick = new AbortController();
-        const timer = fed > 0 ? setTimeout(() => tick.abort(), Math.max(0, last + this.o.commitIntervalMs - Date.now())) : undefined;
-        this.wakeOnFailure = () => tick.abort();
-        const batch = await source.next(AbortSignal.any([stop.signal, tick.signal]));
+        pending ??= source.next(stop.signal);
+        let timer: NodeJS.Timeout | undefined;
+        const wake = new Promise<'tick'>((resolve) => {
+          // Due checkpoint (only when something awaits one) or a failing program.
+          if (fed > 0) timer = setTimeout(() => resolve('tick'), Math.max(0, last + this.o.commitIntervalMs - Date.now()));
+          this.wakeOnFailure = () => resolve('tick');
+        });
+        const got = await Promise.race([pending.then((batch) => ({ batch })), wake]);
         clearTimeout(timer);
         this.check();
-        if (batch) {
-          await this.feed(batch);
-          fed += batch.records.length;
-        } else if (stop.signal.aborted || !tick.signal.aborted) {
-          return; // stopping, or the input has ended (--until-end)
+        if (got !== 'tick') {
+          pending = null;
+          if (!got.batch) return; // stopping, or the input has ended (--until-end)
+          await this.feed(got.batch, () => {
+            if (!stop.signal.aborted) pending = source.next(stop.signal);
+          });
+          fed += got.batch.records.length;
         }
         if (fed > 0 && Date.now() - last >= this.o.commitIntervalMs) {
           await this.checkpoint(this.o.mode === 'stateless');
@@ -201,33 +215,49 @@ export class ExecJob {
     } finally {
       this.o.signal?.removeEventListener('abort', onAbort);
       this.wakeOnFailure = null;
+      // A batch fetched ahead and never fed is simply not done: its position was not taken.
     }
   }
 
-  private async feed(batch: SourceBatch): Promise<void> {
+  /** Feeds a batch to the programs; `fetchNext` runs once the lines are handed over, before waiting for the pipes. */
+  private async feed(batch: SourceBatch, fetchNext: () => void): Promise<void> {
     const n = this.instances.length;
-    const lines: string[][] = Array.from({ length: n }, () => []);
+    const lines: Uint8Array[][] = Array.from({ length: n }, () => []);
     const [topic, partition] = batch.origin.slice('topic:'.length).split('/') as [string, string];
-    batch.records.forEach((r, j) => {
-      const text = r.value === null ? 'null' : decoder.decode(r.value);
-      const value = isJson(text) ? text : JSON.stringify(text);
-      const line = this.o.withMeta
-        ? `{"topic":${JSON.stringify(topic)},"partition":${partition},"offset":${batch.position + j},"key":${r.key === null ? 'null' : JSON.stringify(decoder.decode(r.key))},"timestamp":${r.timestamp},"headers":${JSON.stringify(r.headers)},"value":${value}}`
-        : value;
-      lines[n === 1 ? 0 : this.instanceFor(value)]!.push(line);
-    });
+    for (let j = 0; j < batch.records.length; j++) {
+      const r = batch.records[j]!;
+      // The stored bytes go to the program (and the journal) as they are when they are a JSON line.
+      let line: Uint8Array;
+      if (!this.o.withMeta && r.value !== null && looksLikeJson(r.value)) line = r.value;
+      else {
+        const text = r.value === null ? 'null' : decoder.decode(r.value);
+        const value = looksLikeJson(utf8(text)) ? text : JSON.stringify(text);
+        line = utf8(
+          this.o.withMeta
+            ? `{"topic":${JSON.stringify(topic)},"partition":${partition},"offset":${batch.position + j},"key":${r.key === null ? 'null' : JSON.stringify(decoder.decode(r.key))},"timestamp":${r.timestamp},"headers":${JSON.stringify(r.headers)},"value":${value}}`
+            : value,
+        );
+      }
+      lines[n === 1 ? 0 : this.instanceFor(line)]!.push(line);
+    }
+    const writes: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const inst = this.instances[i]!;
-      if (lines[i]!.length === 0) continue;
-      inst.pendingInputs.push(...lines[i]!);
-      await inst.child!.write(lines[i]!.join('\n') + '\n');
+      const mine = lines[i]!;
+      if (mine.length === 0) continue;
+      for (const l of mine) inst.pendingInputs.push(l);
+      writes.push(inst.child!.write(joinLines(mine)));
     }
     this.result.inputs += batch.records.length;
     this.processed = batch.checkpoint;
+    fetchNext();
+    await Promise.all(writes);
   }
 
-  private instanceFor(valueJson: string): number {
-    const field = (JSON.parse(valueJson) as Record<string, unknown> | null)?.[this.o.partitionBy!];
+  private instanceFor(line: Uint8Array): number {
+    const parsed = JSON.parse(decoder.decode(line)) as Record<string, unknown> | null;
+    const v = this.o.withMeta ? (parsed?.['value'] as Record<string, unknown> | null) : parsed;
+    const field = v?.[this.o.partitionBy!];
     const key = typeof field === 'string' ? field : JSON.stringify(field ?? null);
     return partitionForStringKey(key, this.instances.length);
   }
@@ -237,6 +267,7 @@ export class ExecJob {
    * `rotate` (stateless): end each program first, so all it was fed is done.
    */
   private async checkpoint(rotate = false): Promise<void> {
+    await this.settle();
     const id = ++this.checkpointId;
     const snapshots = new Map<number, unknown>();
     if (this.o.mode === 'protocol') {
@@ -272,7 +303,7 @@ export class ExecJob {
       }
       outputs += lines.length;
       if (this.o.mode !== 'stateless' && inputs.length > 0) {
-        writes.push({ topic: journalTopic(this.o.job), partition: inst.index, records: inputs.map((l) => ({ key: null, value: utf8(l) })) });
+        writes.push({ topic: journalTopic(this.o.job), partition: inst.index, records: inputs.map((l) => ({ key: null, value: l })) });
       }
       const next: InstanceState = {
         journal: inst.committed.journal + (this.o.mode === 'stateless' ? 0 : inputs.length),
@@ -288,9 +319,22 @@ export class ExecJob {
     }
     changelog.records.push({ key: utf8(JSON.stringify(['source', 'exec'])), value: utf8(JSON.stringify(this.processed?.state ?? null)) });
     writes.push(...[...outputsByPartition.values()].sort((a, b) => a.partition - b.partition), changelog);
-    await this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets: this.processed?.offsets ? [this.processed.offsets] : [] });
-    this.result.outputs += outputs;
-    this.result.checkpoints++;
+    // Written while the programs go on being fed (pipelining); the next checkpoint waits for it.
+    const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets: this.processed?.offsets ? [this.processed.offsets] : [] });
+    commit.catch(() => {}); // reported by settle()
+    this.inFlight = commit.then(() => {
+      this.result.outputs += outputs;
+      this.result.checkpoints++;
+    });
+  }
+
+  private inFlight: Promise<void> | null = null;
+
+  /** Waits for the commit in flight (and throws its failure). */
+  private async settle(): Promise<void> {
+    const pending = this.inFlight;
+    this.inFlight = null;
+    await pending;
   }
 
   /** The journal offset after the records this checkpoint appends (their offsets are assigned in order). */
@@ -316,6 +360,7 @@ export class ExecJob {
       }
     }
     await this.checkpoint();
+    await this.settle();
     this.stopChildren();
   }
 
@@ -324,13 +369,37 @@ export class ExecJob {
   }
 }
 
-function isJson(text: string): boolean {
+/**
+ * Values written by `sluice produce` and by jobs are JSON already; a full parse
+ * of every input to make sure cost more than the rest of the feeding. So only
+ * the shape is checked — one line, starting and ending like a JSON object,
+ * array or string — and anything else (a number or plain text produced
+ * through the API) takes the slower path of a real parse.
+ */
+function looksLikeJson(b: Uint8Array): boolean {
+  let a = 0;
+  let z = b.length - 1;
+  while (a <= z && (b[a] === 0x20 || b[a] === 0x09)) a++;
+  while (z >= a && (b[z] === 0x20 || b[z] === 0x09 || b[z] === 0x0d)) z--;
+  if (a > z || b.indexOf(0x0a, a) !== -1) return false;
+  const first = b[a];
+  const last = b[z];
+  if ((first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) || (first === 0x22 && last === 0x22 && z > a)) return true;
   try {
-    JSON.parse(text);
+    JSON.parse(decoder.decode(b));
     return true;
   } catch {
     return false;
   }
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** The lines, each followed by a newline, as one buffer for one write. */
+function joinLines(lines: Uint8Array[]): Buffer {
+  const parts: Uint8Array[] = [];
+  for (const l of lines) parts.push(l, NEWLINE);
+  return Buffer.concat(parts);
 }
 
 interface SavedExec {

@@ -25,8 +25,8 @@ export class Instance {
   readonly index: number;
   readonly label: string;
   committed: InstanceState;
-  /** Input lines fed since the last checkpoint (for the journal). */
-  pendingInputs: string[] = [];
+  /** Input lines (without newline) fed since the last checkpoint, for the journal. */
+  pendingInputs: Uint8Array[] = [];
   /** Output lines read since the last checkpoint. */
   pendingOutputs: string[] = [];
   /** Lines still to drop while replaying (already committed before the crash). */

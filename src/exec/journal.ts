@@ -5,7 +5,8 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import type { Instance } from './instance.ts';
 
-const decoder = new TextDecoder();
+const NEWLINE = Buffer.from('\n');
+const NULL = Buffer.from('null');
 
 export async function replayJournal(
   log: Log,
@@ -19,6 +20,7 @@ export async function replayJournal(
   if (count <= 0) return;
   const started = Date.now();
   let shown = false;
+  let lastShown = 0;
   let fed = 0;
   let offset = fromOffset;
   while (fed < count) {
@@ -30,12 +32,16 @@ export async function replayJournal(
       offset = r.nextOffset;
       continue;
     }
-    const lines = r.records.slice(0, count - fed).map((x) => (x.value ? decoder.decode(x.value) : 'null'));
-    await inst.child!.write(lines.join('\n') + '\n');
+    const lines = r.records.slice(0, count - fed);
+    const parts: Uint8Array[] = [];
+    for (const x of lines) parts.push(x.value ?? NULL, NEWLINE);
+    await inst.child!.write(Buffer.concat(parts));
     fed += lines.length;
     offset = r.nextOffset;
-    if (Date.now() - started > 1000) {
+    const now = Date.now();
+    if (now - started > 1000 && now - lastShown >= 200) {
       shown = true;
+      lastShown = now;
       progress(`\r${inst.label}: replaying ${bar(fed / count)} ${fed.toLocaleString('en-US')}/${count.toLocaleString('en-US')} inputs`);
     }
   }

@@ -307,6 +307,11 @@ export class Consumer {
       }
       if (taken === res.records.length) s.position = Math.min(Math.max(s.position, res.nextOffset), stopAt);
       else if (taken > 0) s.position = out[out.length - 1]!.offset + 1;
+      // Stopping at the end: records past what this reader may see (a transaction still open, e.g.
+      // left by a crashed job until it restarts) are not part of "the end as of now".
+      if (this.#options.stopAtEnd === true && res.records.length === 0 && s.position >= res.highWatermark && res.highWatermark < s.stopAt) {
+        s.stopAt = s.position;
+      }
     }
     return out;
   }

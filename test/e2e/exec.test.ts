@@ -202,7 +202,7 @@ test('--stateless (jq): output exact after 10 runtime kills (the program is rota
 
 test('--instances 2 --partition-by source: per-key results equal the single-instance run (after 5 runtime kills)', { skip }, async (t) => {
   const root = tmpDir(t, 'sluice-exec-instances-');
-  const input = await transfers(20_000, 10);
+  const input = await transfers(60_000, 10);
   const one = join(root, 'one');
   const two = join(root, 'two');
   await setup(one, input);
