@@ -19,6 +19,7 @@ interface ExecCliOptions {
   untilEnd?: boolean;
   commitIntervalMs?: number;
   maxRestarts: number;
+  hangTimeoutMs: number;
   quiet?: boolean;
 }
 
@@ -40,6 +41,7 @@ export function registerExec(program: Command): void {
     .option('--until-end', 'process what the inputs hold now, commit, and exit 0')
     .option('--commit-interval-ms <ms>', 'how often to checkpoint (default 100; 1000 with --stateless)', parseIntArg(1))
     .option('--max-restarts <n>', 'restarts of a failing program before giving up', parseIntArg(0), 5)
+    .option('--hang-timeout-ms <ms>', 'a program Sluice waits on that reads and writes nothing this long is killed as hung (then restarted)', parseIntArg(1), 60_000)
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (command: string, args: string[], o: ExecCliOptions, cmd: Command) => {
       if (o.stateless && o.protocol) throw new InvalidArgumentError('--stateless and --protocol exclude each other');
@@ -71,6 +73,7 @@ export function registerExec(program: Command): void {
             signal: stop.signal,
             ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
             maxRestarts: o.maxRestarts,
+            hangTimeoutMs: o.hangTimeoutMs,
           }).run(),
         );
         if (!o.quiet) {

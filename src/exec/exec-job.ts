@@ -48,6 +48,8 @@ export interface ExecOptions {
   commitIntervalMs?: number;
   /** Restarts of a failing program (with backoff) before the job gives up. */
   maxRestarts?: number;
+  /** A program the runtime waits on that reads and writes nothing this long hangs: killed, restarted. */
+  hangTimeoutMs?: number;
   /** Progress lines (replay) go here; default stderr. */
   progress?: (line: string) => void;
 }
@@ -89,6 +91,7 @@ export class ExecJob {
       untilEnd: false,
       commitIntervalMs: options.mode === 'stateless' ? 1000 : 100,
       maxRestarts: 5,
+      hangTimeoutMs: 60_000,
       progress: (line) => process.stderr.write(line),
       ...options,
     } as typeof this.o;
@@ -151,7 +154,7 @@ export class ExecJob {
     for (let i = 0; i < this.o.instances; i++) {
       const committed = saved.instances.get(i) ?? { journal: 0, outputs: 0 };
       const inst = new Instance(i, this.o.instances > 1 ? `${job}#${i}` : job, committed, this.o.mode === 'protocol');
-      inst.start(this.o.command, this.o.args, (e) => this.fail(e));
+      inst.start(this.o.command, this.o.args, (e) => this.fail(e), this.o.hangTimeoutMs);
       this.instances.push(inst);
       if (this.o.mode === 'stateless') continue;
       const snap = committed.snapshot;
@@ -277,7 +280,7 @@ export class ExecJob {
       for (const inst of this.instances) {
         const e = await inst.child!.end();
         if (e) throw e;
-        inst.start(this.o.command, this.o.args, (err) => this.fail(err));
+        inst.start(this.o.command, this.o.args, (err) => this.fail(err), this.o.hangTimeoutMs);
       }
     }
     this.check();

@@ -43,11 +43,12 @@ export class Instance {
     this.protocol = protocol;
   }
 
-  start(command: string, args: string[], onFailure: (e: SluiceError) => void): void {
+  start(command: string, args: string[], onFailure: (e: SluiceError) => void, hangTimeoutMs?: number): void {
     this.failure = null;
     this.child = new Child({
       command,
       args,
+      hangTimeoutMs,
       label: this.label,
       onLine: (line) => this.onLine(line),
       onExit: (e) => {
@@ -80,12 +81,12 @@ export class Instance {
 
   /** --protocol: asks the program for its state; resolves once it answered (after flushing its outputs). */
   requestState(id: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
+    return this.child!.watched(new Promise((resolve, reject) => {
       this.controlWaiter = { id, resolve };
       this.child!.write(JSON.stringify({ [CONTROL_FIELD]: 'checkpoint', id }) + '\n').catch(reject);
       void this.child!.waitForExit().then((e) => {
         if (this.controlWaiter?.id === id) reject(e ?? new Error(`${this.label}: the program exited before answering checkpoint ${id}`));
       });
-    });
+    }));
   }
 }

@@ -270,6 +270,18 @@ test('a program that exits non-zero: restarts with backoff up to --max-restarts,
   sameList(await committedValues(dir, OUT), want, 'after the fixed program ran: every output once');
 });
 
+test('a program that hangs (stops reading, writes nothing) is killed after --hang-timeout-ms and reported', { skip }, async (t) => {
+  const dir = tmpDir(t, 'sluice-exec-hang-');
+  // Far more input than a pipe holds, so Sluice ends up waiting for the program to read.
+  await setup(dir, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(40) })));
+  const hang = ['python3', '-c', 'import sys, time\nsys.stdin.readline()\ntime.sleep(600)'];
+  const r = await spawnSluice(execArgs('stuck', hang, '--hang-timeout-ms', '500', '--max-restarts', '1'), dir).done;
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /stuck: the program hangs: it read no input and wrote no output for 1 s while Sluice waited on it/);
+  assert.match(r.stderr, /gave up after 1 restarts/);
+  assert.deepEqual(await committedValues(dir, OUT), [], 'nothing was committed for a program that never answered');
+});
+
 test('replay that takes over a second shows a progress bar on stderr', { skip }, async (t) => {
   const dir = tmpDir(t, 'sluice-exec-progress-');
   const input = await transfers(30_000, 11);
