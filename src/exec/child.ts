@@ -5,15 +5,19 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { looksLikeJson } from './json-line.ts';
 import { ErrorCodes, SluiceError } from '../errors.ts';
+
+/** Bytes queued for the program's stdin before a write waits (backpressure). */
+const MAX_QUEUED = 1024 * 1024;
 
 export interface ChildOptions {
   command: string;
   args: string[];
   /** For messages and the stderr prefix: "job#instance". */
   label: string;
-  /** Each stdout line, already checked to be JSON. */
-  onLine: (line: string) => void;
+  /** Each stdout line (without its newline), already checked to be JSON. */
+  onLine: (line: Uint8Array) => void;
   /** The program exited or broke; `error` says how. Called once. */
   onExit: (error: SluiceError | null) => void;
   /**
@@ -55,23 +59,41 @@ export class Child {
     this.proc.stdin!.on('error', () => {}); // EPIPE when the program exits early: reported by 'exit'
     this.proc.stdout!.on('data', () => (this.lastActivity = Date.now()));
     this.proc.stdin!.on('drain', () => (this.lastActivity = Date.now()));
-    const out = createInterface({ input: this.proc.stdout!, crlfDelay: Infinity });
-    out.on('line', (line) => {
+    // Lines are split as bytes and handed on as views of the chunks read: no strings, no copies.
+    let partial: Buffer | null = null;
+    const handle = (line: Uint8Array) => {
       if (this.failure) return;
       this.linesOut++;
-      if (line.trim() === '') return;
-      try {
-        JSON.parse(line);
-      } catch {
+      if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return;
+      const end = line[line.length - 1] === 0x0d ? line.subarray(0, line.length - 1) : line;
+      if (!looksLikeJson(end)) {
+        const text = Buffer.from(end).toString('utf8');
         this.failure = new SluiceError(
           ErrorCodes.EXEC_FAILED,
-          `${o.label}: output line ${this.linesOut} is not JSON: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}. Every line the program writes to stdout must be one JSON value.`,
+          `${o.label}: output line ${this.linesOut} is not JSON: ${JSON.stringify(text.length > 200 ? text.slice(0, 200) + '…' : text)}. Every line the program writes to stdout must be one JSON value.`,
           { line: this.linesOut },
         );
         this.kill();
         return;
       }
-      o.onLine(line);
+      o.onLine(end);
+    };
+    this.proc.stdout!.on('data', (chunk: Buffer) => {
+      let buf = chunk;
+      if (partial) {
+        buf = Buffer.concat([partial, chunk]);
+        partial = null;
+      }
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+        handle(buf.subarray(start, nl));
+        start = nl + 1;
+      }
+      if (start < buf.length) partial = buf.subarray(start);
+    });
+    this.proc.stdout!.on('end', () => {
+      if (partial && partial.length > 0) handle(partial);
+      partial = null;
     });
     const err = createInterface({ input: this.proc.stderr!, crlfDelay: Infinity });
     err.on('line', (line) => process.stderr.write(`[${o.label}] ${line}\n`));
@@ -90,11 +112,17 @@ export class Child {
     return this.exited;
   }
 
-  /** Writes lines to the program; resolves when its stdin pipe has room again. */
-  async write(lines: string | Uint8Array): Promise<void> {
+  /**
+   * Writes lines to the program; resolves when it may be given more. `paced`:
+   * wait until the pipe itself has room (replay, so its progress follows what
+   * the program has read, not what is queued for it).
+   */
+  async write(lines: string | Uint8Array, paced = false): Promise<void> {
     if (this.exited) throw this.failure ?? new SluiceError(ErrorCodes.EXEC_FAILED, `${this.label}: the program has exited`);
     const stdin = this.proc.stdin!;
-    if (stdin.write(lines)) return;
+    // Keep up to MAX_QUEUED bytes queued beyond the pipe: the program then never waits for its
+    // next input while the runtime is busy elsewhere (the pipe itself holds only 64 KiB).
+    if (stdin.write(lines) || (!paced && stdin.writableLength < MAX_QUEUED)) return;
     await this.watched(
       new Promise<void>((resolve) => {
         const done = () => {

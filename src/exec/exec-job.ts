@@ -25,6 +25,7 @@ import type { SourceBatch, SourceCheckpoint } from '../connectors/connector.ts';
 import { changelogTopic, ensureChangelog } from '../runtime/state-changelog.ts';
 import { Instance, type InstanceState } from './instance.ts';
 import { replayJournal } from './journal.ts';
+import { looksLikeJson } from './json-line.ts';
 
 export type ExecMode = 'replay' | 'stateless' | 'protocol';
 
@@ -302,7 +303,7 @@ export class ExecJob {
         const p = this.partitioner.partition(key, this.outputPartitions);
         let w = outputsByPartition.get(p);
         if (!w) outputsByPartition.set(p, (w = { topic: this.o.output, partition: p, records: [] }));
-        w.records.push({ key, value: utf8(line) });
+        w.records.push({ key, value: line });
       }
       outputs += lines.length;
       if (this.o.mode !== 'stateless' && inputs.length > 0) {
@@ -346,10 +347,10 @@ export class ExecJob {
     return d.partitions[instance]!.endOffset + appending;
   }
 
-  private outputKey(line: string): Uint8Array | null {
+  private outputKey(line: Uint8Array): Uint8Array | null {
     const f = this.o.outputKeyField;
     if (!f) return null;
-    const v = (JSON.parse(line) as Record<string, unknown> | null)?.[f];
+    const v = (JSON.parse(decoder.decode(line)) as Record<string, unknown> | null)?.[f];
     return v === undefined || v === null ? null : utf8(typeof v === 'string' ? v : JSON.stringify(v));
   }
 
@@ -369,30 +370,6 @@ export class ExecJob {
 
   private stopChildren(): void {
     for (const inst of this.instances) inst.child?.kill();
-  }
-}
-
-/**
- * Values written by `sluice produce` and by jobs are JSON already; a full parse
- * of every input to make sure cost more than the rest of the feeding. So only
- * the shape is checked — one line, starting and ending like a JSON object,
- * array or string — and anything else (a number or plain text produced
- * through the API) takes the slower path of a real parse.
- */
-function looksLikeJson(b: Uint8Array): boolean {
-  let a = 0;
-  let z = b.length - 1;
-  while (a <= z && (b[a] === 0x20 || b[a] === 0x09)) a++;
-  while (z >= a && (b[z] === 0x20 || b[z] === 0x09 || b[z] === 0x0d)) z--;
-  if (a > z || b.indexOf(0x0a, a) !== -1) return false;
-  const first = b[a];
-  const last = b[z];
-  if ((first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) || (first === 0x22 && last === 0x22 && z > a)) return true;
-  try {
-    JSON.parse(decoder.decode(b));
-    return true;
-  } catch {
-    return false;
   }
 }
 

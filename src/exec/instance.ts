@@ -20,6 +20,7 @@ export interface InstanceState {
 }
 
 export const CONTROL_FIELD = 'sluice';
+const CONTROL_MARK = Buffer.from(`"${CONTROL_FIELD}"`);
 
 export class Instance {
   readonly index: number;
@@ -27,8 +28,8 @@ export class Instance {
   committed: InstanceState;
   /** Input lines (without newline) fed since the last checkpoint, for the journal. */
   pendingInputs: Uint8Array[] = [];
-  /** Output lines read since the last checkpoint. */
-  pendingOutputs: string[] = [];
+  /** Output lines (without newline) read since the last checkpoint. */
+  pendingOutputs: Uint8Array[] = [];
   /** Lines still to drop while replaying (already committed before the crash). */
   discard = 0;
   child: Child | null = null;
@@ -60,9 +61,9 @@ export class Instance {
     });
   }
 
-  private onLine(line: string): void {
-    if (this.protocol && line.includes(`"${CONTROL_FIELD}"`)) {
-      const msg = JSON.parse(line) as Record<string, unknown>;
+  private onLine(line: Uint8Array): void {
+    if (this.protocol && Buffer.from(line.buffer, line.byteOffset, line.length).includes(CONTROL_MARK)) {
+      const msg = JSON.parse(new TextDecoder().decode(line)) as Record<string, unknown>;
       if (msg !== null && typeof msg === 'object' && CONTROL_FIELD in msg) {
         const w = this.controlWaiter;
         if (msg[CONTROL_FIELD] === 'state' && w && msg['id'] === w.id) {

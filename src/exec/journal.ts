@@ -35,7 +35,7 @@ export async function replayJournal(
     const lines = r.records.slice(0, count - fed);
     const parts: Uint8Array[] = [];
     for (const x of lines) parts.push(x.value ?? NULL, NEWLINE);
-    await inst.child!.write(Buffer.concat(parts));
+    await inst.child!.write(Buffer.concat(parts), true);
     fed += lines.length;
     offset = r.nextOffset;
     const now = Date.now();
