@@ -11,6 +11,7 @@ import { Consumer, type ConsumerOptions, type StartFrom } from '../log/consumer.
 import { renderRecords } from './json-out.ts';
 import { parseIntArg, parsePartitionOffset, parseTime, withLog } from './options.ts';
 import { Output } from './stdout.ts';
+import { untilStopped } from './stop-signal.ts';
 
 interface ConsumeOptions {
   group?: string;
@@ -43,18 +44,9 @@ function startFrom(o: ConsumeOptions): StartFrom | undefined {
 
 async function consume(topic: string, o: ConsumeOptions, cmd: Command): Promise<void> {
   const from = startFrom(o);
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = () => {
-    // A second signal means "now": the first one may be stuck behind a reader that stopped reading.
-    if (++signals > 1) process.exit(130);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   const out = new Output(process.stdout);
-  try {
-    await withLog(cmd, 'read', async (log) => {
+  await untilStopped((stop) =>
+    withLog(cmd, 'read', async (log) => {
       const options: ConsumerOptions = { topic, stopAtEnd: !o.follow, maxRecords: BATCH };
       if (o.group !== undefined) options.group = o.group;
       if (from !== undefined) options.from = from;
@@ -62,7 +54,7 @@ async function consume(topic: string, o: ConsumeOptions, cmd: Command): Promise<
       let remaining = o.max ?? Infinity;
       let lastCommit = Date.now();
       try {
-        while (remaining > 0 && !stop.signal.aborted) {
+        while (remaining > 0 && !stop.aborted) {
           const limit = Math.min(remaining, BATCH);
           let records = await consumer.poll({ wait: false, maxRecords: limit });
           if (records.length === 0) {
@@ -70,7 +62,7 @@ async function consume(topic: string, o: ConsumeOptions, cmd: Command): Promise<
             // Going idle: make what was written durable in the group before waiting.
             await consumer.commit();
             lastCommit = Date.now();
-            records = await consumer.poll({ signal: stop.signal, maxRecords: limit });
+            records = await consumer.poll({ signal: stop, maxRecords: limit });
             if (records.length === 0) break;
           }
           if (!(await out.write(renderRecords(records, o.withMeta === true)))) {
@@ -89,11 +81,8 @@ async function consume(topic: string, o: ConsumeOptions, cmd: Command): Promise<
       } finally {
         await consumer.close();
       }
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+    }),
+  );
 }
 
 export function registerConsume(program: Command): void {

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ExecJob, type ExecMode } from '../exec/exec-job.ts';
 import { parseIntArg, withLog } from './options.ts';
+import { untilStopped } from './stop-signal.ts';
 
 interface ExecCliOptions {
   input: string;
@@ -47,15 +48,8 @@ export function registerExec(program: Command): void {
       if (o.stateless && o.protocol) throw new InvalidArgumentError('--stateless and --protocol exclude each other');
       const mode: ExecMode = o.stateless ? 'stateless' : o.protocol ? 'protocol' : 'replay';
       const job = o.job ?? `exec-${basename(command).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-      const stop = new AbortController();
-      const onSignal = () => {
-        if (stop.signal.aborted) process.exit(130);
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       const started = Date.now();
-      try {
+      await untilStopped(async (signal) => {
         const r = await withLog(cmd, 'write', (log) =>
           new ExecJob({
             log,
@@ -70,7 +64,7 @@ export function registerExec(program: Command): void {
             outputKeyField: o.outputKeyField,
             withMeta: o.withMeta ?? false,
             untilEnd: o.untilEnd ?? false,
-            signal: stop.signal,
+            signal,
             ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
             maxRestarts: o.maxRestarts,
             hangTimeoutMs: o.hangTimeoutMs,
@@ -82,9 +76,6 @@ export function registerExec(program: Command): void {
               `${r.restarts > 0 ? `, ${r.restarts} restarts` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
           );
         }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     });
 }

@@ -8,6 +8,7 @@ import type { Guarantee } from '../connectors/connector.ts';
 import { loadApplication } from '../runtime/load-app.ts';
 import { runJob } from '../runtime/job.ts';
 import { parseIntArg, withLog } from './options.ts';
+import { untilStopped } from './stop-signal.ts';
 
 interface RunOptions {
   guarantee: Guarantee;
@@ -43,20 +44,13 @@ export function registerRun(program: Command): void {
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (file: string, opts: RunOptions, cmd: Command) => {
       const app = await loadApplication(file);
-      const stop = new AbortController();
-      const onSignal = () => {
-        if (stop.signal.aborted) process.exit(130); // a second signal: give up at once
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       const started = Date.now();
-      try {
+      await untilStopped(async (signal) => {
         const result = await withLog(cmd, 'write', (log) =>
           runJob(app, {
             log,
             untilEnd: opts.untilEnd,
-            signal: stop.signal,
+            signal,
             commitIntervalMs: opts.commitIntervalMs,
             commitRecords: opts.commitRecords,
             onError: opts.onError,
@@ -72,9 +66,6 @@ export function registerRun(program: Command): void {
               `${result.deadLetters > 0 ? ` (topic ${app.deadLetterTopic})` : ''}, ${result.checkpoints} checkpoints in ${secs.toFixed(1)} s\n`,
           );
         }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     });
 }
