@@ -97,7 +97,7 @@ test(`runtime SIGKILLed ${KILLS} times (Python, replay): committed output equals
 
 test(`child program SIGKILLed ${KILLS} times (Python, replay): restarted and replayed, committed output equals the crash-free run's`, { skip }, async (t) => {
   const dir = tmpDir(t, 'sluice-exec-childkill-');
-  const input = await transfers(150_000, 7);
+  const input = await transfers(250_000, 7);
   await setup(dir, input);
   const res = await childKillLoop({
     dataDir: dir,
@@ -189,7 +189,7 @@ test('--stateless (jq): output exact after 10 runtime kills (the program is rota
   const root = tmpDir(t, 'sluice-exec-stateless-');
   const dir = join(root, 'crashed');
   const clean = join(root, 'clean');
-  const input = await transfers(60_000, 9);
+  const input = await transfers(150_000, 9);
   await setup(dir, input);
   copyDataDir(dir, clean);
   const args = execArgs('seen', ['jq', '-c', '. + {seen: true}'], '--stateless', '--commit-interval-ms', '10');
@@ -202,14 +202,14 @@ test('--stateless (jq): output exact after 10 runtime kills (the program is rota
 
 test('--instances 2 --partition-by source: per-key results equal the single-instance run (after 5 runtime kills)', { skip }, async (t) => {
   const root = tmpDir(t, 'sluice-exec-instances-');
-  const input = await transfers(60_000, 10);
+  const input = await transfers(100_000, 10);
   const one = join(root, 'one');
   const two = join(root, 'two');
   await setup(one, input);
   copyDataDir(one, two);
   const program = ['python3', PROGRAMS.perSource];
   await sluice(execArgs('sums', program, '--output-key-field', 'source'), one);
-  const args = execArgs('sums', program, '--output-key-field', 'source', '--instances', '2', '--partition-by', 'source', '--commit-interval-ms', '10');
+  const args = execArgs('sums', program, '--output-key-field', 'source', '--instances', '2', '--partition-by', 'source', '--commit-interval-ms', '5');
   const res = await crashLoop({ dataDir: two, args, kills: 5, seed: 81, checkpoints: 50, totalInput: input.length, group: 'sums', inputTopic: IN, outputTopic: OUT, oneToOne: true });
   assert.ok(res.kills >= 5);
   const bySource = (lines: string[]) => {

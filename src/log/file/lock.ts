@@ -47,22 +47,27 @@ export function acquireLock(path: string, what: string, hint: string): Lock {
     throw new SluiceError(ErrorCodes.LOCKED, `${what} is already open for writing in this process; share one Log instead of opening it twice`, { file: path });
   }
   const me: LockOwner = { pid: process.pid, host: os.hostname(), command: process.argv.slice(1).join(' '), since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    // Written in full to a private file, then hard-linked into place (link fails if the lock
+    // exists): the lock file is never seen empty or half-written, even if we are killed here.
+    const mine = `${path}.${process.pid}`;
+    fs.writeFileSync(mine, JSON.stringify(me));
     try {
-      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
-      fs.writeSync(fd, JSON.stringify(me));
-      fs.closeSync(fd);
+      fs.linkSync(mine, path);
       held.set(path, process.pid);
       return { path, release: () => release(path) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      fs.rmSync(mine, { force: true });
     }
     const owner = readLockOwner(path);
     if (owner === null) {
-      // Being written right now by its creator, or left empty by a crash mid-write.
-      const age = Date.now() - fs.statSync(path, { throwIfNoEntry: false })!.mtimeMs;
-      if (age > 2000) fs.rmSync(path, { force: true });
-      else sleepSync(50);
+      // Gone meanwhile, or unreadable (a lock written by an older version that was killed
+      // while writing it): an unreadable lock that has not changed for 2 s is abandoned.
+      const st = fs.statSync(path, { throwIfNoEntry: false });
+      if (st && Date.now() - st.mtimeMs > 2000) fs.rmSync(path, { force: true });
+      else if (st) sleepSync(50);
       continue;
     }
     if (owner.host === me.host && !alive(owner.pid)) {
