@@ -47,3 +47,6 @@ export type { JobOptions, JobResult } from './runtime/job.ts';
 export { TestDriver } from './runtime/test-driver.ts';
 export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';
 export * from './connectors/index.ts';
+export { ExecJob } from './exec/exec-job.ts';
+export type { ExecOptions, ExecResult, ExecMode } from './exec/exec-job.ts';
+export type { ProducerIdentity, TransactionBody, TransactionWrite, TransactionResult, AppendOptions } from './log/log.ts';
