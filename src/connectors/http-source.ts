@@ -9,8 +9,8 @@
 // Retry-After if no room appears within `admitTimeoutMs`.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SluiceError } from '../errors.ts';
+import { listen } from './listen.ts';
 import type { Source, SourceBatch, SourceContext } from './connector.ts';
 import { BatchQueue, LineDecoder, abortPromise } from './framing.ts';
 import { checkFunction, checkInt, checkObject, checkPort, checkString, errorText, stderrLogger } from './options.ts';
@@ -106,14 +106,7 @@ export class HttpSource implements Source {
         reply(res, 500, { error: 'internal error' });
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) =>
-        reject(new SluiceError('IO_ERROR', `http source cannot listen on ${this.#host}:${this.#port}: ${errorText(e)}`, { host: this.#host, port: this.#port }, { cause: e })),
-      );
-      server.listen(this.#port, this.#host, () => resolve());
-    });
-    server.on('error', (e) => this.#log(`${this.name}: server error: ${errorText(e)}`));
-    this.#address = { host: this.#host, port: (server.address() as AddressInfo).port };
+    this.#address = await listen(server, 'http', this.name, this.#host, this.#port, this.#log);
     this.#server = server;
   }
 

@@ -8,9 +8,10 @@
 // drained the queue below half. A misbehaving client (oversized frame) loses
 // its own connection; the job and other clients carry on.
 
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { SluiceError } from '../errors.ts';
 import type { Source, SourceBatch, SourceContext } from './connector.ts';
+import { listen } from './listen.ts';
 import { BatchQueue, DEFAULT_MAX_FRAME_BYTES, LengthPrefixedDecoder, LineDecoder, abortPromise, type Decoder } from './framing.ts';
 import { checkFunction, checkInt, checkObject, checkOneOf, checkPort, checkString, errorText, stderrLogger } from './options.ts';
 
@@ -70,15 +71,7 @@ export class TcpSource implements Source {
   async open(ctx: SourceContext): Promise<void> {
     this.#maxBatch = Math.max(1, ctx.maxBatchRecords);
     const server = createServer((socket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) =>
-        reject(new SluiceError('IO_ERROR', `tcp source cannot listen on ${this.#host}:${this.#port}: ${errorText(e)}`, { host: this.#host, port: this.#port }, { cause: e })),
-      );
-      server.listen(this.#port, this.#host, () => resolve());
-    });
-    server.on('error', (e) => this.#log(`${this.name}: server error: ${errorText(e)}`));
-    const a = server.address() as AddressInfo;
-    this.#address = { host: this.#host, port: a.port };
+    this.#address = await listen(server, 'tcp', this.name, this.#host, this.#port, this.#log);
     this.#server = server;
   }
 

@@ -22,7 +22,7 @@ import type { Log, TransactionWrite, ProducerIdentity } from '../log/log.ts';
 import { partitionForStringKey, Partitioner } from '../partitioner.ts';
 import { TopicSource } from '../connectors/topic-source.ts';
 import type { SourceBatch, SourceCheckpoint } from '../connectors/connector.ts';
-import { changelogTopic, ensureChangelog } from '../runtime/state-changelog.ts';
+import { changelogTopic, ensureChangelog, readChangelogLatest } from '../runtime/state-changelog.ts';
 import { Instance, type InstanceState } from './instance.ts';
 import { replayJournal } from './journal.ts';
 import { looksLikeJson } from './json-line.ts';
@@ -389,18 +389,12 @@ interface SavedExec {
 
 /** The committed counts, snapshots and source position of an exec job. */
 async function readExecState(log: Log, job: string): Promise<SavedExec> {
-  const topic = changelogTopic(job);
   const out: SavedExec = { instances: new Map(), source: undefined };
-  let offset = (await log.describeTopic(topic)).partitions[0]!.startOffset;
-  for (;;) {
-    const r = await log.read(topic, 0, offset);
-    for (const rec of r.records) {
-      if (!rec.key || !rec.value) continue;
-      const k = JSON.parse(decoder.decode(rec.key)) as unknown[];
-      if (k[0] === 'exec') out.instances.set(Number(k[1]), JSON.parse(decoder.decode(rec.value)) as InstanceState);
-      else if (k[0] === 'source') out.source = JSON.parse(decoder.decode(rec.value)) as unknown;
-    }
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
+  for (const [k, v] of await readChangelogLatest(log, job)) {
+    if (v === '') continue;
+    const key = JSON.parse(k) as unknown[];
+    if (key[0] === 'exec') out.instances.set(Number(key[1]), JSON.parse(v) as InstanceState);
+    else if (key[0] === 'source') out.source = JSON.parse(v) as unknown;
   }
+  return out;
 }

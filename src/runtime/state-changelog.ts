@@ -42,8 +42,12 @@ export interface SavedState {
   sources: Map<string, unknown>;
 }
 
-/** Reads the committed changelog: the newest state of every key, and every source's resume state. */
-export async function readChangelog(log: Log, job: string): Promise<SavedState> {
+/**
+ * The newest committed value of every key in a job's changelog, as text
+ * (keys are JSON arrays; '' for a tombstone). Jobs and exec keep different
+ * records there; each reads its own out of this.
+ */
+export async function readChangelogLatest(log: Log, job: string): Promise<Map<string, string>> {
   const topic = changelogTopic(job);
   const latest = new Map<string, string>();
   const d = await log.describeTopic(topic);
@@ -51,11 +55,15 @@ export async function readChangelog(log: Log, job: string): Promise<SavedState> 
   for (;;) {
     const r = await log.read(topic, 0, offset, { isolation: 'read_committed' });
     for (const rec of r.records) if (rec.key) latest.set(Buffer.from(rec.key).toString('utf8'), rec.value ? Buffer.from(rec.value).toString('utf8') : '');
-    if (r.nextOffset >= r.highWatermark) break;
+    if (r.nextOffset >= r.highWatermark) return latest;
     offset = r.nextOffset;
   }
+}
+
+/** Reads the committed changelog: the newest state of every key, and every source's resume state. */
+export async function readChangelog(log: Log, job: string): Promise<SavedState> {
   const out: SavedState = { states: [], sources: new Map() };
-  for (const [k, v] of latest) {
+  for (const [k, v] of await readChangelogLatest(log, job)) {
     const key = JSON.parse(k) as unknown[];
     if (key[0] === 'state' && v !== '') out.states.push({ operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), json: v });
     else if (key[0] === 'source') out.sources.set(String(key[1]), JSON.parse(v) as unknown);
