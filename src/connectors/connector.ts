@@ -82,6 +82,13 @@ export interface Source {
   checkpoint?(): SourceCheckpoint;
   /** Gives back the `state` of the last committed checkpoint, before the first next(). */
   restore?(state: unknown): void;
+  /**
+   * The origins (as in SourceBatch.origin) this source will deliver from,
+   * known after open: each holds the event-time watermark back until it has
+   * data or goes idle. Sources without it hold the watermark only from their
+   * first batch on.
+   */
+  origins?(): string[];
 }
 
 export interface SinkRecord {

@@ -129,6 +129,11 @@ export class TopicSource implements Source {
     return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset, checkpoint: this.#checkpointAt(turn) };
   }
 
+  /** Partitions with something to deliver (bounded: those not already at their end). */
+  origins(): string[] {
+    return this.#cursors.filter((c) => !this.#untilEnd || c.position < c.end).map((c) => `topic:${c.topic}/${c.partition}`);
+  }
+
   /** Where the source stands now: before the first batch, this is where it resumes. */
   checkpoint(): SourceCheckpoint {
     return this.#checkpointAt(this.#turn);

@@ -17,6 +17,12 @@ export interface Event<T = unknown> {
   partition: number;
   /** Event time, ms. */
   timestamp: number;
+  /**
+   * The event-time watermark when this event entered the job (before it):
+   * stamped per event, so window results do not depend on how input was
+   * batched (see src/runtime/event-clock.ts).
+   */
+  watermark: number;
   headers: Headers;
   /** Where the source record came from, for dead letters and error messages. */
   origin: string;
@@ -36,8 +42,18 @@ export interface SourceNode extends NodeBase {
   kind: 'source';
   source: Source;
   codec: Decoder<unknown>;
-  /** Event time from the decoded value; default: the record's timestamp. */
-  timestamp?: (value: unknown, recordTimestamp: number) => number;
+  /** Event time from the decoded value; 'processing': the wall clock at ingestion; default: the record's timestamp. */
+  timestamp?: ((value: unknown, recordTimestamp: number) => number) | 'processing';
+  /** How this source's watermark follows its event times. */
+  watermark: WatermarkOptions;
+}
+
+/** Bounded out-of-orderness per source partition, and when a quiet partition stops holding the watermark back. */
+export interface WatermarkOptions {
+  /** The watermark trails the largest event time seen on a partition by this much. */
+  maxOutOfOrderMs: number;
+  /** A partition with no data for this long (wall clock) no longer holds the watermark back; Infinity: never. */
+  idleTimeoutMs: number;
 }
 
 export interface MapNode extends NodeBase {
@@ -72,7 +88,18 @@ export interface ProcessNode extends NodeBase {
   stateCodec?: StateCodec<unknown>;
   /** One state for the whole stream (`global()`): outputs carry no key unless emit gives one. */
   global?: boolean;
+  /** Called when a timer set with ctx.timer / ctx.processingTimer is due. */
+  onTimer?: (timer: Timer, state: unknown, ctx: ProcessContext<unknown>) => void;
 }
+
+/** A due timer, as onTimer receives it. */
+export interface Timer {
+  /** When it was set to fire: event time (watermark) or wall-clock ms. */
+  time: number;
+  domain: TimeDomain;
+}
+
+export type TimeDomain = 'event' | 'processing';
 
 export interface MergeNode extends NodeBase {
   kind: 'merge';

@@ -4,7 +4,7 @@
 import type { Decoder } from '../codec.ts';
 import type { Source } from '../connectors/connector.ts';
 import type { Application } from './application.ts';
-import type { Node, SourceNode } from './graph.ts';
+import type { Node, SourceNode, WatermarkOptions } from './graph.ts';
 import { Stream } from './stream.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -13,9 +13,18 @@ export type NodeSpec = DistributiveOmit<Node, 'id' | 'children' | 'name'> & { na
 export interface FromOptions<T> {
   /** Names the input (the test driver addresses it by this name). Default: the source's name. */
   name?: string;
-  /** Event time from the decoded value (e.g. a field); default: the record's timestamp. */
-  timestamp?: (value: T, recordTimestamp: number) => number;
+  /**
+   * Event time: from the decoded value (e.g. a field), 'record' for the
+   * record's timestamp (the default), or 'processing' for the wall clock when
+   * the record is read.
+   */
+  timestamp?: ((value: T, recordTimestamp: number) => number) | 'record' | 'processing';
+  /** How the watermark follows event time (see docs/time.md). */
+  watermark?: Partial<WatermarkOptions>;
 }
+
+/** Defaults: events are expected in order per partition; a partition quiet for 5 s stops holding time back. */
+export const DEFAULT_WATERMARK: WatermarkOptions = { maxOutOfOrderMs: 0, idleTimeoutMs: 5000 };
 
 export class Pipeline {
   readonly app: Application;
@@ -35,7 +44,8 @@ export class Pipeline {
       name: options.name ?? source.name,
       source,
       codec: codec as Decoder<unknown>,
-      timestamp: options.timestamp as SourceNode['timestamp'],
+      timestamp: options.timestamp === 'record' ? undefined : (options.timestamp as SourceNode['timestamp']),
+      watermark: watermarkOptions(options.watermark),
     });
     return new Stream<T>(this, node);
   }
@@ -51,4 +61,11 @@ export class Pipeline {
   sources(): SourceNode[] {
     return this.nodes.filter((n): n is SourceNode => n.kind === 'source');
   }
+}
+
+function watermarkOptions(o: Partial<WatermarkOptions> = {}): WatermarkOptions {
+  const w = { ...DEFAULT_WATERMARK, ...o };
+  if (!(w.maxOutOfOrderMs >= 0)) throw new Error(`from: watermark.maxOutOfOrderMs must be >= 0, got ${w.maxOutOfOrderMs}`);
+  if (!(w.idleTimeoutMs > 0)) throw new Error(`from: watermark.idleTimeoutMs must be > 0 (Infinity: never idle), got ${w.idleTimeoutMs}`);
+  return w;
 }

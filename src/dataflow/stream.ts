@@ -5,7 +5,9 @@
 import type { Encoder } from '../codec.ts';
 import type { Sink } from '../connectors/connector.ts';
 import type { ProcessContext } from './context.ts';
-import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec } from './graph.ts';
+import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec, Timer } from './graph.ts';
+import { WindowedStream } from './windowed-stream.ts';
+import type { WindowOptions, WindowSpec } from './windows.ts';
 import type { Pipeline } from './pipeline.ts';
 
 /** What operators may read about the current event besides its value. */
@@ -18,11 +20,13 @@ export interface KeyByOptions {
   partitioner?: PartitionFunction;
 }
 
-export interface ProcessOptions<S> {
+export interface ProcessOptions<S, O = unknown> {
   /** Names the operator: its state is listed under this name (`sluice state`, the test driver). */
   name?: string;
   /** For state that is not a plain JSON-compatible object. */
   stateCodec?: StateCodec<S>;
+  /** Called for each timer the function set (ctx.timer / ctx.processingTimer) when it is due. */
+  onTimer?: (timer: Timer, state: S, ctx: ProcessContext<O>) => void;
 }
 
 export interface ToOptions<T> {
@@ -121,6 +125,33 @@ export class Stream<T> {
     return new Stream<U>(this.pipeline, this.node, name);
   }
 
+  /**
+   * Drops an event when another with the same `keyFn` (e.g. a request id) was
+   * seen within `withinMs` of event time before it. Each id is remembered
+   * until the watermark passes its first sighting plus `withinMs`, so state
+   * is bounded by the ids of that horizon. Dropped duplicates are counted
+   * (`duplicates`). The output is keyed by `keyFn`: keyBy again as needed.
+   */
+  dedupe(keyFn: (value: T) => string | number, withinMs: number, options: { name?: string; partitions?: number } = {}): Stream<T> {
+    if (!(withinMs > 0)) throw new RangeError(`dedupe: withinMs must be > 0, got ${withinMs}`);
+    return this.keyBy(keyFn, { partitions: options.partitions }).process<{ first: number | null }, T>(
+      () => ({ first: null }),
+      (value, state, ctx) => {
+        if (state.first !== null) {
+          ctx.count('duplicates');
+          return;
+        }
+        state.first = ctx.timestamp;
+        ctx.emit(value);
+        ctx.timer(ctx.timestamp + withinMs);
+      },
+      {
+        name: options.name ?? 'dedupe',
+        onTimer: (_t, _s, ctx) => ctx.clearState(),
+      },
+    );
+  }
+
   /** Encodes each event with `codec` and writes it to `sink`. */
   to(sink: Sink, codec: Encoder<T>, options: ToOptions<T> = {}): void {
     this.then(
@@ -149,7 +180,7 @@ export class KeyedStream<T> {
    * Stateful processing: `state` is the plain object for the event's key,
    * created by `init(key)` the first time the key is seen, mutated in place.
    */
-  process<S extends object, O>(init: (key: string) => S, fn: (value: T, state: S, ctx: ProcessContext<O>) => void, options: ProcessOptions<S> = {}): Stream<O> {
+  process<S extends object, O>(init: (key: string) => S, fn: (value: T, state: S, ctx: ProcessContext<O>) => void, options: ProcessOptions<S, O> = {}): Stream<O> {
     const node: ProcessNode = this.pipeline.node({
       kind: 'process',
       name: options.name,
@@ -157,9 +188,19 @@ export class KeyedStream<T> {
       fn: fn as ProcessNode['fn'],
       partitions: this.keyNode.partitions,
       stateCodec: options.stateCodec as StateCodec<unknown> | undefined,
+      onTimer: options.onTimer as ProcessNode['onTimer'],
     }) as ProcessNode;
     this.keyNode.children.push({ node, port: undefined });
     return new Stream<O>(this.pipeline, node);
+  }
+
+  /**
+   * Groups each key's events into windows of event time (or, with
+   * `{ time: 'processing' }`, of the wall clock) for an aggregation:
+   * `.window(tumbling(60_000)).count()`. See docs/time.md.
+   */
+  window(spec: WindowSpec, options: WindowOptions = {}): WindowedStream<T> {
+    return new WindowedStream(this, spec, options);
   }
 
   /** Running count per key: emits `{ key, count }` on every event. */

@@ -15,7 +15,7 @@ import type { Application } from '../dataflow/application.ts';
 import type { SourceNode } from '../dataflow/graph.ts';
 import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
-import type { Engine } from './engine.ts';
+import { sumCounters, type Engine } from './engine.ts';
 import { changelogWrite, ensureChangelog, readChangelog, type StateChange } from './state-changelog.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
@@ -72,14 +72,13 @@ export class Checkpointer {
     if (guarantee === 'none') return;
     const saved = await readChangelog(log, app.name);
     const pool = this.o.pool();
+    const { engine } = this.o;
     if (pool) pool.restore(saved.states);
-    else {
-      const byName = new Map([...this.o.engine.states].map(([n, s]) => [n.name, s]));
-      for (const c of saved.states) {
-        const store = byName.get(c.operator);
-        // An operator that no longer exists (the app changed) keeps its saved state untouched in the topic.
-        store?.restore(c.partition, c.key, c.json);
-      }
+    // An operator that no longer exists (the app changed) keeps its saved state untouched in the topic.
+    else for (const c of saved.states) engine.restore(c);
+    if (saved.time) {
+      engine.clock.restore(saved.time.clock, Date.now());
+      engine.restoreCounters(saved.time.counters);
     }
     for (const n of this.o.sources) if (saved.sources.has(n.name)) n.source.restore?.(saved.sources.get(n.name));
   }
@@ -126,7 +125,9 @@ export class Checkpointer {
       const c = this.sourceCheckpoint(n);
       return c?.state === undefined ? [] : [{ name: n.name, state: c.state }];
     });
-    const changelog = changelogWrite(app.name, states, sourceStates);
+    const pool = this.o.pool();
+    const counters = pool ? sumCounters(this.o.engine.counters(), pool.counters()) : this.o.engine.counters();
+    const changelog = changelogWrite(app.name, states, sourceStates, { clock: this.o.engine.clock.snapshot(), counters });
     if (guarantee === 'at-least-once') {
       for (const s of sinks) await s.flush();
       if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
@@ -170,9 +171,7 @@ export class Checkpointer {
     const out: StateChange[] = [];
     const pool = this.o.pool();
     if (pool) out.push(...(await pool.snapshot()));
-    for (const [node, store] of this.o.engine.states) {
-      for (const c of store.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json });
-    }
+    out.push(...this.o.engine.takeStateChanges());
     return out;
   }
 }

@@ -11,10 +11,11 @@
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { SinkRecord, SourceBatch } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
-import type { EmitOptions, ProcessContext } from '../dataflow/context.ts';
 import type { Event, KeyByNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
 import type { Headers } from '../record.ts';
-import { KeyedState } from './keyed-state.ts';
+import { EventClock } from './event-clock.ts';
+import { Operator, type Emitted } from './operator.ts';
+import type { StateChange } from './state-changelog.ts';
 
 /** Buffer.from is several times faster than TextEncoder#encode for short strings (see codec.ts). */
 const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
@@ -30,7 +31,21 @@ export type Stage = 'decode' | 'process' | 'encode';
 
 /** A copy of `e` carrying `value`. Spelled out (not `{ ...e }`) so every event has one hidden class. */
 function derive(e: Event, value: unknown): Event {
-  return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, headers: e.headers, origin: e.origin, position: e.position };
+  return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, watermark: e.watermark, headers: e.headers, origin: e.origin, position: e.position };
+}
+
+function addCounters(into: Record<string, Record<string, number>>, operator: string, counters: Iterable<[string, number]>): void {
+  for (const [name, n] of counters) {
+    const op = (into[operator] ??= {});
+    op[name] = (op[name] ?? 0) + n;
+  }
+}
+
+/** Sums counter sets (the main thread's and each worker's). */
+export function sumCounters(...sets: Record<string, Record<string, number>>[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const set of sets) for (const [op, counters] of Object.entries(set)) addCounters(out, op, Object.entries(counters));
+  return out;
 }
 
 export class Engine {
@@ -39,7 +54,12 @@ export class Engine {
   /** Encoded outputs per sink node, waiting to be written. */
   readonly outputs = new Map<SinkNode, SinkRecord[]>();
   readonly deadLetters: DeadLetter[] = [];
-  readonly states = new Map<ProcessNode, KeyedState>();
+  /** The stateful operators, upstream before downstream (the graph's creation order). */
+  readonly operators = new Map<ProcessNode, Operator>();
+  /** The job's event-time watermark, from the sources' event times. */
+  readonly clock: EventClock;
+  /** Processing time; the test driver substitutes its virtual clock. */
+  now: () => number = Date.now;
   /** Counters for progress reports. */
   recordsIn = 0;
   recordsOut = 0;
@@ -49,17 +69,24 @@ export class Engine {
    * engine continues with pushKeyed(). Unset, one engine runs the whole graph.
    */
   keyedRouter: ((node: KeyByNode, events: Event[]) => void) | null = null;
+  /** Told each time the watermark advances (the job forwards it to the workers). */
+  onWatermark: ((watermark: number) => void) | null = null;
   private readonly byId = new Map<number, Node>();
+  /** Counters restored from the last checkpoint (the operators count from zero on top). */
+  private savedCounters: Record<string, Record<string, number>> = {};
 
   constructor(app: Application, onError: ErrorPolicy = app.options.onError) {
     app.validate();
     this.app = app;
     this.onError = onError;
+    const sources: SourceNode[] = [];
     for (const n of app.nodes()) {
       this.byId.set(n.id, n);
       if (n.kind === 'sink') this.outputs.set(n, []);
-      if (n.kind === 'process') this.states.set(n, new KeyedState(n));
+      if (n.kind === 'source') sources.push(n);
+      if (n.kind === 'process') this.operators.set(n, new Operator(n, () => this.now(), (err, e) => this.fail('process', n, err, e)));
     }
+    this.clock = new EventClock(sources, Date.now());
   }
 
   /** Decodes a source batch and runs it through the graph. */
@@ -67,6 +94,8 @@ export class Engine {
     const events: Event[] = [];
     const recs = batch.records;
     this.recordsIn += recs.length;
+    const extract = node.timestamp;
+    const now = this.now();
     for (let i = 0; i < recs.length; i++) {
       const r = recs[i]!;
       let value: unknown;
@@ -77,17 +106,21 @@ export class Engine {
         continue;
       }
       let timestamp = r.timestamp;
-      if (node.timestamp) {
+      if (extract === 'processing') timestamp = now;
+      else if (extract) {
         try {
-          timestamp = node.timestamp(value, r.timestamp);
+          timestamp = extract(value, r.timestamp);
+          if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) throw new TypeError(`the timestamp extractor returned ${String(timestamp)}, not a finite number of ms`);
         } catch (e) {
           this.fail('decode', node, e, { origin: batch.origin, position: batch.position + i, timestamp: r.timestamp }, r.value);
           continue;
         }
       }
-      events.push({ value, key: null, partition: -1, timestamp, headers: r.headers, origin: batch.origin, position: batch.position + i });
+      events.push({ value, key: null, partition: -1, timestamp, watermark: 0, headers: r.headers, origin: batch.origin, position: batch.position + i });
     }
+    const moved = this.clock.stamp(node, batch.origin, events, now);
     this.forward(node, events, undefined);
+    if (moved) this.advance(this.clock.watermark);
   }
 
   /** Continues keyed events (routed here by partition) downstream of the keyBy node `nodeId`. */
@@ -97,8 +130,61 @@ export class Engine {
     this.forward(node, events, undefined);
   }
 
+  /** Moves every operator's watermark to `watermark`, firing the event-time timers that become due. */
+  advance(watermark: number): void {
+    for (const op of this.operators.values()) {
+      if (watermark > op.watermark) this.emitted(op.node, op.advance(watermark));
+    }
+    this.onWatermark?.(watermark);
+  }
+
+  /** Wall-clock housekeeping: idle source partitions, processing-time timers. */
+  tick(now: number = this.now()): void {
+    if (this.clock.tick(now)) this.advance(this.clock.watermark);
+    for (const op of this.operators.values()) this.emitted(op.node, op.tick(now));
+  }
+
+  /** A source ended for good (bounded input): it no longer holds the watermark back. */
+  endSource(node: SourceNode): void {
+    if (this.clock.end(node)) this.advance(this.clock.watermark);
+  }
+
   node(id: number): Node | undefined {
     return this.byId.get(id);
+  }
+
+  /** The state and timers changed since the last call, for a checkpoint. */
+  takeStateChanges(): StateChange[] {
+    const out: StateChange[] = [];
+    for (const [node, op] of this.operators) {
+      for (const c of op.state.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json });
+      for (const c of op.timers.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json, kind: 'timers' });
+    }
+    return out;
+  }
+
+  /** Puts back saved state or timers. An operator that no longer exists (the app changed) is skipped. */
+  restore(change: StateChange): void {
+    const op = this.operatorNamed(change.operator);
+    if (!op) return;
+    if (change.kind === 'timers') op.timers.restore(change.partition, change.key, change.json);
+    else op.state.restore(change.partition, change.key, change.json);
+  }
+
+  operatorNamed(name: string): Operator | undefined {
+    for (const op of this.operators.values()) if (op.node.name === name) return op;
+    return undefined;
+  }
+
+  /** operator → counter → total, including what the last checkpoint saved. */
+  counters(): Record<string, Record<string, number>> {
+    const out = structuredClone(this.savedCounters);
+    for (const op of this.operators.values()) addCounters(out, op.node.name, op.counters);
+    return out;
+  }
+
+  restoreCounters(saved: Record<string, Record<string, number>>): void {
+    this.savedCounters = structuredClone(saved);
   }
 
   /** Takes the pending outputs of every sink (and leaves the buffers empty). */
@@ -123,6 +209,11 @@ export class Engine {
       const batch = t === targets.length - 1 ? events : events.map((e) => derive(e, e.value));
       this.run(targets[t]!.node, batch);
     }
+  }
+
+  private emitted(node: ProcessNode, out: Emitted): void {
+    this.forward(node, out.main, undefined);
+    if (out.side) for (const [port, list] of out.side) this.forward(node, list, port);
   }
 
   private run(node: Node, events: Event[]): void {
@@ -185,7 +276,7 @@ export class Engine {
         return this.forward(node, events, undefined);
       }
       case 'process':
-        return this.runProcess(node, events);
+        return this.emitted(node, this.operators.get(node)!.process(events));
       case 'merge':
         return this.forward(node, events, undefined);
       case 'sink':
@@ -193,52 +284,6 @@ export class Engine {
       case 'source':
         throw new Error('internal: a source node has no inputs');
     }
-  }
-
-  private runProcess(node: ProcessNode, events: Event[]): void {
-    const state = this.states.get(node)!;
-    const main: Event[] = [];
-    let side: Map<string, Event[]> | null = null;
-    let current: Event = events[0]!;
-    const ctx: ProcessContext<unknown> & { key: string; partition: number; timestamp: number } = {
-      key: '',
-      partition: 0,
-      timestamp: 0,
-      emit(value: unknown, options?: EmitOptions) {
-        const out: Event = {
-          value,
-          key: options?.key === undefined ? (node.global ? null : current.key) : options.key,
-          partition: current.partition,
-          timestamp: options?.timestamp ?? current.timestamp,
-          headers: current.headers,
-          origin: current.origin,
-          position: current.position,
-        };
-        if (options?.to === undefined) main.push(out);
-        else {
-          side ??= new Map();
-          let list = side.get(options.to);
-          if (!list) side.set(options.to, (list = []));
-          list.push(out);
-        }
-      },
-    };
-    for (const e of events) {
-      current = e;
-      const key = e.key ?? '';
-      ctx.key = key;
-      ctx.partition = e.partition < 0 ? 0 : e.partition;
-      ctx.timestamp = e.timestamp;
-      const mark = main.length;
-      try {
-        node.fn(e.value, state.get(ctx.partition, key), ctx);
-      } catch (err) {
-        main.length = mark; // outputs of a failed call are not emitted
-        this.fail('process', node, err, e);
-      }
-    }
-    this.forward(node, main, undefined);
-    if (side) for (const [port, list] of side as Map<string, Event[]>) this.forward(node, list, port);
   }
 
   private runSink(node: SinkNode, events: Event[]): void {

@@ -45,6 +45,9 @@ export interface JobResult {
   checkpoints: number;
 }
 
+/** How often the wall clock is consulted for idle partitions and processing-time timers. */
+const TICK_MS = 100;
+
 interface Pulled {
   node: SourceNode;
   batch: Awaited<ReturnType<Source['next']>>;
@@ -121,6 +124,10 @@ export class Job {
         opened.push(n.source);
       }
       await this.checkpointer.restore();
+      for (const n of this.sources) {
+        const origins = n.source.origins?.();
+        if (origins) this.engine.clock.declareOrigins(n, origins, Date.now());
+      }
       this.checkpointer.noteStartPositions();
       await this.loop();
       await this.checkpoint();
@@ -155,6 +162,7 @@ export class Job {
     });
     this.pool = pool;
     this.engine.keyedRouter = (node, events) => pool.route(node.id, events);
+    this.engine.onWatermark = (w) => pool.watermark(w);
   }
 
   private async loop(): Promise<void> {
@@ -172,28 +180,39 @@ export class Job {
     for (const n of this.sources) pull(n);
     let uncommitted = 0;
     let lastCheckpoint = Date.now();
+    let lastTick = Date.now();
     while (pending.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       const waits: Promise<Pulled | 'tick'>[] = [...pending.values()];
-      if (uncommitted > 0) {
-        // Checkpoint on time even when no input arrives, so outputs do not wait for the next record.
-        const due = Math.max(0, lastCheckpoint + this.opts.commitIntervalMs - Date.now());
-        waits.push(new Promise((r) => (timer = setTimeout(() => r('tick'), due))));
-      }
+      // Wake on time even when no input arrives: to checkpoint (outputs must not wait for the next
+      // record), and for the wall clock's part in event time (idle partitions, processing-time timers).
+      const due = Math.max(0, Math.min(lastTick + TICK_MS, uncommitted > 0 ? lastCheckpoint + this.opts.commitIntervalMs : Infinity) - Date.now());
+      waits.push(new Promise((r) => (timer = setTimeout(() => r('tick'), due))));
       const got = await Promise.race(waits);
       clearTimeout(timer);
+      const before = this.engine.recordsOut + this.recordsOutInWorkers;
       if (got !== 'tick') {
         pending.delete(got.node);
-        if (got.batch === null) continue; // this source ended (or the job is stopping)
-        const before = this.engine.recordsOut;
-        this.unprocessed.delete(got.node);
-        this.engine.pushSource(got.node, got.batch);
-        this.checkpointer.processedBatch(got.node, got.batch.checkpoint);
-        await this.pool?.capacity();
-        await this.drain();
-        // Outputs count too: held for the next transaction, they must not grow without bound.
-        uncommitted += got.batch.records.length + this.engine.recordsOut - before;
+        if (got.batch === null) {
+          // The source ended (bounded input) — unless the job is stopping, which is not the end of its input.
+          if (!this.stop.signal.aborted) this.engine.endSource(got.node);
+        } else {
+          this.unprocessed.delete(got.node);
+          this.engine.pushSource(got.node, got.batch);
+          this.checkpointer.processedBatch(got.node, got.batch.checkpoint);
+          uncommitted += got.batch.records.length;
+        }
       }
+      const now = Date.now();
+      if (now - lastTick >= TICK_MS) {
+        lastTick = now;
+        this.engine.tick(now);
+        this.pool?.tick(now);
+      }
+      await this.pool?.capacity();
+      await this.drain();
+      // Outputs count too: held for the next transaction, they must not grow without bound.
+      uncommitted += this.engine.recordsOut + this.recordsOutInWorkers - before;
       if (uncommitted > 0 && (uncommitted >= this.opts.commitRecords || Date.now() - lastCheckpoint >= this.opts.commitIntervalMs)) {
         await this.checkpoint();
         uncommitted = 0;

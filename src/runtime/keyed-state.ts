@@ -32,6 +32,16 @@ export class KeyedState {
     return s;
   }
 
+  /** Forgets a key's state (its next get() starts from init); the next snapshot records the deletion. */
+  delete(partition: number, key: string): void {
+    if (this.partitions[partition]!.delete(key)) this.dirty[partition]!.add(key);
+  }
+
+  /** Number of keys with state: for tests that state stays bounded. */
+  get size(): number {
+    return this.partitions.reduce((n, m) => n + m.size, 0);
+  }
+
   /** Every key's state, for inspection. */
   entries(): [string, unknown][] {
     return this.partitions.flatMap((m) => [...m.entries()]);
@@ -39,7 +49,8 @@ export class KeyedState {
 
   /**
    * The states changed since the last call, as JSON text (through the
-   * operator's stateCodec if it has one), and forgets that they changed.
+   * operator's stateCodec if it has one; '' for a deleted state), and forgets
+   * that they changed.
    */
   takeChanges(): { partition: number; key: string; json: string }[] {
     const out: { partition: number; key: string; json: string }[] = [];
@@ -50,7 +61,10 @@ export class KeyedState {
       const map = this.partitions[p]!;
       for (const key of dirty) {
         const s = map.get(key);
-        if (s === undefined) continue;
+        if (s === undefined) {
+          out.push({ partition: p, key, json: '' });
+          continue;
+        }
         const v = codec ? codec.toJSON(s) : s;
         // Checked at every snapshot, not only at creation: state mutated into a Map or a class
         // instance since would otherwise be saved as {} and come back wrong after a restart.

@@ -8,12 +8,16 @@
 import { ErrorCodes, isSluiceError } from '../errors.ts';
 import type { Log, TransactionWrite } from '../log/log.ts';
 import type { ProducerRecord } from '../record.ts';
+import type { SavedTime } from './event-clock.ts';
 
 export interface StateChange {
   operator: string;
   partition: number;
   key: string;
+  /** '' deletes the saved state. */
   json: string;
+  /** 'timers': the key's pending timers rather than its state. */
+  kind?: 'timers';
 }
 
 export function changelogTopic(job: string): string {
@@ -30,16 +34,28 @@ export async function ensureChangelog(log: Log, job: string): Promise<void> {
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-export function changelogWrite(job: string, states: StateChange[], sources: { name: string; state: unknown }[]): TransactionWrite | null {
+export function changelogWrite(job: string, states: StateChange[], sources: { name: string; state: unknown }[], time?: SavedJobTime): TransactionWrite | null {
   const records: ProducerRecord[] = [];
-  for (const c of states) records.push({ key: utf8(JSON.stringify(['state', c.operator, c.partition, c.key])), value: utf8(c.json) });
+  for (const c of states) {
+    // A deleted state is a tombstone: compaction removes the key for good.
+    records.push({ key: utf8(JSON.stringify([c.kind ?? 'state', c.operator, c.partition, c.key])), value: c.json === '' ? null : utf8(c.json) });
+  }
   for (const s of sources) records.push({ key: utf8(JSON.stringify(['source', s.name])), value: utf8(JSON.stringify(s.state ?? null)) });
+  if (time) records.push({ key: utf8(JSON.stringify(['time'])), value: utf8(JSON.stringify(time)) });
   return records.length === 0 ? null : { topic: changelogTopic(job), partition: 0, records };
+}
+
+/** The job's event time and operator counters, saved at each checkpoint. */
+export interface SavedJobTime {
+  clock: SavedTime;
+  /** operator → counter → total (e.g. late events dropped). */
+  counters: Record<string, Record<string, number>>;
 }
 
 export interface SavedState {
   states: StateChange[];
   sources: Map<string, unknown>;
+  time: SavedJobTime | null;
 }
 
 /**
@@ -62,11 +78,13 @@ export async function readChangelogLatest(log: Log, job: string): Promise<Map<st
 
 /** Reads the committed changelog: the newest state of every key, and every source's resume state. */
 export async function readChangelog(log: Log, job: string): Promise<SavedState> {
-  const out: SavedState = { states: [], sources: new Map() };
+  const out: SavedState = { states: [], sources: new Map(), time: null };
   for (const [k, v] of await readChangelogLatest(log, job)) {
     const key = JSON.parse(k) as unknown[];
     if (key[0] === 'state' && v !== '') out.states.push({ operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), json: v });
+    else if (key[0] === 'timers' && v !== '') out.states.push({ operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), json: v, kind: 'timers' });
     else if (key[0] === 'source') out.sources.set(String(key[1]), JSON.parse(v) as unknown);
+    else if (key[0] === 'time' && v !== '') out.time = JSON.parse(v) as SavedJobTime;
   }
   return out;
 }

@@ -13,6 +13,8 @@ import { Engine, type DeadLetter } from './engine.ts';
 
 export interface TestInput {
   key?: string | null;
+  /** Which partition of the input the records come from (each has its own watermark); default 0. */
+  partition?: number;
   timestamp?: number;
   headers?: Headers;
 }
@@ -56,6 +58,7 @@ export class TestDriver {
     this.app = app;
     this.engine = new Engine(app);
     this.now = options.startTime ?? 0;
+    this.engine.now = () => this.now;
     for (const n of app.nodes()) {
       if (n.kind === 'source') {
         if (this.inputs.has(n.name)) throw new Error(`two inputs are named ${n.name}; name them with from(source, codec, { name })`);
@@ -93,10 +96,22 @@ export class TestDriver {
   }
 
   private push(node: SourceNode, records: (TestInput & { value: Uint8Array | null })[]): void {
+    // One batch per run of records from the same partition, as a source would deliver them.
+    for (let i = 0; i < records.length; ) {
+      const partition = records[i]!.partition ?? 0;
+      let j = i + 1;
+      while (j < records.length && (records[j]!.partition ?? 0) === partition) j++;
+      this.pushBatch(node, partition, records.slice(i, j));
+      i = j;
+    }
+    this.collect();
+  }
+
+  private pushBatch(node: SourceNode, partition: number, records: (TestInput & { value: Uint8Array | null })[]): void {
     const position = this.positions.get(node) ?? 0;
     this.positions.set(node, position + records.length);
     this.engine.pushSource(node, {
-      origin: `test:${node.name}`,
+      origin: `test:${node.name}/${partition}`,
       position,
       records: records.map((r) => ({
         key: r.key == null ? null : encoder.encode(r.key),
@@ -105,7 +120,6 @@ export class TestDriver {
         headers: r.headers ?? {},
       })),
     });
-    this.collect();
   }
 
   /** Feeds raw bytes (strings as UTF-8), bypassing the input's codec: for testing undecodable input. */
@@ -118,10 +132,45 @@ export class TestDriver {
     return this;
   }
 
-  /** Moves the virtual clock forward. */
+  /**
+   * Moves the virtual clock (processing time) forward: processing-time timers
+   * fire, and input partitions quiet for their idle timeout stop holding the
+   * watermark back.
+   */
   advanceTime(ms: number): this {
     this.now += ms;
+    this.engine.tick(this.now);
+    this.collect();
     return this;
+  }
+
+  /** Declares the partitions an input will deliver from: each holds the watermark back until it has data or goes idle. */
+  declarePartitions(input: string, partitions: number): this {
+    const node = this.input(input);
+    this.engine.clock.declareOrigins(
+      node,
+      Array.from({ length: partitions }, (_, p) => `test:${node.name}/${p}`),
+      this.now,
+    );
+    return this;
+  }
+
+  /** Ends an input, as a bounded source ends: once every input has ended, event time ends and every window closes. */
+  endInput(input?: string): this {
+    const nodes = input === undefined ? [...this.inputs.values()] : [this.input(input)];
+    for (const n of nodes) this.engine.endSource(n);
+    this.collect();
+    return this;
+  }
+
+  /** The event-time watermark (-Infinity before any event). */
+  get watermark(): number {
+    return this.engine.clock.watermark;
+  }
+
+  /** Operator counters, e.g. `{ hourly: { 'late-dropped': 3 } }`. */
+  counters(): Record<string, Record<string, number>> {
+    return this.engine.counters();
   }
 
   /** Everything the output named `name` received so far, decoded with its codec; clears it. */
@@ -145,9 +194,9 @@ export class TestDriver {
   state<S = unknown>(operator: string): Map<string, S>;
   state<S = unknown>(operator: string, key: string): S | undefined;
   state<S = unknown>(operator: string, key?: string): Map<string, S> | S | undefined {
-    const entry = [...this.engine.states].find(([n]) => n.name === operator);
-    if (!entry) throw new Error(`no stateful operator named ${operator}; operators: ${[...this.engine.states.keys()].map((n) => n.name).join(', ')}`);
-    const store = entry[1];
+    const op = this.engine.operatorNamed(operator);
+    if (!op) throw new Error(`no stateful operator named ${operator}; operators: ${[...this.engine.operators.keys()].map((n) => n.name).join(', ')}`);
+    const store = op.state;
     if (key !== undefined) return store.lookup(key) as S | undefined;
     return new Map(store.entries()) as Map<string, S>;
   }

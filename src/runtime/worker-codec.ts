@@ -12,6 +12,7 @@ export interface EventColumns {
   keys: (string | null)[];
   partitions: Int32Array;
   timestamps: Float64Array;
+  watermarks: Float64Array;
   /** Present only when some event has headers. */
   headers: Headers[] | null;
   origins: string[];
@@ -25,6 +26,7 @@ export function toColumns(events: Event[]): EventColumns {
     keys: new Array<string | null>(n),
     partitions: new Int32Array(n),
     timestamps: new Float64Array(n),
+    watermarks: new Float64Array(n),
     headers: null,
     origins: new Array<string>(n),
     positions: new Float64Array(n),
@@ -35,6 +37,7 @@ export function toColumns(events: Event[]): EventColumns {
     c.keys[i] = e.key;
     c.partitions[i] = e.partition;
     c.timestamps[i] = e.timestamp;
+    c.watermarks[i] = e.watermark;
     c.origins[i] = e.origin;
     c.positions[i] = e.position;
     if (e.headers !== EMPTY_HEADERS && Object.keys(e.headers).length > 0) {
@@ -54,6 +57,7 @@ export function fromColumns(c: EventColumns): Event[] {
       key: c.keys[i]!,
       partition: c.partitions[i]!,
       timestamp: c.timestamps[i]!,
+      watermark: c.watermarks[i]!,
       headers: c.headers?.[i] ?? EMPTY_HEADERS,
       origin: c.origins[i]!,
       position: c.positions[i]!,

@@ -10,7 +10,6 @@ import { Engine } from './engine.ts';
 import { loadApplication } from './load-app.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, packRecords, toColumns, type PackedRecords } from './worker-codec.ts';
-import type { StateChange } from './state-changelog.ts';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
@@ -20,21 +19,31 @@ try {
   const app = await loadApplication(setup.appFile);
   const engine = new Engine(app, setup.onError);
   engine.keyedRouter = (node, events) => send({ t: 'keyed', node: node.id, events: toColumns(events) });
-  const byName = new Map([...engine.states].map(([n, s]) => [n.name, s]));
-  const takeChanges = (): StateChange[] =>
-    [...engine.states].flatMap(([node, store]) => store.takeChanges().map((c) => ({ operator: node.name, partition: c.partition, key: c.key, json: c.json })));
+  const flush = () => {
+    const outputs = engine.takeOutputs().map(([node, records]) => [node.id, packRecords(records)] as [number, PackedRecords]);
+    const message: FromWorker = { t: 'out', outputs, dead: engine.takeDeadLetters(), recordsOut: engine.recordsOut - reported };
+    reported = engine.recordsOut;
+    port.postMessage(message, outputs.map(([, p]) => p.bytes));
+  };
+  let reported = 0;
   port.on('message', (m: ToWorker) => {
     try {
-      if (m.t === 'barrier') return send({ t: 'barrier', id: m.id, states: m.snapshot ? takeChanges() : [] });
-      if (m.t === 'restore') {
-        for (const c of m.states) byName.get(c.operator)?.restore(c.partition, c.key, c.json);
-        return;
+      switch (m.t) {
+        case 'barrier':
+          return send({ t: 'barrier', id: m.id, states: m.snapshot ? engine.takeStateChanges() : [], counters: engine.counters() });
+        case 'restore':
+          for (const c of m.states) engine.restore(c);
+          return;
+        case 'watermark':
+          engine.advance(m.watermark);
+          return flush();
+        case 'tick':
+          engine.tick(m.now);
+          return flush();
+        case 'events':
+          engine.pushKeyed(m.node, fromColumns(m.events));
+          return flush();
       }
-      const before = engine.recordsOut;
-      engine.pushKeyed(m.node, fromColumns(m.events));
-      const outputs = engine.takeOutputs().map(([node, records]) => [node.id, packRecords(records)] as [number, PackedRecords]);
-      const message: FromWorker = { t: 'out', outputs, dead: engine.takeDeadLetters(), recordsOut: engine.recordsOut - before };
-      port.postMessage(message, outputs.map(([, p]) => p.bytes));
     } catch (e) {
       send({ t: 'error', message: (e as Error).message, code: isSluiceError(e) ? e.code : undefined, details: isSluiceError(e) ? e.details : undefined });
     }

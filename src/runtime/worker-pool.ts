@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCodes, SluiceError, type ErrorCode } from '../errors.ts';
 import type { SinkRecord } from '../connectors/connector.ts';
 import type { Event } from '../dataflow/graph.ts';
-import type { DeadLetter } from './engine.ts';
+import { sumCounters, type DeadLetter } from './engine.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, toColumns, unpackRecords } from './worker-codec.ts';
 import type { StateChange } from './state-changelog.ts';
@@ -31,6 +31,7 @@ export class WorkerPool {
   /** Keyed events routed while the last barrier was in flight (a worker sent them back to be re-routed). */
   private reroutedSinceBarrier = 0;
   private readonly onOutputs: (o: WorkerOutputs) => void;
+  private readonly workerCounters: Record<string, Record<string, number>>[] = [];
 
   private constructor(n: number, onOutputs: (o: WorkerOutputs) => void) {
     this.inFlight = new Array<number>(n).fill(0);
@@ -96,6 +97,29 @@ export class WorkerPool {
     }
   }
 
+  /** Tells every worker the watermark moved on (their window timers fire on it). */
+  watermark(watermark: number): void {
+    this.broadcast({ t: 'watermark', watermark });
+  }
+
+  /** Wall-clock housekeeping in every worker (processing-time timers). */
+  tick(now: number): void {
+    this.broadcast({ t: 'tick', now });
+  }
+
+  private broadcast(m: ToWorker): void {
+    this.check();
+    for (let i = 0; i < this.workers.length; i++) {
+      this.inFlight[i]!++; // answered by an 'out'
+      this.workers[i]!.postMessage(m);
+    }
+  }
+
+  /** Counter totals the workers reported at the last barrier. */
+  counters(): Record<string, Record<string, number>> {
+    return sumCounters(...this.workerCounters);
+  }
+
   /** Resolves when every worker has room for more input (or throws a worker's failure). */
   async capacity(): Promise<void> {
     while (this.inFlight.some((x) => x > MAX_IN_FLIGHT)) {
@@ -151,6 +175,7 @@ export class WorkerPool {
       case 'barrier': {
         const b = this.barriers.get(m.id);
         if (b) b.states.push(...m.states);
+        this.workerCounters[i] = m.counters;
         if (b && --b.left === 0) {
           this.barriers.delete(m.id);
           b.done();

@@ -11,13 +11,15 @@ import type { StateChange } from './state-changelog.ts';
 export type ToWorker =
   | { t: 'events'; node: number; events: EventColumns }
   | { t: 'barrier'; id: number; snapshot: boolean }
-  | { t: 'restore'; states: StateChange[] };
+  | { t: 'restore'; states: StateChange[] }
+  | { t: 'watermark'; watermark: number }
+  | { t: 'tick'; now: number };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'out'; outputs: [sinkNode: number, records: PackedRecords][]; dead: DeadLetter[]; recordsOut: number }
   | { t: 'keyed'; node: number; events: EventColumns }
-  | { t: 'barrier'; id: number; states: StateChange[] }
+  | { t: 'barrier'; id: number; states: StateChange[]; counters: Record<string, Record<string, number>> }
   | { t: 'error'; message: string; code?: string; details?: Record<string, unknown> };
 
 export interface WorkerSetup {

@@ -196,7 +196,7 @@ test('errors go to dead letters with the reason; the job keeps going', () => {
   assert.equal(dead[0]!.headers['sluice.error'], 'two is not allowed');
   assert.equal(dead[0]!.headers['sluice.stage'], 'process');
   assert.equal(dead[0]!.headers['sluice.position'], '1');
-  assert.equal(dead[0]!.headers['sluice.origin'], 'test:in');
+  assert.equal(dead[0]!.headers['sluice.origin'], 'test:in/0');
 });
 
 test('undecodable input goes to dead letters with its original bytes', () => {
@@ -226,7 +226,7 @@ test("onError 'stop' fails with USER_FUNCTION_FAILED naming the operator and the
   const d = new TestDriver(app);
   assert.throws(
     () => d.send('in', [1, 2, 3]),
-    (e) => isSluiceError(e, 'USER_FUNCTION_FAILED') && /explode/.test(e.message) && /test:in at 2/.test(e.message),
+    (e) => isSluiceError(e, 'USER_FUNCTION_FAILED') && /explode/.test(e.message) && /test:in\/0 at 2/.test(e.message),
   );
 });
 

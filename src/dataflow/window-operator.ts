@@ -1,0 +1,247 @@
+// A windowed aggregation as a keyed process function with timers. Per key, the
+// state holds the open windows (and, for sliding windows, the recent events);
+// a timer at each window's end plus the allowed lateness closes it: the final
+// result is emitted and the window purged, or — under the `correct` late
+// policy — kept for `retainMs` more to absorb late events as corrections.
+// When a key has no window left its state is deleted, so state follows the
+// open windows, not the stream's history.
+
+import type { ProcessContext } from './context.ts';
+import type { Timer } from './graph.ts';
+import { assignFixed, type Aggregator, type LateEvent, type WindowBounds, type WindowOptions, type WindowResult, type WindowSpec } from './windows.ts';
+
+/** One window of a key, as saved in the key's state. */
+interface Win {
+  s: number;
+  e: number;
+  a: unknown;
+  /** Results emitted so far (the last revision). */
+  r: number;
+  /** Closed: the watermark passed end + lateness. */
+  f?: 1;
+  /** Changed since its last early result (early results every N ms). */
+  d?: 1;
+  /** Sessions: absorbed sessions whose results were emitted; the next result replaces them. */
+  x?: WindowBounds[];
+}
+
+interface WinState {
+  w: Win[];
+  /** Sliding windows: recent events of the key, [timestamp, value], by timestamp. */
+  b?: [number, unknown][];
+  /** Pending early-results timer (wall clock). */
+  p?: number;
+}
+
+type Ctx = ProcessContext<WindowResult<unknown>>;
+
+/** A window's span as the state keeps it. */
+interface Span {
+  s: number;
+  e: number;
+}
+
+export interface WindowFunctions {
+  init: () => WinState;
+  fn: (value: unknown, state: WinState, ctx: Ctx) => void;
+  onTimer: (timer: Timer, state: WinState, ctx: Ctx) => void;
+}
+
+export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unknown, unknown>, options: WindowOptions): WindowFunctions {
+  const processing = options.time === 'processing';
+  const lateness = options.allowedLatenessMs ?? 0;
+  const policy = options.late ?? 'drop';
+  const lateOutput = options.lateOutput ?? 'late';
+  const early = options.emit?.early;
+  const everyMs = typeof early === 'object' ? early.everyMs : 0;
+  const emitFinal = options.emit?.final ?? true;
+  const retain = policy !== 'correct' ? 0 : (options.retainMs ?? (spec.type === 'session' ? spec.gap : spec.type === 'calendar' ? 31 * 86_400_000 : spec.size));
+  if (lateness < 0 || retain < 0) throw new RangeError('window: allowedLatenessMs and retainMs must be >= 0');
+  if (typeof early === 'object' && !(everyMs > 0)) throw new RangeError(`window: emit.early.everyMs must be > 0, got ${everyMs}`);
+  if (spec.type === 'session' && !agg.merge) throw new Error('session windows merge sessions, so a custom aggregator needs merge(a, b)');
+  const result = agg.result ?? ((a: unknown) => a);
+
+  const clockOf = (ctx: Ctx) => (processing ? ctx.now : ctx.watermark);
+  const setTimer = (ctx: Ctx, time: number) => (processing ? ctx.processingTimer(time) : ctx.timer(time));
+  const closesAt = (w: Span) => w.e + lateness;
+
+  function emit(ctx: Ctx, w: Win, kind: WindowResult<unknown>['kind']): void {
+    w.r++;
+    const out: WindowResult<unknown> = { key: ctx.key, start: w.s, end: w.e, value: result(w.a), kind, revision: w.r };
+    if (w.x) {
+      out.replaces = w.x;
+      delete w.x;
+    }
+    ctx.emit(out, { timestamp: w.e - 1 });
+  }
+
+  /** An open window changed: an early result now, or at the next early tick. */
+  function changed(ctx: Ctx, state: WinState, w: Win): void {
+    if (early === 'every-event') emit(ctx, w, 'early');
+    else if (everyMs > 0) {
+      w.d = 1;
+      if (state.p === undefined) {
+        state.p = ctx.now + everyMs;
+        ctx.processingTimer(state.p);
+      }
+    }
+  }
+
+  /** A closed window changed (late event, `correct` policy). */
+  function corrected(ctx: Ctx, w: Win): void {
+    emit(ctx, w, 'correction');
+  }
+
+  function late(ctx: Ctx, value: unknown, windows: WindowBounds[], reason: string): void {
+    if (policy === 'side-output') {
+      const ev: LateEvent<unknown> = { value, key: ctx.key, timestamp: ctx.timestamp, watermark: ctx.watermark, windows, reason };
+      ctx.emit(ev as never, { to: lateOutput });
+    } else ctx.count('late-dropped');
+  }
+
+  const find = (state: WinState, b: Span) => state.w.find((w) => w.s === b.s && w.e === b.e);
+  const open = (state: WinState, b: Span, acc: unknown): Win => {
+    const w: Win = { s: b.s, e: b.e, a: acc, r: 0 };
+    state.w.push(w);
+    return w;
+  };
+  /** Whether a late event may still correct a window closing at `closeTime`. */
+  const correctable = (clock: number, closeTime: number) => policy === 'correct' && clock < closeTime + retain;
+
+  function onFixed(value: unknown, state: WinState, ctx: Ctx, t: number, clock: number): void {
+    let lateWindows: WindowBounds[] | null = null;
+    for (const b of assignFixed(spec, t)) {
+      const bounds = { s: b.start, e: b.end };
+      const closeTime = closesAt(bounds);
+      if (clock >= closeTime) {
+        if (!correctable(clock, closeTime)) {
+          (lateWindows ??= []).push(b);
+          continue;
+        }
+        const w = find(state, bounds) ?? open(state, bounds, agg.init());
+        w.a = agg.add(w.a, value);
+        w.f = 1;
+        setTimer(ctx, closeTime + retain);
+        corrected(ctx, w);
+        continue;
+      }
+      const w = find(state, bounds) ?? open(state, bounds, agg.init());
+      w.a = agg.add(w.a, value);
+      setTimer(ctx, closeTime);
+      changed(ctx, state, w);
+    }
+    if (lateWindows) late(ctx, value, lateWindows, `the watermark (${clock}) passed the end of every window it belongs to plus the allowed lateness (${lateness} ms)`);
+  }
+
+  function onSession(value: unknown, state: WinState, ctx: Ctx, t: number, clock: number): void {
+    const gap = (spec as { gap: number }).gap;
+    const merged: Win = { s: t, e: t + gap, a: agg.add(agg.init(), value), r: 0 };
+    const absorbed = state.w.filter((w) => t < w.e && w.s < t + gap);
+    for (const w of absorbed) {
+      merged.s = Math.min(merged.s, w.s);
+      merged.e = Math.max(merged.e, w.e);
+      merged.a = agg.merge!(w.a, merged.a);
+      merged.r = Math.max(merged.r, w.r);
+    }
+    const closeTime = closesAt(merged);
+    const closed = clock >= closeTime;
+    if (closed && !correctable(clock, closeTime)) {
+      late(ctx, value, [{ start: t, end: t + gap }], `the watermark (${clock}) passed the end of its session plus the allowed lateness (${lateness} ms)`);
+      return;
+    }
+    const replaced: WindowBounds[] = [];
+    for (const w of absorbed) {
+      if (w.r > 0 && (w.s !== merged.s || w.e !== merged.e)) replaced.push({ start: w.s, end: w.e });
+      for (const x of w.x ?? []) replaced.push(x);
+      if (!processing) ctx.deleteTimer(closesAt(w) + (w.f ? retain : 0));
+    }
+    if (replaced.length > 0) merged.x = replaced;
+    state.w = state.w.filter((w) => !absorbed.includes(w));
+    state.w.push(merged);
+    state.w.sort((a, b) => a.s - b.s);
+    if (closed) {
+      merged.f = 1;
+      setTimer(ctx, closeTime + retain);
+      corrected(ctx, merged);
+    } else {
+      setTimer(ctx, closeTime);
+      changed(ctx, state, merged);
+    }
+  }
+
+  function onSliding(value: unknown, state: WinState, ctx: Ctx, t: number, clock: number): void {
+    const size = (spec as { size: number }).size;
+    const own = { s: t - size + 1, e: t + 1 };
+    const closeTime = closesAt(own);
+    if (clock >= closeTime && !correctable(clock, closeTime)) {
+      late(ctx, value, [{ start: own.s, end: own.e }], `the watermark (${clock}) passed its own window's end plus the allowed lateness (${lateness} ms)`);
+      return;
+    }
+    const buffer = (state.b ??= []);
+    let i = buffer.length;
+    while (i > 0 && buffer[i - 1]![0] > t) i--;
+    buffer.splice(i, 0, [t, value]);
+    // Later windows this event falls in (their ends are after t): each takes it.
+    for (const w of state.w) {
+      if (w.e === own.e || !(w.s <= t && t < w.e)) continue;
+      w.a = agg.add(w.a, value);
+      if (w.f) corrected(ctx, w);
+      else changed(ctx, state, w);
+    }
+    let w = find(state, own);
+    if (w) w.a = agg.add(w.a, value);
+    else {
+      let acc = agg.init();
+      for (const [ts, v] of buffer) if (ts >= own.s && ts < own.e) acc = agg.add(acc, v);
+      w = open(state, own, acc);
+    }
+    if (clock >= closeTime) {
+      w.f = 1;
+      setTimer(ctx, closeTime + retain);
+      corrected(ctx, w);
+    } else {
+      setTimer(ctx, closeTime);
+      changed(ctx, state, w);
+    }
+  }
+
+  return {
+    init: () => ({ w: [] }),
+    fn(value, state, ctx) {
+      const t = processing ? ctx.now : ctx.timestamp;
+      const clock = clockOf(ctx);
+      if (spec.type === 'session') onSession(value, state, ctx, t, clock);
+      else if (spec.type === 'sliding') onSliding(value, state, ctx, t, clock);
+      else onFixed(value, state, ctx, t, clock);
+    },
+    onTimer(timer, state, ctx) {
+      if (everyMs > 0 && timer.domain === 'processing' && timer.time === state.p) {
+        delete state.p;
+        for (const w of state.w) {
+          if (w.d && !w.f) emit(ctx, w, 'early');
+          delete w.d;
+        }
+      }
+      const clock = clockOf(ctx);
+      const keep: Win[] = [];
+      for (const w of state.w) {
+        const closeTime = closesAt(w);
+        if (!w.f && clock >= closeTime) {
+          if (emitFinal) emit(ctx, w, 'final');
+          w.f = 1;
+          if (retain > 0) setTimer(ctx, closeTime + retain);
+        }
+        if (!w.f || clock < closeTime + retain) keep.push(w);
+      }
+      state.w = keep;
+      if (state.b) {
+        const size = (spec as { size: number }).size;
+        const horizon = clock - lateness - retain - size;
+        let k = 0;
+        while (k < state.b.length && state.b[k]![0] < horizon) k++;
+        if (k > 0) state.b.splice(0, k);
+      }
+      if (state.w.length === 0 && (state.b?.length ?? 0) === 0 && state.p === undefined) ctx.clearState();
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// One stateful operator (a process node) at run time: its keyed state, its
+// timers, its watermark, its counters and the context its functions see.
+//
+// The operator's watermark follows the stamps on the events it receives
+// (event-clock.ts). Before an event with a newer stamp is processed, the
+// event-time timers it makes due fire; what they emit is stamped with the
+// watermark *before* the advance, so a downstream window receives an upstream
+// window's result before it learns that time moved on (as a Flink operator
+// emits a window's result ahead of the watermark that closed it).
+
+import type { EmitOptions, ProcessContext } from '../dataflow/context.ts';
+import type { Event, ProcessNode, TimeDomain } from '../dataflow/graph.ts';
+import { EMPTY_HEADERS } from '../record.ts';
+import { KeyedState } from './keyed-state.ts';
+import { Timers, type DueTimer } from './timers.ts';
+
+export interface Emitted {
+  main: Event[];
+  side: Map<string, Event[]> | null;
+}
+
+type Ctx = ProcessContext<unknown> & { key: string; partition: number; timestamp: number; watermark: number };
+
+export class Operator {
+  readonly node: ProcessNode;
+  readonly state: KeyedState;
+  readonly timers: Timers;
+  watermark = -Infinity;
+  readonly counters = new Map<string, number>();
+  private readonly fail: (err: unknown, at: Event) => void;
+  private main: Event[] = [];
+  private side: Map<string, Event[]> | null = null;
+  /** The event being processed (or a stand-in for a timer): emitted events copy its envelope. */
+  private current: Event;
+  /** Watermark stamped on what is emitted now. */
+  private stampWatermark = -Infinity;
+  private readonly ctx: Ctx;
+
+  constructor(node: ProcessNode, now: () => number, fail: (err: unknown, at: Event) => void) {
+    this.node = node;
+    this.state = new KeyedState(node);
+    this.timers = new Timers(node.partitions);
+    this.fail = fail;
+    this.current = this.timerEvent({ partition: 0, key: '', time: 0 });
+    const key = () => [this.ctx.partition, this.ctx.key] as const;
+    this.ctx = {
+      key: '',
+      partition: 0,
+      timestamp: 0,
+      watermark: -Infinity,
+      get now() {
+        return now();
+      },
+      emit: (value: unknown, options?: EmitOptions) => this.emit(value, options),
+      timer: (time: number) => this.timers.set('event', ...key(), time),
+      processingTimer: (time: number) => this.timers.set('processing', ...key(), time),
+      deleteTimer: (time: number, domain: TimeDomain = 'event') => this.timers.delete(domain, ...key(), time),
+      clearState: () => this.state.delete(...key()),
+      count: (counter: string, by = 1) => {
+        this.counters.set(counter, (this.counters.get(counter) ?? 0) + by);
+      },
+    };
+  }
+
+  /** Runs the operator's function on each event; returns what it emitted (and what due timers emitted). */
+  process(events: Event[]): Emitted {
+    const { node, ctx } = this;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.watermark > this.watermark) this.advanceTo(e.watermark);
+      this.stampWatermark = this.watermark;
+      this.current = e;
+      ctx.key = e.key ?? '';
+      ctx.partition = e.partition < 0 ? 0 : e.partition;
+      ctx.timestamp = e.timestamp;
+      ctx.watermark = this.watermark;
+      const mark = this.main.length;
+      try {
+        node.fn(e.value, this.state.get(ctx.partition, ctx.key), ctx);
+      } catch (err) {
+        this.main.length = mark; // outputs of a failed call are not emitted
+        this.fail(err, e);
+      }
+    }
+    // Timers set during the batch for times the watermark already passed fire now, not at its next move.
+    this.fireDue('event', this.watermark);
+    return this.take();
+  }
+
+  /** The watermark moved on without an event reaching this operator. */
+  advance(watermark: number): Emitted {
+    if (watermark > this.watermark) this.advanceTo(watermark);
+    return this.take();
+  }
+
+  /** Fires processing-time timers due at `now`. */
+  tick(now: number): Emitted {
+    this.stampWatermark = this.watermark;
+    this.fireDue('processing', now);
+    return this.take();
+  }
+
+  private advanceTo(watermark: number): void {
+    this.stampWatermark = this.watermark;
+    this.watermark = watermark;
+    this.fireDue('event', watermark);
+  }
+
+  private fireDue(domain: TimeDomain, upTo: number): void {
+    const onTimer = this.node.onTimer;
+    if (!onTimer) return;
+    const { ctx } = this;
+    let due: DueTimer | undefined;
+    while ((due = this.timers.popDue(domain, upTo))) {
+      const e = this.timerEvent(due);
+      this.current = e;
+      ctx.key = due.key;
+      ctx.partition = due.partition;
+      ctx.timestamp = due.time;
+      ctx.watermark = this.watermark;
+      const mark = this.main.length;
+      try {
+        onTimer({ time: due.time, domain }, this.state.get(due.partition, due.key), ctx);
+      } catch (err) {
+        this.main.length = mark;
+        this.fail(err, e);
+      }
+    }
+  }
+
+  private timerEvent(due: DueTimer): Event {
+    return {
+      value: { timer: due.time, key: due.key },
+      key: due.key,
+      partition: due.partition,
+      timestamp: due.time,
+      watermark: this.watermark,
+      headers: EMPTY_HEADERS,
+      origin: `timer:${this.node.name}`,
+      position: due.time,
+    };
+  }
+
+  private emit(value: unknown, options: EmitOptions | undefined): void {
+    const cur = this.current;
+    const out: Event = {
+      value,
+      key: options?.key === undefined ? (this.node.global ? null : this.ctx.key) : options.key,
+      partition: cur.partition,
+      timestamp: options?.timestamp ?? this.ctx.timestamp,
+      watermark: this.stampWatermark,
+      headers: cur.headers,
+      origin: cur.origin,
+      position: cur.position,
+    };
+    if (options?.to === undefined) this.main.push(out);
+    else {
+      this.side ??= new Map();
+      let list = this.side.get(options.to);
+      if (!list) this.side.set(options.to, (list = []));
+      list.push(out);
+    }
+  }
+
+  private take(): Emitted {
+    const out = { main: this.main, side: this.side };
+    this.main = [];
+    this.side = null;
+    return out;
+  }
+}
