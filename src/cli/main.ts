@@ -12,6 +12,7 @@ import { registerTopic } from './topic.ts';
 import { registerRun } from './run.ts';
 import { registerState } from './state.ts';
 import { registerExec } from './exec.ts';
+import { registerTime } from './time.ts';
 
 function version(): string {
   try {
@@ -38,6 +39,7 @@ export function createProgram(): Command {
   registerConsume(program);
   registerRun(program);
   registerState(program);
+  registerTime(program);
   registerExec(program);
   return program;
 }

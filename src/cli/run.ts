@@ -63,9 +63,17 @@ export function registerRun(program: Command): void {
           const secs = (Date.now() - started) / 1000;
           process.stderr.write(
             `${app.name}: ${result.recordsIn} records in, ${result.recordsOut} out, ${result.deadLetters} dead-lettered` +
-              `${result.deadLetters > 0 ? ` (topic ${app.deadLetterTopic})` : ''}, ${result.checkpoints} checkpoints in ${secs.toFixed(1)} s\n`,
+              `${result.deadLetters > 0 ? ` (topic ${app.deadLetterTopic})` : ''}, ${result.checkpoints} checkpoints in ${secs.toFixed(1)} s\n` +
+              formatCounters(result.counters),
           );
         }
       });
     });
+}
+
+/** "  hourly: late-dropped 3, ..." per operator with counters (late events, duplicates): nothing dropped goes unmentioned. */
+function formatCounters(counters: Record<string, Record<string, number>>): string {
+  return Object.entries(counters)
+    .map(([op, c]) => `  ${op}: ${Object.entries(c).map(([name, n]) => `${name} ${n}`).join(', ')}\n`)
+    .join('');
 }

@@ -28,6 +28,7 @@ export function registerState(program: Command): void {
       });
       const out: Record<string, Record<string, unknown>> = {};
       for (const c of saved.states) {
+        if (c.kind === 'timers') continue; // pending timers are not state (`sluice time` summarises event time)
         if (opts.key !== undefined && c.key !== opts.key) continue;
         (out[c.operator] ??= {})[c.key] = JSON.parse(c.json) as unknown;
       }

@@ -16,6 +16,7 @@ import type { Headers } from '../record.ts';
 import { EventClock } from './event-clock.ts';
 import { Operator, type Emitted } from './operator.ts';
 import type { StateChange } from './state-changelog.ts';
+import type { Stages } from './stages.ts';
 
 /** Buffer.from is several times faster than TextEncoder#encode for short strings (see codec.ts). */
 const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
@@ -72,6 +73,8 @@ export class Engine {
   /** Told each time the watermark advances (the job forwards it to the workers). */
   onWatermark: ((watermark: number) => void) | null = null;
   private readonly byId = new Map<number, Node>();
+  /** Each operator's keyBy: the stage it belongs to. */
+  private readonly stageOf = new Map<ProcessNode, number>();
   /** Counters restored from the last checkpoint (the operators count from zero on top). */
   private savedCounters: Record<string, Record<string, number>> = {};
 
@@ -84,6 +87,7 @@ export class Engine {
       this.byId.set(n.id, n);
       if (n.kind === 'sink') this.outputs.set(n, []);
       if (n.kind === 'source') sources.push(n);
+      if (n.kind === 'keyBy') for (const c of n.children) if (c.node.kind === 'process') this.stageOf.set(c.node, n.id);
       if (n.kind === 'process') this.operators.set(n, new Operator(n, () => this.now(), (err, e) => this.fail('process', n, err, e)));
     }
     this.clock = new EventClock(sources, Date.now());
@@ -136,6 +140,21 @@ export class Engine {
       if (watermark > op.watermark) this.emitted(op.node, op.advance(watermark));
     }
     this.onWatermark?.(watermark);
+  }
+
+  /** Workers: operators of stages fed by other stages move only with the aligned watermark (see stages.ts). */
+  alignStages(stages: Stages): void {
+    for (const [node, op] of this.operators) {
+      const producers = stages.producers.get(this.stageOf.get(node) ?? -1) ?? [];
+      op.followStamps = producers.length === 1 && producers[0] === 'main';
+    }
+  }
+
+  /** Workers: moves the watermark of the operators right after keyBy `keyById` (one stage, see stages.ts). */
+  advanceStage(keyById: number, watermark: number): void {
+    for (const op of this.operators.values()) {
+      if (this.stageOf.get(op.node) === keyById && watermark > op.watermark) this.emitted(op.node, op.advance(watermark));
+    }
   }
 
   /** Wall-clock housekeeping: idle source partitions, processing-time timers. */

@@ -40,7 +40,8 @@ export interface OriginTime {
 /** What a checkpoint saves (JSON: -Infinity and Infinity become null and 'end'). */
 export interface SavedTime {
   watermark: number | null | 'end';
-  sources: Record<string, Record<string, number>>;
+  /** Per source: its bounded out-of-orderness and each origin's largest event time. */
+  sources: Record<string, { maxOutOfOrderMs: number; origins: Record<string, number> }>;
 }
 
 export class EventClock {
@@ -158,7 +159,7 @@ export class EventClock {
     for (const s of this.sources.values()) {
       const origins: Record<string, number> = {};
       for (const [name, o] of s.origins) if (name !== PENDING && Number.isFinite(o.maxTs)) origins[name] = o.maxTs;
-      sources[s.node.name] = origins;
+      sources[s.node.name] = { maxOutOfOrderMs: s.node.watermark.maxOutOfOrderMs, origins };
     }
     const w = this.watermark;
     return { watermark: w === Infinity ? 'end' : Number.isFinite(w) ? w : null, sources };
@@ -167,7 +168,7 @@ export class EventClock {
   restore(saved: SavedTime, now: number): void {
     this.watermark = saved.watermark === 'end' ? Infinity : (saved.watermark ?? -Infinity);
     for (const s of this.sources.values()) {
-      const origins = saved.sources[s.node.name];
+      const origins = saved.sources[s.node.name]?.origins;
       if (!origins) continue;
       for (const [name, maxTs] of Object.entries(origins)) {
         s.origins.delete(PENDING);

@@ -13,8 +13,9 @@ import { Checkpointer } from './checkpointer.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { topicSink } from '../connectors/topic-sink.ts';
-import { Engine, type DeadLetter } from './engine.ts';
+import { Engine, sumCounters, type DeadLetter } from './engine.ts';
 import { WorkerPool } from './worker-pool.ts';
+import { stagesOf } from './stages.ts';
 
 export interface JobOptions {
   log: Log;
@@ -43,6 +44,10 @@ export interface JobResult {
   recordsOut: number;
   deadLetters: number;
   checkpoints: number;
+  /** Operator counters (late events dropped, duplicates), including earlier runs' (saved with the state). */
+  counters: Record<string, Record<string, number>>;
+  /** The event-time watermark at the end (-Infinity: no event time yet; Infinity: bounded input ended). */
+  watermark: number;
 }
 
 /** How often the wall clock is consulted for idle partitions and processing-time timers. */
@@ -70,7 +75,7 @@ export class Job {
   private readonly fromWorkers = new Map<SinkNode, SinkRecord[]>();
   private readonly deadFromWorkers: DeadLetter[] = [];
   private recordsOutInWorkers = 0;
-  private result: JobResult = { recordsIn: 0, recordsOut: 0, deadLetters: 0, checkpoints: 0 };
+  private result: JobResult = { recordsIn: 0, recordsOut: 0, deadLetters: 0, checkpoints: 0, counters: {}, watermark: -Infinity };
 
   constructor(app: Application, options: JobOptions) {
     this.app = app;
@@ -142,6 +147,8 @@ export class Job {
     }
     this.result.recordsIn = this.engine.recordsIn;
     this.result.recordsOut = this.engine.recordsOut + this.recordsOutInWorkers;
+    this.result.counters = this.pool ? sumCounters(this.engine.counters(), this.pool.counters()) : this.engine.counters();
+    this.result.watermark = this.engine.clock.watermark;
     return this.result;
   }
 
@@ -150,7 +157,7 @@ export class Job {
     if (!file) {
       throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `workers: ${this.opts.workers} needs appFile: each worker thread loads the application file to build the same graph`);
     }
-    const pool = await WorkerPool.start(file, this.opts.workers, this.opts.onError, (o) => {
+    const pool = await WorkerPool.start(file, this.opts.workers, stagesOf(this.app), this.opts.onError, (o) => {
       for (const [id, records] of o.outputs) {
         const node = this.engine.node(id) as SinkNode;
         let list = this.fromWorkers.get(node);

@@ -26,6 +26,13 @@ export class Operator {
   readonly state: KeyedState;
   readonly timers: Timers;
   watermark = -Infinity;
+  /**
+   * Whether the stamps on arriving events move the watermark. Not for a
+   * worker's operator fed through a re-partitioning by several threads: an
+   * event's stamp says nothing of events another thread has yet to send, so
+   * only the aligned watermark (stages.ts) may move it.
+   */
+  followStamps = true;
   readonly counters = new Map<string, number>();
   private readonly fail: (err: unknown, at: Event) => void;
   private main: Event[] = [];
@@ -67,7 +74,7 @@ export class Operator {
     const { node, ctx } = this;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      if (e.watermark > this.watermark) this.advanceTo(e.watermark);
+      if (this.followStamps && e.watermark > this.watermark) this.advanceTo(e.watermark);
       this.stampWatermark = this.watermark;
       this.current = e;
       ctx.key = e.key ?? '';

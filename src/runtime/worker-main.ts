@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { isSluiceError } from '../errors.ts';
 import { Engine } from './engine.ts';
 import { loadApplication } from './load-app.ts';
+import { stagesOf } from './stages.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, packRecords, toColumns, type PackedRecords } from './worker-codec.ts';
 
@@ -18,6 +19,8 @@ const send = (m: FromWorker) => port.postMessage(m);
 try {
   const app = await loadApplication(setup.appFile);
   const engine = new Engine(app, setup.onError);
+  const stages = stagesOf(app);
+  engine.alignStages(stages);
   engine.keyedRouter = (node, events) => send({ t: 'keyed', node: node.id, events: toColumns(events) });
   const flush = () => {
     const outputs = engine.takeOutputs().map(([node, records]) => [node.id, packRecords(records)] as [number, PackedRecords]);
@@ -35,8 +38,10 @@ try {
           for (const c of m.states) engine.restore(c);
           return;
         case 'watermark':
-          engine.advance(m.watermark);
-          return flush();
+          engine.advanceStage(m.node, m.watermark);
+          flush();
+          for (const to of stages.next.get(m.node) ?? []) send({ t: 'passed', from: m.node, to, watermark: m.watermark });
+          return;
         case 'tick':
           engine.tick(m.now);
           return flush();

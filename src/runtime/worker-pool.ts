@@ -10,6 +10,7 @@ import type { Event } from '../dataflow/graph.ts';
 import { sumCounters, type DeadLetter } from './engine.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, toColumns, unpackRecords } from './worker-codec.ts';
+import type { Stages } from './stages.ts';
 import type { StateChange } from './state-changelog.ts';
 
 /** Event batches a worker may have queued before the job stops pulling input. */
@@ -32,14 +33,20 @@ export class WorkerPool {
   private reroutedSinceBarrier = 0;
   private readonly onOutputs: (o: WorkerOutputs) => void;
   private readonly workerCounters: Record<string, Record<string, number>>[] = [];
+  private readonly stages: Stages;
+  private mainPassed = -Infinity;
+  /** `${fromKeyBy}>${toKeyBy}` → per worker, the watermark its stage passed. */
+  private readonly passed = new Map<string, number[]>();
+  private readonly sentWatermark = new Map<number, number>();
 
-  private constructor(n: number, onOutputs: (o: WorkerOutputs) => void) {
+  private constructor(n: number, stages: Stages, onOutputs: (o: WorkerOutputs) => void) {
     this.inFlight = new Array<number>(n).fill(0);
+    this.stages = stages;
     this.onOutputs = onOutputs;
   }
 
-  static async start(appFile: string, n: number, onError: WorkerSetup['onError'], onOutputs: (o: WorkerOutputs) => void): Promise<WorkerPool> {
-    const pool = new WorkerPool(n, onOutputs);
+  static async start(appFile: string, n: number, stages: Stages, onError: WorkerSetup['onError'], onOutputs: (o: WorkerOutputs) => void): Promise<WorkerPool> {
+    const pool = new WorkerPool(n, stages, onOutputs);
     // Running from TypeScript sources (tests, dev) the entry is .ts; from dist it is .js.
     const ts = import.meta.url.endsWith('.ts');
     const entry = new URL(ts ? './worker-main.ts' : './worker-main.js', import.meta.url);
@@ -97,9 +104,26 @@ export class WorkerPool {
     }
   }
 
-  /** Tells every worker the watermark moved on (their window timers fire on it). */
+  /**
+   * The main thread's watermark moved on: the stages it feeds follow at once;
+   * a stage fed by other stages follows once every worker has passed it there
+   * (see stages.ts).
+   */
   watermark(watermark: number): void {
-    this.broadcast({ t: 'watermark', watermark });
+    this.mainPassed = watermark;
+    for (const [k, producers] of this.stages.producers) if (producers.includes('main')) this.forwardWatermark(k);
+  }
+
+  private forwardWatermark(keyBy: number): void {
+    let w = Infinity;
+    for (const p of this.stages.producers.get(keyBy) ?? []) {
+      const passed = p === 'main' ? this.mainPassed : Math.min(...(this.passed.get(`${p}>${keyBy}`) ?? [-Infinity]));
+      w = Math.min(w, passed);
+    }
+    if (w <= (this.sentWatermark.get(keyBy) ?? -Infinity)) return;
+    this.sentWatermark.set(keyBy, w);
+    this.reroutedSinceBarrier++; // a barrier must also wait for what this watermark fires
+    this.broadcast({ t: 'watermark', node: keyBy, watermark: w });
   }
 
   /** Wall-clock housekeeping in every worker (processing-time timers). */
@@ -168,6 +192,14 @@ export class WorkerPool {
         this.onOutputs({ outputs: m.outputs.map(([id, packed]) => [id, unpackRecords(packed)]), dead: m.dead, recordsOut: m.recordsOut });
         for (const w of this.waiters.splice(0)) w();
         return;
+      case 'passed': {
+        const key = `${m.from}>${m.to}`;
+        let list = this.passed.get(key);
+        if (!list) this.passed.set(key, (list = new Array<number>(this.workers.length).fill(-Infinity)));
+        list[i] = m.watermark;
+        this.forwardWatermark(m.to);
+        return;
+      }
       case 'keyed':
         this.reroutedSinceBarrier++;
         this.route(m.node, fromColumns(m.events));

@@ -12,13 +12,16 @@ export type ToWorker =
   | { t: 'events'; node: number; events: EventColumns }
   | { t: 'barrier'; id: number; snapshot: boolean }
   | { t: 'restore'; states: StateChange[] }
-  | { t: 'watermark'; watermark: number }
+  /** The watermark of the stage after keyBy `node` (stages.ts). */
+  | { t: 'watermark'; node: number; watermark: number }
   | { t: 'tick'; now: number };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'out'; outputs: [sinkNode: number, records: PackedRecords][]; dead: DeadLetter[]; recordsOut: number }
   | { t: 'keyed'; node: number; events: EventColumns }
+  /** This worker's stage `from` passed `watermark`, and sent everything it routed to keyBy `to` before it. */
+  | { t: 'passed'; from: number; to: number; watermark: number }
   | { t: 'barrier'; id: number; states: StateChange[]; counters: Record<string, Record<string, number>> }
   | { t: 'error'; message: string; code?: string; details?: Record<string, unknown> };
 

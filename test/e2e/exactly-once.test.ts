@@ -30,6 +30,8 @@ import {
   sluice,
   spawnSluice,
   checkpointsOf,
+  sameList,
+  sameOutput,
   type CrashLoopResult,
 } from '../fixtures/crash-harness.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -46,20 +48,6 @@ import { isSluiceError, type SluiceError } from '../../src/errors.ts';
 const KILLS = 25;
 const TRANSFERS = 100_000;
 const LINES = 12_000; // x 8 words = 96,000 counts
-
-/** The first difference between two lists, for a readable failure (deepEqual of 100,000 records is not). */
-function sameList(got: string[] | undefined, want: string[] | undefined, what: string): void {
-  const g = got ?? [];
-  const w = want ?? [];
-  for (let i = 0; i < Math.max(g.length, w.length); i++) {
-    if (g[i] !== w[i]) assert.fail(`${what}: first difference at #${i} (got ${g.length} records, want ${w.length}):\n  got  ${g[i]}\n  want ${w[i]}`);
-  }
-}
-
-function sameOutput(got: Map<number, string[]>, want: Map<number, string[]>, what: string): void {
-  assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), `${what}: the same partitions have output`);
-  for (const p of want.keys()) sameList(got.get(p), want.get(p), `${what}, partition ${p}`);
-}
 
 function describe(r: CrashLoopResult): string {
   const pct = r.progress.map((c) => c);
