@@ -46,6 +46,11 @@ export interface SourceNode extends NodeBase {
   timestamp?: ((value: unknown, recordTimestamp: number) => number) | 'processing';
   /** How this source's watermark follows its event times. */
   watermark: WatermarkOptions;
+  /**
+   * Tables from changelog topics: each event's value is `{ key, value }` with
+   * the record's key (UTF-8), and value null for a tombstone (not decoded).
+   */
+  withRecordKey?: boolean;
 }
 
 /** Bounded out-of-orderness per source partition, and when a quiet partition stops holding the watermark back. */

@@ -104,7 +104,11 @@ export class Engine {
       const r = recs[i]!;
       let value: unknown;
       try {
-        value = node.codec.decode(r.value);
+        if (!node.withRecordKey) value = node.codec.decode(r.value);
+        else {
+          if (r.key === null) throw new TypeError('a table record needs a key (the table key); this one has none');
+          value = { key: Buffer.from(r.key).toString('utf8'), value: r.value === null ? null : node.codec.decode(r.value) };
+        }
       } catch (e) {
         this.fail('decode', node, e, { origin: batch.origin, position: batch.position + i, timestamp: r.timestamp }, r.value);
         continue;
