@@ -6,6 +6,7 @@ import type { Source } from '../connectors/connector.ts';
 import type { Application } from './application.ts';
 import type { Node, SourceNode, WatermarkOptions } from './graph.ts';
 import { Stream } from './stream.ts';
+import { Table, type TableOptions, type Upsert } from './table.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type NodeSpec = DistributiveOmit<Node, 'id' | 'children' | 'name'> & { name?: string | undefined };
@@ -48,6 +49,24 @@ export class Pipeline {
       watermark: watermarkOptions(options.watermark),
     });
     return new Stream<T>(this, node);
+  }
+
+  /**
+   * A table from a changelog topic (best compacted): each record's key is the
+   * table key, its value the row (decoded with `codec`), and a null value
+   * (tombstone) deletes the key.
+   */
+  table<V>(source: Source, codec: Decoder<V>, options: FromOptions<Upsert<V>> & TableOptions = {}): Table<V> {
+    const node = this.node({
+      kind: 'source',
+      name: source.name,
+      source,
+      codec: codec as Decoder<unknown>,
+      timestamp: options.timestamp === 'record' || options.timestamp === undefined ? undefined : (options.timestamp as SourceNode['timestamp']),
+      watermark: watermarkOptions(options.watermark),
+      withRecordKey: true,
+    });
+    return Table.fromUpserts(new Stream<Upsert<V>>(this, node), options);
   }
 
   /** @internal Adds a node with a fresh id. */

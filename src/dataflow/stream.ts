@@ -7,6 +7,8 @@ import type { Sink } from '../connectors/connector.ts';
 import type { ProcessContext } from './context.ts';
 import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec, Timer } from './graph.ts';
 import { WindowedStream } from './windowed-stream.ts';
+import { streamStreamJoin, streamTableJoin, type StreamStreamJoinOptions, type StreamTableJoinOptions } from './joins.ts';
+import { Table, applyUpsert, type Change, type TableOptions, type Upsert } from './table.ts';
 import type { WindowOptions, WindowSpec } from './windows.ts';
 import type { Pipeline } from './pipeline.ts';
 
@@ -152,6 +154,34 @@ export class Stream<T> {
     );
   }
 
+  /**
+   * Joins each event with the table's current row for its key (`options.key`),
+   * or — given a stream — with the other stream's events of the same key
+   * within `options.within` ms of event time. Inner: events without a match
+   * produce nothing. See docs/tables-and-joins.md.
+   */
+  join<V, R>(table: Table<V>, options: Omit<StreamTableJoinOptions<T, V, R>, 'fn'> & { fn: (value: T, row: V, key: string) => R }): Stream<R>;
+  join<U, R>(other: Stream<U>, options: Omit<StreamStreamJoinOptions<T, U, R>, 'fn'> & { fn: (value: T, other: U, key: string) => R }): Stream<R>;
+  join(other: Table<unknown> | Stream<unknown>, options: object): Stream<unknown> {
+    return other instanceof Table
+      ? streamTableJoin(this, other, options as unknown as StreamTableJoinOptions<T, unknown, unknown>, false)
+      : streamStreamJoin(this, other, options as unknown as StreamStreamJoinOptions<T, unknown, unknown>, false);
+  }
+
+  /** As join, but every event of this stream comes out: with null when nothing matched (for a stream, once its interval closed). */
+  leftJoin<V, R>(table: Table<V>, options: StreamTableJoinOptions<T, V, R>): Stream<R>;
+  leftJoin<U, R>(other: Stream<U>, options: StreamStreamJoinOptions<T, U, R>): Stream<R>;
+  leftJoin(other: Table<unknown> | Stream<unknown>, options: object): Stream<unknown> {
+    return other instanceof Table
+      ? streamTableJoin(this, other, options as unknown as StreamTableJoinOptions<T, unknown, unknown>, true)
+      : streamStreamJoin(this, other, options as unknown as StreamStreamJoinOptions<T, unknown, unknown>, true);
+  }
+
+  /** A table of the latest value per `keyFn`. */
+  toTable(keyFn: (value: T) => string | number, options: TableOptions = {}): Table<T> {
+    return Table.fromUpserts(this.map((value): Upsert<T> => ({ key: String(keyFn(value)), value }), 'to-upsert'), options);
+  }
+
   /** Encodes each event with `codec` and writes it to `sink`. */
   to(sink: Sink, codec: Encoder<T>, options: ToOptions<T> = {}): void {
     this.then(
@@ -201,6 +231,12 @@ export class KeyedStream<T> {
    */
   window(spec: WindowSpec, options: WindowOptions = {}): WindowedStream<T> {
     return new WindowedStream(this, spec, options);
+  }
+
+  /** A table of the latest value per key; its changes come out of `toStream()`. */
+  toTable(options: Omit<TableOptions, 'partitions'> = {}): Table<T> {
+    const changes = this.process<{ v?: T }, Change<T>>(() => ({}), (value, row, ctx) => applyUpsert(value, row, ctx), { name: options.name });
+    return new Table(changes, changes.node.name);
   }
 
   /** Running count per key: emits `{ key, count }` on every event. */

@@ -78,10 +78,11 @@ export class Engine {
   /** Counters restored from the last checkpoint (the operators count from zero on top). */
   private savedCounters: Record<string, Record<string, number>> = {};
 
-  constructor(app: Application, onError: ErrorPolicy = app.options.onError) {
+  constructor(app: Application, onError: ErrorPolicy = app.options.onError, now: () => number = Date.now) {
     app.validate();
     this.app = app;
     this.onError = onError;
+    this.now = now;
     const sources: SourceNode[] = [];
     for (const n of app.nodes()) {
       this.byId.set(n.id, n);
@@ -90,7 +91,8 @@ export class Engine {
       if (n.kind === 'keyBy') for (const c of n.children) if (c.node.kind === 'process') this.stageOf.set(c.node, n.id);
       if (n.kind === 'process') this.operators.set(n, new Operator(n, () => this.now(), (err, e) => this.fail('process', n, err, e)));
     }
-    this.clock = new EventClock(sources, Date.now());
+    // By this.now(): under the test driver its virtual clock, by which a source yet to deliver goes idle.
+    this.clock = new EventClock(sources, this.now());
   }
 
   /** Decodes a source batch and runs it through the graph. */
@@ -192,6 +194,14 @@ export class Engine {
     if (!op) return;
     if (change.kind === 'timers') op.timers.restore(change.partition, change.key, change.json);
     else op.state.restore(change.partition, change.key, change.json);
+  }
+
+  /** A table's rows (all, or one key's): for interactive queries. */
+  tableRows(name: string, key?: string): [string, unknown][] {
+    const op = this.operatorNamed(name);
+    if (!op) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no table named ${name}; stateful operators: ${[...this.operators.keys()].map((n) => n.name).join(', ')}`);
+    const rows: [string, unknown][] = key === undefined ? op.state.entries() : [[key, op.state.lookup(key)]];
+    return rows.flatMap(([k, row]) => (row !== null && typeof row === 'object' && 'v' in row ? [[k, row.v] as [string, unknown]] : []));
   }
 
   operatorNamed(name: string): Operator | undefined {

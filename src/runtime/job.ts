@@ -105,6 +105,22 @@ export class Job {
     });
   }
 
+  /**
+   * Interactive queries: the current row of `key` in the table named `table`
+   * (a Table's name option), read between batches — what the job has
+   * processed, not necessarily committed yet.
+   */
+  async lookup<V = unknown>(table: string, key: string): Promise<V | undefined> {
+    const rows = this.pool ? await this.pool.query(table, key) : this.engine.tableRows(table, key);
+    return rows[0]?.[1] as V | undefined;
+  }
+
+  /** Every row of the table named `table`. */
+  async scan<V = unknown>(table: string): Promise<Map<string, V>> {
+    const rows = this.pool ? await this.pool.query(table) : this.engine.tableRows(table);
+    return new Map(rows as [string, V][]);
+  }
+
   /** Stops gracefully (same as aborting the signal passed in the options). */
   requestStop(): void {
     this.stop.abort();

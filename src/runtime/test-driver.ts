@@ -56,9 +56,8 @@ export class TestDriver {
 
   constructor(app: Application, options: { startTime?: number } = {}) {
     this.app = app;
-    this.engine = new Engine(app);
     this.now = options.startTime ?? 0;
-    this.engine.now = () => this.now;
+    this.engine = new Engine(app, undefined, () => this.now);
     for (const n of app.nodes()) {
       if (n.kind === 'source') {
         if (this.inputs.has(n.name)) throw new Error(`two inputs are named ${n.name}; name them with from(source, codec, { name })`);
@@ -199,6 +198,11 @@ export class TestDriver {
     const store = op.state;
     if (key !== undefined) return store.lookup(key) as S | undefined;
     return new Map(store.entries()) as Map<string, S>;
+  }
+
+  /** The rows of the table named `table`. */
+  table<V = unknown>(table: string): Map<string, V> {
+    return new Map(this.engine.tableRows(table) as [string, V][]);
   }
 
   /** Records that went to the dead-letter topic (value bytes as text, headers with the reason). */

@@ -42,6 +42,8 @@ try {
           flush();
           for (const to of stages.next.get(m.node) ?? []) send({ t: 'passed', from: m.node, to, watermark: m.watermark });
           return;
+        case 'query':
+          return send({ t: 'query', id: m.id, rows: engine.tableRows(m.table, m.key) });
         case 'tick':
           engine.tick(m.now);
           return flush();

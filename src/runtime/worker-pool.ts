@@ -38,6 +38,8 @@ export class WorkerPool {
   /** `${fromKeyBy}>${toKeyBy}` → per worker, the watermark its stage passed. */
   private readonly passed = new Map<string, number[]>();
   private readonly sentWatermark = new Map<number, number>();
+  private readonly queries = new Map<number, { left: number; rows: [string, unknown][]; done: () => void }>();
+  private nextQuery = 0;
 
   private constructor(n: number, stages: Stages, onOutputs: (o: WorkerOutputs) => void) {
     this.inFlight = new Array<number>(n).fill(0);
@@ -139,6 +141,19 @@ export class WorkerPool {
     }
   }
 
+  /** A table's rows from every worker (each holds its partitions' rows). */
+  async query(table: string, key?: string): Promise<[string, unknown][]> {
+    this.check();
+    const id = ++this.nextQuery;
+    const rows: [string, unknown][] = [];
+    await new Promise<void>((done) => {
+      this.queries.set(id, { left: this.workers.length, rows, done });
+      for (const w of this.workers) w.postMessage({ t: 'query', id, table, key } satisfies ToWorker);
+    });
+    this.check();
+    return rows;
+  }
+
   /** Counter totals the workers reported at the last barrier. */
   counters(): Record<string, Record<string, number>> {
     return sumCounters(...this.workerCounters);
@@ -192,6 +207,16 @@ export class WorkerPool {
         this.onOutputs({ outputs: m.outputs.map(([id, packed]) => [id, unpackRecords(packed)]), dead: m.dead, recordsOut: m.recordsOut });
         for (const w of this.waiters.splice(0)) w();
         return;
+      case 'query': {
+        const q = this.queries.get(m.id);
+        if (!q) return;
+        q.rows.push(...m.rows);
+        if (--q.left === 0) {
+          this.queries.delete(m.id);
+          q.done();
+        }
+        return;
+      }
       case 'passed': {
         const key = `${m.from}>${m.to}`;
         let list = this.passed.get(key);
@@ -228,6 +253,8 @@ export class WorkerPool {
     for (const w of this.waiters.splice(0)) w();
     for (const b of this.barriers.values()) b.done();
     this.barriers.clear();
+    for (const q of this.queries.values()) q.done();
+    this.queries.clear();
     return this.failure;
   }
 

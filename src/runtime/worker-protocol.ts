@@ -14,7 +14,8 @@ export type ToWorker =
   | { t: 'restore'; states: StateChange[] }
   /** The watermark of the stage after keyBy `node` (stages.ts). */
   | { t: 'watermark'; node: number; watermark: number }
-  | { t: 'tick'; now: number };
+  | { t: 'tick'; now: number }
+  | { t: 'query'; id: number; table: string; key?: string };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -23,6 +24,7 @@ export type FromWorker =
   /** This worker's stage `from` passed `watermark`, and sent everything it routed to keyBy `to` before it. */
   | { t: 'passed'; from: number; to: number; watermark: number }
   | { t: 'barrier'; id: number; states: StateChange[]; counters: Record<string, Record<string, number>> }
+  | { t: 'query'; id: number; rows: [string, unknown][] }
   | { t: 'error'; message: string; code?: string; details?: Record<string, unknown> };
 
 export interface WorkerSetup {
