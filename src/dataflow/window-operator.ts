@@ -150,13 +150,16 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
       return;
     }
     const replaced: WindowBounds[] = [];
+    const timerOf = (w: Win) => closesAt(w) + (w.f ? retain : 0);
     for (const w of absorbed) {
-      if (w.r > 0 && (w.s !== merged.s || w.e !== merged.e)) replaced.push({ start: w.s, end: w.e });
+      // A session with replacements pending was never emitted with its bounds (its r came from what it absorbed).
+      if (w.r > 0 && !w.x && (w.s !== merged.s || w.e !== merged.e)) replaced.push({ start: w.s, end: w.e });
       for (const x of w.x ?? []) replaced.push(x);
-      if (!processing) ctx.deleteTimer(closesAt(w) + (w.f ? retain : 0));
     }
     if (replaced.length > 0) merged.x = replaced;
     state.w = state.w.filter((w) => !absorbed.includes(w));
+    // Timers are per key and time: another session of the key may be due at the same time.
+    for (const w of absorbed) if (!processing && !state.w.some((o) => timerOf(o) === timerOf(w))) ctx.deleteTimer(timerOf(w));
     state.w.push(merged);
     state.w.sort((a, b) => a.s - b.s);
     if (closed) {
@@ -205,6 +208,11 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
     }
   }
 
+  /** A key with nothing left (e.g. its first event was late: the runtime created its state anyway) keeps no state. */
+  function clearIfEmpty(state: WinState, ctx: Ctx): void {
+    if (state.w.length === 0 && (state.b?.length ?? 0) === 0 && state.p === undefined) ctx.clearState();
+  }
+
   return {
     init: () => ({ w: [] }),
     fn(value, state, ctx) {
@@ -213,6 +221,7 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
       if (spec.type === 'session') onSession(value, state, ctx, t, clock);
       else if (spec.type === 'sliding') onSliding(value, state, ctx, t, clock);
       else onFixed(value, state, ctx, t, clock);
+      clearIfEmpty(state, ctx);
     },
     onTimer(timer, state, ctx) {
       if (everyMs > 0 && timer.domain === 'processing' && timer.time === state.p) {
@@ -240,8 +249,11 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
         let k = 0;
         while (k < state.b.length && state.b[k]![0] < horizon) k++;
         if (k > 0) state.b.splice(0, k);
+        // No window left to close: without a timer of its own the buffer would stay forever.
+        const newest = state.b.at(-1);
+        if (state.w.length === 0 && newest) setTimer(ctx, newest[0] + lateness + retain + size + 1);
       }
-      if (state.w.length === 0 && (state.b?.length ?? 0) === 0 && state.p === undefined) ctx.clearState();
+      clearIfEmpty(state, ctx);
     },
   };
 }
