@@ -32,6 +32,12 @@ export const ErrorCodes = {
   USER_FUNCTION_FAILED: 'USER_FUNCTION_FAILED',
   /** A consumer-group operation from a member that is no longer in the group's current generation. */
   REBALANCED: 'REBALANCED',
+  /** The broker refused the client's token (or none was given where one is required). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A malformed or unsupported frame on the broker protocol; the connection is closed. */
+  PROTOCOL_ERROR: 'PROTOCOL_ERROR',
+  /** The broker cannot be reached (connection refused, closed, timed out), after retries. */
+  UNAVAILABLE: 'UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

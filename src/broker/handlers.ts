@@ -1,0 +1,200 @@
+// What the broker does for each request type: a thin mapping onto the Log
+// it owns. Requests are validated here (the client may be anything: a fuzzer
+// too), so a bad request is an INVALID_ARGUMENT error for that request, never
+// a crash or a write of garbage.
+
+import { ErrorCodes, SluiceError } from '../errors.ts';
+import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
+import type { LogRecord } from '../record.ts';
+import { decodeRecords, encodeRecords, type RequestName } from './protocol.ts';
+
+export interface Reply {
+  json: unknown;
+  blob?: Buffer;
+}
+
+/** Per-connection state the handlers need. */
+export interface Session {
+  /** Pending waitFor requests, by request id, so `cancel` can end them. */
+  waits: Map<number, AbortController>;
+}
+
+export interface HandlerHooks {
+  recordsIn?(topic: string, records: number, bytes: number): void;
+  recordsOut?(topic: string, records: number, bytes: number): void;
+}
+
+/** The longest a waitFor request may park on the broker; clients re-ask. */
+export const MAX_WAIT_MS = 30_000;
+/** Records per append or per transaction write: a hard limit with a clear error. */
+export const MAX_BATCH_RECORDS = 100_000;
+
+type Fields = Record<string, unknown>;
+
+function bad(message: string): never {
+  throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, message);
+}
+
+function str(j: Fields, k: string): string {
+  const v = j[k];
+  if (typeof v !== 'string' || v === '') bad(`field ${k} must be a non-empty string`);
+  return v;
+}
+
+function int(j: Fields, k: string, min = 0): number {
+  const v = j[k];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(`field ${k} must be an integer >= ${min}`);
+  return v;
+}
+
+function optInt(j: Fields, k: string, min = 0): number | undefined {
+  return j[k] === undefined ? undefined : int(j, k, min);
+}
+
+function isolationOf(j: Fields): Isolation | undefined {
+  const v = j['isolation'];
+  if (v === undefined || v === 'read_committed' || v === 'read_uncommitted') return v;
+  return bad(`field isolation must be read_committed or read_uncommitted`);
+}
+
+function offsetsOf(v: unknown): TopicPartitionOffset[] {
+  if (!Array.isArray(v)) bad('offsets must be an array');
+  return v.map((o: Fields) => ({ topic: str(o, 'topic'), partition: int(o, 'partition'), offset: int(o, 'offset') }));
+}
+
+function producerOf(v: unknown): ProducerIdentity {
+  const p = (v ?? {}) as Fields;
+  return { transactionalId: str(p, 'transactionalId'), producerId: int(p, 'producerId'), epoch: int(p, 'epoch') };
+}
+
+function count(j: Fields): number {
+  const n = int(j, 'count');
+  if (n > MAX_BATCH_RECORDS) throw new SluiceError(ErrorCodes.TOO_LARGE, `${n} records in one request exceed the limit of ${MAX_BATCH_RECORDS}; split the batch`);
+  return n;
+}
+
+const bytesOf = (records: { key: Uint8Array | null; value: Uint8Array | null }[]) => records.reduce((n, r) => n + (r.key?.length ?? 0) + (r.value?.length ?? 0), 0);
+
+export class Handlers {
+  private readonly log: Log;
+  private readonly hooks: HandlerHooks;
+  /** Members of consumer groups whose clients are elsewhere: the broker holds their GroupMember. */
+  private readonly members = new Map<string, GroupMember>();
+
+  constructor(log: Log, hooks: HandlerHooks = {}) {
+    this.log = log;
+    this.hooks = hooks;
+  }
+
+  async handle(name: RequestName, json: unknown, blob: Buffer, session: Session, id: number): Promise<Reply> {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) bad(`the fields of a ${name} request must be a JSON object`);
+    const j = json as Fields;
+    const log = this.log;
+    switch (name) {
+      case 'hello':
+        return { json: { ok: true } };
+      case 'createTopic':
+        return { json: await log.createTopic(str(j, 'name'), (j['config'] ?? {}) as Fields) };
+      case 'deleteTopic':
+        await log.deleteTopic(str(j, 'name'));
+        return { json: {} };
+      case 'listTopics':
+        return { json: await log.listTopics() };
+      case 'getTopic':
+        return { json: await log.getTopic(str(j, 'name')) };
+      case 'describeTopic':
+        return { json: await log.describeTopic(str(j, 'name')) };
+      case 'append': {
+        const topic = str(j, 'topic');
+        const records = decodeRecords(blob, count(j), false);
+        const p = j['producer'] as Fields | undefined;
+        const producer = p === undefined ? undefined : { producerId: int(p, 'producerId'), epoch: int(p, 'epoch'), sequence: int(p, 'sequence') };
+        const r = await log.append(topic, int(j, 'partition'), records, producer ? { producer } : undefined);
+        this.hooks.recordsIn?.(topic, records.length, bytesOf(records));
+        return { json: r };
+      }
+      case 'read': {
+        const topic = str(j, 'topic');
+        const r = await log.read(topic, int(j, 'partition'), int(j, 'offset'), { maxRecords: optInt(j, 'maxRecords', 1), maxBytes: optInt(j, 'maxBytes', 1), isolation: isolationOf(j) });
+        this.hooks.recordsOut?.(topic, r.records.length, bytesOf(r.records));
+        return { json: { count: r.records.length, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, blob: encodeRecords(r.records as LogRecord[], true) };
+      }
+      case 'waitFor': {
+        const ac = new AbortController();
+        session.waits.set(id, ac);
+        const timer = setTimeout(() => ac.abort(), Math.min(optInt(j, 'timeoutMs') ?? MAX_WAIT_MS, MAX_WAIT_MS));
+        try {
+          await log.waitFor(str(j, 'topic'), int(j, 'partition'), int(j, 'offset'), ac.signal, isolationOf(j));
+          return { json: { ready: !ac.signal.aborted } };
+        } finally {
+          clearTimeout(timer);
+          session.waits.delete(id);
+        }
+      }
+      case 'cancel':
+        session.waits.get(int(j, 'id'))?.abort();
+        return { json: {} };
+      case 'offsetForTimestamp':
+        return { json: { offset: await log.offsetForTimestamp(str(j, 'topic'), int(j, 'partition'), int(j, 'timestamp', Number.MIN_SAFE_INTEGER)) } };
+      case 'commitOffsets':
+        await log.commitOffsets(str(j, 'group'), offsetsOf(j['offsets']));
+        return { json: {} };
+      case 'committedOffsets':
+        return { json: await log.committedOffsets(str(j, 'group')) };
+      case 'listGroups':
+        return { json: await log.listGroups() };
+      case 'joinGroup': {
+        const topics = j['topics'];
+        if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string')) bad('field topics must be an array of strings');
+        const m = await log.joinGroup(str(j, 'group'), { topics: topics as string[], memberId: j['memberId'] === undefined ? undefined : str(j, 'memberId'), sessionTimeoutMs: optInt(j, 'sessionTimeoutMs', 1) });
+        this.members.set(`${m.group}\0${m.memberId}`, m);
+        return { json: { memberId: m.memberId, assignment: m.assignment() } };
+      }
+      case 'heartbeat': {
+        const m = this.member(j);
+        try {
+          return { json: await m.heartbeat() };
+        } catch (e) {
+          this.members.delete(`${m.group}\0${m.memberId}`); // expired: it must join again
+          throw e;
+        }
+      }
+      case 'memberCommit':
+        await this.member(j).commit(offsetsOf(j['offsets']));
+        return { json: {} };
+      case 'leaveGroup': {
+        const m = this.member(j);
+        this.members.delete(`${m.group}\0${m.memberId}`);
+        await m.leave();
+        return { json: {} };
+      }
+      case 'initProducer':
+        return { json: await log.initProducer(str(j, 'transactionalId')) };
+      case 'commitTransaction': {
+        const writesJson = j['writes'];
+        if (!Array.isArray(writesJson)) bad('field writes must be an array');
+        const counts = writesJson.map((w: Fields) => count(w));
+        const all = decodeRecords(blob, counts.reduce((a, b) => a + b, 0), false);
+        let at = 0;
+        const writes: TransactionWrite[] = writesJson.map((w: Fields, i) => {
+          const records = all.slice(at, (at += counts[i]!));
+          return { topic: str(w, 'topic'), partition: int(w, 'partition'), records };
+        });
+        const groups = j['offsets'];
+        if (!Array.isArray(groups)) bad('field offsets must be an array');
+        const offsets = groups.map((g: Fields) => ({ group: str(g, 'group'), offsets: offsetsOf(g['offsets']) }));
+        const r = await log.commitTransaction(producerOf(j['producer']), int(j, 'sequence', 1), { writes, offsets });
+        for (const w of writes) this.hooks.recordsIn?.(w.topic, w.records.length, bytesOf(w.records));
+        return { json: r };
+      }
+    }
+  }
+
+  private member(j: Fields): GroupMember {
+    const group = str(j, 'group');
+    const memberId = str(j, 'memberId');
+    const m = this.members.get(`${group}\0${memberId}`);
+    if (!m) throw new SluiceError(ErrorCodes.REBALANCED, `member ${memberId} of group ${group} is not in the group (it expired, left, or the broker restarted); rejoin the group`, { group, memberId });
+    return m;
+  }
+}

@@ -1,0 +1,252 @@
+// The broker's wire protocol (docs/protocol.md): length-prefixed frames over
+// TCP (or TLS). Every frame is
+//
+//   u32 length   bytes after this field
+//   u8  kind     1 request, 2 response, 3 error
+//   u8  type     the request type (REQUEST_TYPES), echoed in its response
+//   u8  version  the schema version of that type (1)
+//   u32 id       chosen by the client; the response carries it back (pipelining:
+//                responses may come in any order)
+//   u32 jsonLen  then jsonLen bytes of UTF-8 JSON: the request's or response's fields
+//   ...          the rest: records (append, commitTransaction, read), see encodeRecords
+//
+// Records travel as bytes, not JSON, so a produce or a fetch costs no
+// per-record JSON work; the fields around them are JSON, which keeps each
+// request's schema readable and versionable.
+
+import { ErrorCodes, SluiceError } from '../errors.ts';
+import { EMPTY_HEADERS, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 4 + 1 + 1 + 1 + 4 + 4;
+/** Default hard limit on one frame (a produce batch or a fetch response). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+export const KIND_REQUEST = 1;
+export const KIND_RESPONSE = 2;
+export const KIND_ERROR = 3;
+
+/** Request type codes: fixed forever; a change of schema is a new version, not a new code. */
+export const REQUEST_TYPES = {
+  hello: 1,
+  createTopic: 2,
+  deleteTopic: 3,
+  listTopics: 4,
+  getTopic: 5,
+  describeTopic: 6,
+  append: 7,
+  read: 8,
+  waitFor: 9,
+  offsetForTimestamp: 10,
+  commitOffsets: 11,
+  committedOffsets: 12,
+  listGroups: 13,
+  joinGroup: 14,
+  heartbeat: 15,
+  memberCommit: 16,
+  leaveGroup: 17,
+  initProducer: 18,
+  commitTransaction: 19,
+  cancel: 20,
+} as const;
+
+export type RequestName = keyof typeof REQUEST_TYPES;
+export const REQUEST_NAMES = new Map<number, RequestName>(Object.entries(REQUEST_TYPES).map(([k, v]) => [v, k as RequestName]));
+
+export interface Frame {
+  kind: number;
+  type: number;
+  version: number;
+  id: number;
+  json: unknown;
+  blob: Buffer;
+}
+
+export function encodeFrame(kind: number, type: number, id: number, json: unknown, blob?: Buffer | Buffer[]): Buffer[] {
+  const j = Buffer.from(JSON.stringify(json ?? null), 'utf8');
+  const blobs = blob === undefined ? [] : Array.isArray(blob) ? blob : [blob];
+  const blobLen = blobs.reduce((n, b) => n + b.length, 0);
+  const head = Buffer.allocUnsafe(HEADER_BYTES);
+  head.writeUInt32BE(HEADER_BYTES - 4 + j.length + blobLen, 0);
+  head.writeUInt8(kind, 4);
+  head.writeUInt8(type, 5);
+  head.writeUInt8(PROTOCOL_VERSION, 6);
+  head.writeUInt32BE(id >>> 0, 7);
+  head.writeUInt32BE(j.length, 11);
+  return [head, j, ...blobs];
+}
+
+function protocolError(message: string): SluiceError {
+  return new SluiceError(ErrorCodes.PROTOCOL_ERROR, message);
+}
+
+/**
+ * Splits a byte stream into frames. Throws PROTOCOL_ERROR on a frame that
+ * breaks the format or the size limit: the connection cannot be trusted after
+ * that, so the caller closes it.
+ */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private readonly maxFrameBytes: number;
+
+  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const first = this.peek(4);
+      const length = first.readUInt32BE(0);
+      if (length > this.maxFrameBytes) throw new SluiceError(ErrorCodes.TOO_LARGE, `a frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}; send smaller batches`);
+      if (length < HEADER_BYTES - 4) throw protocolError(`a frame of ${length} bytes is shorter than the ${HEADER_BYTES - 4}-byte header`);
+      if (this.buffered < 4 + length) break;
+      frames.push(decodeFrame(this.take(4 + length)));
+    }
+    return frames;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [all];
+    return all;
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered -= n;
+    return out;
+  }
+}
+
+function decodeFrame(buf: Buffer): Frame {
+  const kind = buf.readUInt8(4);
+  const type = buf.readUInt8(5);
+  const version = buf.readUInt8(6);
+  const id = buf.readUInt32BE(7);
+  const jsonLen = buf.readUInt32BE(11);
+  if (kind < KIND_REQUEST || kind > KIND_ERROR) throw protocolError(`unknown frame kind ${kind}`);
+  if (HEADER_BYTES + jsonLen > buf.length) throw protocolError(`the JSON part (${jsonLen} bytes) runs past the end of its frame`);
+  let json: unknown;
+  try {
+    json = JSON.parse(buf.toString('utf8', HEADER_BYTES, HEADER_BYTES + jsonLen));
+  } catch (e) {
+    throw protocolError(`the JSON part of request ${id} is not valid JSON: ${(e as Error).message}`);
+  }
+  return { kind, type, version, id, json, blob: buf.subarray(HEADER_BYTES + jsonLen) };
+}
+
+// ---- records ----------------------------------------------------------------
+//
+// Per record: f64 offset (reads only), f64 timestamp (NaN: none given),
+// i32 key length (-1: null) + key, i32 value length (-1: null) + value,
+// u32 headers length (0: none) + headers as JSON.
+
+export function encodeRecords(records: readonly (ProducerRecord | LogRecord)[], withOffsets: boolean): Buffer {
+  let size = 0;
+  const headerJson: (Buffer | null)[] = new Array<Buffer | null>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const h = r.headers && r.headers !== EMPTY_HEADERS && Object.keys(r.headers).length > 0 ? Buffer.from(JSON.stringify(r.headers), 'utf8') : null;
+    headerJson[i] = h;
+    size += (withOffsets ? 8 : 0) + 8 + 4 + (r.key?.length ?? 0) + 4 + (r.value?.length ?? 0) + 4 + (h?.length ?? 0);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (withOffsets) at = out.writeDoubleBE((r as LogRecord).offset, at);
+    at = out.writeDoubleBE(r.timestamp ?? NaN, at);
+    at = writeBytes(out, at, r.key);
+    at = writeBytes(out, at, r.value);
+    const h = headerJson[i]!;
+    at = out.writeUInt32BE(h?.length ?? 0, at);
+    if (h) at += h.copy(out, at);
+  }
+  return out;
+}
+
+function writeBytes(out: Buffer, at: number, b: Uint8Array | null): number {
+  if (b === null) return out.writeInt32BE(-1, at);
+  at = out.writeInt32BE(b.length, at);
+  out.set(b, at);
+  return at + b.length;
+}
+
+export function decodeRecords(buf: Buffer, count: number, withOffsets: true): LogRecord[];
+export function decodeRecords(buf: Buffer, count: number, withOffsets: false): ProducerRecord[];
+export function decodeRecords(buf: Buffer, count: number, withOffsets: boolean): (LogRecord | ProducerRecord)[] {
+  const out: (LogRecord | ProducerRecord)[] = new Array(count);
+  let at = 0;
+  const need = (n: number) => {
+    if (at + n > buf.length) throw protocolError(`the records part ends in the middle of record ${out.length}: expected ${count} records`);
+  };
+  const bytes = (): Uint8Array | null => {
+    need(4);
+    const len = buf.readInt32BE(at);
+    at += 4;
+    if (len === -1) return null;
+    if (len < 0) throw protocolError(`negative length ${len} in the records part`);
+    need(len);
+    // A copy: the frame's buffer is reused and records outlive it in the log's caches.
+    const b = Buffer.from(buf.subarray(at, at + len));
+    at += len;
+    return b;
+  };
+  for (let i = 0; i < count; i++) {
+    let offset = 0;
+    if (withOffsets) {
+      need(8);
+      offset = buf.readDoubleBE(at);
+      at += 8;
+    }
+    need(8);
+    const ts = buf.readDoubleBE(at);
+    at += 8;
+    const key = bytes();
+    const value = bytes();
+    need(4);
+    const hLen = buf.readUInt32BE(at);
+    at += 4;
+    let headers: Headers = EMPTY_HEADERS;
+    if (hLen > 0) {
+      need(hLen);
+      try {
+        headers = JSON.parse(buf.toString('utf8', at, at + hLen)) as Headers;
+      } catch {
+        throw protocolError(`the headers of record ${i} are not valid JSON`);
+      }
+      if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw protocolError(`the headers of record ${i} are not an object`);
+      at += hLen;
+    }
+    if (withOffsets) out[i] = { offset, timestamp: ts, key, value, headers };
+    else {
+      const r: ProducerRecord = { key, value, headers };
+      if (!Number.isNaN(ts)) r.timestamp = ts;
+      out[i] = r;
+    }
+  }
+  if (at !== buf.length) throw protocolError(`the records part has ${buf.length - at} bytes after its ${count} records`);
+  return out;
+}
+
+/** A SluiceError as an error frame's JSON, and back. */
+export function errorJson(e: unknown): { code: string; message: string; details: unknown } {
+  if (e instanceof SluiceError) return { code: e.code, message: e.message, details: e.details };
+  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e), details: {} };
+}
+
+export function errorFrom(json: unknown): Error {
+  const j = (json ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
+  const codes = Object.values(ErrorCodes) as string[];
+  if (j.code !== undefined && codes.includes(j.code)) return new SluiceError(j.code as SluiceError['code'], j.message ?? j.code, j.details ?? {});
+  return new Error(`broker: ${j.message ?? 'unknown error'}`);
+}

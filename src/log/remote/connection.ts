@@ -1,0 +1,198 @@
+// One client connection to a broker: pipelined requests over a single
+// socket, and reconnection with backoff. A request outstanding when the
+// connection drops is sent again on the next connection — every request type
+// is safe to repeat (appends carry idempotence stamps, transactions their
+// sequence, the rest are reads or set a value) — until `retryForMs` passes
+// without a connection, when it fails with UNAVAILABLE.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
+import { FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../broker/protocol.ts';
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+export interface ConnectionOptions {
+  token?: string;
+  /** PEM CA certificate(s) to trust for TLS (a self-signed broker). */
+  ca?: Buffer;
+  /** How long requests wait for the broker to come back before failing. Default 30 s. */
+  retryForMs?: number;
+}
+
+/** `sluice://host:port` (TCP) or `sluices://host:port` (TLS). */
+export function parseBrokerUrl(url: string): BrokerAddress {
+  const m = /^(sluices?):\/\/([^/:]+|\[[^\]]+\]):(\d{1,5})\/?$/.exec(url.trim());
+  if (!m) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `broker address ${JSON.stringify(url)} is not sluice://HOST:PORT (or sluices://HOST:PORT for TLS)`);
+  return { tls: m[1] === 'sluices', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
+}
+
+export interface Response {
+  json: unknown;
+  blob: Buffer;
+}
+
+interface Pending {
+  type: number;
+  json: unknown;
+  blob: Buffer | undefined;
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+}
+
+export class BrokerConnection {
+  readonly address: BrokerAddress;
+  private readonly o: ConnectionOptions;
+  private socket: net.Socket | null = null;
+  private ready = false;
+  private connecting: Promise<void> | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  /** When the broker was last reachable (or when the outage began). */
+  private downSince: number | null = null;
+
+  constructor(address: BrokerAddress, o: ConnectionOptions = {}) {
+    this.address = address;
+    this.o = o;
+  }
+
+  request(name: RequestName, json: unknown, blob?: Buffer): Promise<Response> & { id: number } {
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    let p!: Pending;
+    const promise = new Promise<Response>((resolve, reject) => {
+      p = { type: REQUEST_TYPES[name], json, blob, resolve, reject };
+    }) as Promise<Response> & { id: number };
+    promise.id = id;
+    if (this.closed) {
+      p.reject(new SluiceError(ErrorCodes.CLOSED, 'the broker connection is closed'));
+      return promise;
+    }
+    this.pending.set(id, p);
+    if (this.ready) this.write(id, p);
+    else void this.connect();
+    return promise;
+  }
+
+  /** Sends without expecting a reply to be awaited (cancel). */
+  fireAndForget(name: RequestName, json: unknown): void {
+    this.request(name, json).catch(() => {});
+  }
+
+  private write(id: number, p: Pending): void {
+    for (const b of encodeFrame(KIND_REQUEST, p.type, id, p.json, p.blob)) this.socket!.write(b);
+  }
+
+  private connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = this.connectLoop().finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private async connectLoop(): Promise<void> {
+    let delay = 50;
+    const since = (this.downSince ??= Date.now());
+    while (!this.closed && !this.ready) {
+      try {
+        await this.open();
+        this.downSince = null;
+        return;
+      } catch (e) {
+        if (isSluiceError(e, ErrorCodes.UNAUTHORIZED)) return this.failAll(e);
+        const down = Date.now() - since;
+        const limit = this.o.retryForMs ?? 30_000;
+        if (down >= limit) {
+          const { host, port } = this.address;
+          return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `cannot reach the broker at ${host}:${port} for ${Math.round(down / 1000)} s (${(e as Error).message}); is \`sluice serve\` running there?`, { host, port }, { cause: e }));
+        }
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  /** Connects and says hello; resolves once requests may flow. */
+  private open(): Promise<void> {
+    const { host, port } = this.address;
+    return new Promise<void>((resolve, reject) => {
+      const socket = this.address.tls ? tls.connect({ host, port, ca: this.o.ca, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
+      socket.setNoDelay(true);
+      const reader = new FrameReader();
+      let greeted = false;
+      const fail = (e: Error) => {
+        socket.destroy();
+        if (!greeted) reject(e);
+      };
+      socket.once(this.address.tls ? 'secureConnect' : 'connect', () => {
+        for (const b of encodeFrame(KIND_REQUEST, REQUEST_TYPES.hello, 0, { token: this.o.token, client: 'sluice-js' })) socket.write(b);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        let frames: Frame[];
+        try {
+          frames = reader.push(chunk);
+        } catch (e) {
+          return fail(e as Error);
+        }
+        for (const f of frames) {
+          if (!greeted) {
+            if (f.kind === KIND_ERROR) return fail(errorFrom(f.json));
+            greeted = true;
+            this.socket = socket;
+            this.ready = true;
+            // Everything outstanding goes (again) on the new connection, in id order.
+            for (const [id, p] of [...this.pending].sort((a, b) => a[0] - b[0])) this.write(id, p);
+            resolve();
+            continue;
+          }
+          this.deliver(f);
+        }
+      });
+      socket.on('error', (e) => fail(e));
+      socket.on('close', () => {
+        if (!greeted) return reject(new Error('connection closed during the handshake'));
+        if (this.socket === socket) {
+          this.socket = null;
+          this.ready = false;
+          if (!this.closed && this.pending.size > 0) void this.connect();
+        }
+      });
+    });
+  }
+
+  private deliver(f: Frame): void {
+    if (f.id === 0 && f.kind === KIND_ERROR) {
+      // A connection-level error (the broker is closing the connection): outstanding requests are retried.
+      const e = errorFrom(f.json);
+      if (isSluiceError(e, ErrorCodes.UNAUTHORIZED)) this.failAll(e);
+      return;
+    }
+    const p = this.pending.get(f.id);
+    if (!p) return; // a reply to a request sent on an earlier connection that was answered already
+    this.pending.delete(f.id);
+    if (f.kind === KIND_ERROR) p.reject(errorFrom(f.json));
+    else p.resolve({ json: f.json, blob: f.blob });
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  /** A connection (if any) is up now. */
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.failAll(new SluiceError(ErrorCodes.CLOSED, 'the broker connection was closed while the request was pending'));
+    this.socket?.destroy();
+    this.socket = null;
+    this.ready = false;
+  }
+}
