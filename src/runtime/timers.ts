@@ -1,7 +1,7 @@
 // The timers of one stateful operator, per key: event-time timers fire when
 // the operator's watermark reaches them, processing-time timers when the wall
 // clock does. The per-key sets are the truth (and what checkpoints save); a
-// heap per domain orders them for firing, with stale entries skipped when
+// queue per domain orders them for firing, with stale entries skipped when
 // popped. Due timers fire in (time, key, partition) order, never insertion
 // order, so a job restored from a checkpoint fires them in the same order as
 // the run that saved them.
@@ -14,60 +14,106 @@ interface Entry {
   partition: number;
 }
 
-interface KeyTimers {
-  event: Set<number>;
-  processing: Set<number>;
+function byKey(a: Entry, b: Entry): number {
+  if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+  return a.partition - b.partition;
 }
 
-function before(a: Entry, b: Entry): boolean {
-  if (a.time !== b.time) return a.time < b.time;
-  if (a.key !== b.key) return a.key < b.key;
-  return a.partition < b.partition;
-}
+/** A binary min-heap of numbers. */
+class NumberHeap {
+  private readonly items: number[] = [];
 
-/** A binary min-heap of timer entries. */
-class Heap {
-  private readonly items: Entry[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  peek(): Entry | undefined {
+  peek(): number | undefined {
     return this.items[0];
   }
 
-  push(e: Entry): void {
+  push(x: number): void {
     const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
+    let i = a.length;
+    a.push(x);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      if (a[parent]! <= x) break;
+      a[i] = a[parent]!;
       i = parent;
+    }
+    a[i] = x;
+  }
+
+  pop(): void {
+    const a = this.items;
+    const last = a.pop()!;
+    const n = a.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const m = l + 1 < n && a[l + 1]! < a[l]! ? l + 1 : l;
+      if (a[m]! >= last) break;
+      a[i] = a[m]!;
+      i = m;
+    }
+    a[i] = last;
+  }
+}
+
+/** The entries due at one time; sorted by (key, partition) once the first of them is taken. */
+interface Bucket {
+  entries: Entry[];
+  sorted: boolean;
+  /** Entries before it were taken. */
+  head: number;
+}
+
+/**
+ * Timer entries in (time, key, partition) order. Windows set one timer per key
+ * for the same time (a window's end), so entries are grouped by time: a heap
+ * of distinct times, and per time a bucket sorted only when it falls due —
+ * one sort per bucket instead of a heap operation, comparing keys, per entry.
+ */
+class TimerQueue {
+  private readonly times = new NumberHeap();
+  private readonly buckets = new Map<number, Bucket>();
+
+  push(e: Entry): void {
+    const b = this.buckets.get(e.time);
+    if (!b) {
+      this.buckets.set(e.time, { entries: [e], sorted: false, head: 0 });
+      this.times.push(e.time);
+    } else if (!b.sorted) b.entries.push(e);
+    else {
+      // Set while its time is being fired: into its place among the entries not yet taken.
+      let lo = b.head;
+      let hi = b.entries.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (byKey(b.entries[mid]!, e) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      b.entries.splice(lo, 0, e);
     }
   }
 
-  pop(): Entry | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+  /** Earliest pending time. */
+  peekTime(): number | undefined {
+    return this.times.peek();
+  }
+
+  /** Removes and returns the earliest entry (call only when peekTime() is defined). */
+  pop(): Entry {
+    const time = this.times.peek()!;
+    const b = this.buckets.get(time)!;
+    if (!b.sorted) {
+      b.entries.sort(byKey);
+      b.sorted = true;
     }
-    return top;
+    const e = b.entries[b.head++]!;
+    if (b.head === b.entries.length) {
+      this.buckets.delete(time);
+      this.times.pop();
+    }
+    return e;
   }
 }
 
@@ -78,49 +124,55 @@ export interface DueTimer {
 }
 
 export class Timers {
-  private readonly byKey: Map<string, KeyTimers>[];
+  /** Per domain and partition, each key's pending times (a key without timers of a domain has no entry there). */
+  private readonly byKey: Record<TimeDomain, Map<string, Set<number>>[]>;
   private readonly dirty: Set<string>[];
-  private readonly heaps: Record<TimeDomain, Heap> = { event: new Heap(), processing: new Heap() };
+  private readonly queues: Record<TimeDomain, TimerQueue> = { event: new TimerQueue(), processing: new TimerQueue() };
 
   constructor(partitions: number) {
-    this.byKey = Array.from({ length: partitions }, () => new Map());
+    const maps = () => Array.from({ length: partitions }, () => new Map<string, Set<number>>());
+    this.byKey = { event: maps(), processing: maps() };
     this.dirty = Array.from({ length: partitions }, () => new Set());
   }
 
   set(domain: TimeDomain, partition: number, key: string, time: number): void {
     if (!Number.isFinite(time)) throw new RangeError(`a timer needs a finite time, got ${time}`);
-    let t = this.byKey[partition]!.get(key);
-    if (!t) this.byKey[partition]!.set(key, (t = { event: new Set(), processing: new Set() }));
-    if (t[domain].has(time)) return;
-    t[domain].add(time);
-    this.heaps[domain].push({ time, key, partition });
+    const keys = this.byKey[domain][partition]!;
+    let times = keys.get(key);
+    if (!times) keys.set(key, (times = new Set()));
+    else if (times.has(time)) return;
+    times.add(time);
+    this.queues[domain].push({ time, key, partition });
     this.dirty[partition]!.add(key);
   }
 
   delete(domain: TimeDomain, partition: number, key: string, time: number): void {
-    const t = this.byKey[partition]!.get(key);
-    if (!t?.[domain].delete(time)) return;
-    if (t.event.size === 0 && t.processing.size === 0) this.byKey[partition]!.delete(key);
+    const keys = this.byKey[domain][partition]!;
+    const times = keys.get(key);
+    if (!times?.delete(time)) return;
+    if (times.size === 0) keys.delete(key);
     this.dirty[partition]!.add(key);
   }
 
   /** The earliest timer of `domain` due at `now`, removed; undefined when none is due. */
   popDue(domain: TimeDomain, now: number): DueTimer | undefined {
-    const heap = this.heaps[domain];
+    const queue = this.queues[domain];
     for (;;) {
-      const top = heap.peek();
-      if (!top || top.time > now) return undefined;
-      heap.pop();
-      const t = this.byKey[top.partition]!.get(top.key);
-      if (!t?.[domain].has(top.time)) continue; // deleted, or a duplicate entry after restore
-      this.delete(domain, top.partition, top.key, top.time);
+      const time = queue.peekTime();
+      if (time === undefined || time > now) return undefined;
+      const top = queue.pop();
+      const keys = this.byKey[domain][top.partition]!;
+      const times = keys.get(top.key);
+      if (!times?.delete(top.time)) continue; // deleted, or a duplicate entry after restore
+      if (times.size === 0) keys.delete(top.key);
+      this.dirty[top.partition]!.add(top.key);
       return top;
     }
   }
 
   /** Earliest pending time in `domain` (may be a deleted timer's: only a hint for when to look again). */
   next(domain: TimeDomain): number | undefined {
-    return this.heaps[domain].peek()?.time;
+    return this.queues[domain].peekTime();
   }
 
   /** Timers of the keys changed since the last call, as JSON ('' when a key has none left). */
@@ -128,8 +180,9 @@ export class Timers {
     const out: { partition: number; key: string; json: string }[] = [];
     for (let p = 0; p < this.dirty.length; p++) {
       for (const key of this.dirty[p]!) {
-        const t = this.byKey[p]!.get(key);
-        out.push({ partition: p, key, json: t ? JSON.stringify({ e: [...t.event], p: [...t.processing] }) : '' });
+        const e = this.byKey.event[p]!.get(key);
+        const pt = this.byKey.processing[p]!.get(key);
+        out.push({ partition: p, key, json: e || pt ? JSON.stringify({ e: e ? [...e] : [], p: pt ? [...pt] : [] }) : '' });
       }
       this.dirty[p]!.clear();
     }
@@ -137,7 +190,7 @@ export class Timers {
   }
 
   restore(partition: number, key: string, json: string): void {
-    if (partition < 0 || partition >= this.byKey.length) throw new RangeError(`saved timers are in partition ${partition} of ${this.byKey.length}`);
+    if (partition < 0 || partition >= this.dirty.length) throw new RangeError(`saved timers are in partition ${partition} of ${this.dirty.length}`);
     const saved = JSON.parse(json) as { e?: number[]; p?: number[] };
     for (const time of saved.e ?? []) this.set('event', partition, key, time);
     for (const time of saved.p ?? []) this.set('processing', partition, key, time);
@@ -146,6 +199,11 @@ export class Timers {
 
   /** Number of keys with timers: for tests that state stays bounded. */
   get keys(): number {
-    return this.byKey.reduce((n, m) => n + m.size, 0);
+    let n = 0;
+    for (let p = 0; p < this.dirty.length; p++) {
+      n += this.byKey.event[p]!.size;
+      for (const key of this.byKey.processing[p]!.keys()) if (!this.byKey.event[p]!.has(key)) n++;
+    }
+    return n;
   }
 }
