@@ -1,3 +1,8 @@
+// File-log-only behaviour: the data dir's lock, and what readers in other
+// processes see of a write that is not yet fsynced. Everything the Log
+// interface promises is tested on every implementation in test/log/suite/
+// (run on this log by file-log-suite.test.ts).
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -6,7 +11,6 @@ import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import type { LogRecord } from '../../src/record.ts';
-import { readAll as readPartition } from '../helpers/read-all.ts';
 
 const b = (s: string) => Buffer.from(s);
 const str = (r: LogRecord) => (r.value ? Buffer.from(r.value).toString() : null);
@@ -22,122 +26,6 @@ async function withLog(fn: (log: FileLog, dir: string) => Promise<void>): Promis
   }
 }
 
-function readAll(log: FileLog, topic: string, partition: number, from = 0): Promise<LogRecord[]> {
-  return readPartition(log, topic, partition, { from, maxRecords: 37 });
-}
-
-test('topics: create, list, get, describe, delete, and clear errors', async () => {
-  await withLog(async (log) => {
-    await log.createTopic('orders', { partitions: 3 });
-    await log.createTopic('a.b_c-d');
-    assert.deepEqual((await log.listTopics()).map((t) => t.name), ['a.b_c-d', 'orders']);
-    assert.equal((await log.getTopic('orders')).config.partitions, 3);
-    assert.equal((await log.getTopic('orders')).config.fsync, 'always');
-    await assert.rejects(log.createTopic('orders'), (e) => isSluiceError(e, 'TOPIC_EXISTS'));
-    await assert.rejects(log.createTopic('../evil'), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
-    await assert.rejects(log.createTopic('x', { partitions: 0 }), (e) => isSluiceError(e, 'INVALID_ARGUMENT') && /partitions/.test(e.message));
-    await assert.rejects(log.getTopic('nope'), (e) => isSluiceError(e, 'UNKNOWN_TOPIC') && /sluice topic create nope/.test(e.message));
-    await assert.rejects(log.append('orders', 3, [{ key: null, value: b('x') }]), (e) => isSluiceError(e, 'UNKNOWN_PARTITION'));
-    const d = await log.describeTopic('orders');
-    assert.deepEqual(d.partitions.map((p) => [p.partition, p.startOffset, p.endOffset]), [[0, 0, 0], [1, 0, 0], [2, 0, 0]]);
-    await log.deleteTopic('orders');
-    assert.deepEqual((await log.listTopics()).map((t) => t.name), ['a.b_c-d']);
-    await assert.rejects(log.read('orders', 0, 0), (e) => isSluiceError(e, 'UNKNOWN_TOPIC'));
-    await log.createTopic('orders', { partitions: 1 });
-    assert.equal((await log.describeTopic('orders')).partitions[0]!.endOffset, 0);
-  });
-});
-
-test('appends get dense offsets; reads return them across segment rolls and after reopen', async () => {
-  const dir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-filelog-'));
-  try {
-    let log = await openFileLog({ dataDir: dir });
-    await log.createTopic('t', { partitions: 2, segmentBytes: 2000 });
-    for (let i = 0; i < 40; i++) {
-      const r = await log.append('t', 1, Array.from({ length: 5 }, (_, j) => ({ key: b(`k${j}`), value: b(`v${i * 5 + j}`), timestamp: 10_000 + i * 5 + j })));
-      assert.deepEqual(r, { baseOffset: i * 5, lastOffset: i * 5 + 4 });
-    }
-    const d = await log.describeTopic('t');
-    assert.ok(d.partitions[1]!.segments > 3, 'small segmentBytes rolls segments');
-    assert.equal(d.partitions[1]!.endOffset, 200);
-    assert.equal(d.partitions[0]!.endOffset, 0);
-    const all = await readAll(log, 't', 1);
-    assert.deepEqual(all.map((r) => r.offset), Array.from({ length: 200 }, (_, i) => i));
-    assert.deepEqual(all.map(str), Array.from({ length: 200 }, (_, i) => `v${i}`));
-    assert.equal(Buffer.from(all[7]!.key!).toString(), 'k2');
-    // A read from the middle of a batch starts at exactly that offset.
-    const mid = await log.read('t', 1, 123, { maxRecords: 2 });
-    assert.deepEqual(mid.records.map(str), ['v123', 'v124']);
-    assert.equal(mid.nextOffset, 125);
-    await log.close();
-
-    log = await openFileLog({ dataDir: dir });
-    assert.deepEqual((await readAll(log, 't', 1, 150)).map(str), Array.from({ length: 50 }, (_, i) => `v${150 + i}`));
-    const r = await log.append('t', 1, [{ key: null, value: b('after') }]);
-    assert.equal(r.baseOffset, 200);
-    await assert.rejects(log.read('t', 1, 202), (e) => isSluiceError(e, 'OFFSET_OUT_OF_RANGE') && e.details.offset === 202);
-    await log.close();
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('concurrent appends share writes (group commit) and keep per-call order', async () => {
-  await withLog(async (log) => {
-    await log.createTopic('t');
-    const calls = Array.from({ length: 200 }, (_, i) => log.append('t', 0, [{ key: null, value: b(`a${i}`) }, { key: null, value: b(`b${i}`) }]));
-    const results = await Promise.all(calls);
-    results.forEach((r, i) => assert.deepEqual(r, { baseOffset: 2 * i, lastOffset: 2 * i + 1 }));
-    const all = await readAll(log, 't', 0);
-    assert.deepEqual(all.map(str), results.flatMap((_, i) => [`a${i}`, `b${i}`]));
-  });
-});
-
-test('maxBytes bounds a read but always returns at least one batch', async () => {
-  await withLog(async (log) => {
-    await log.createTopic('t');
-    await log.append('t', 0, Array.from({ length: 100 }, () => ({ key: null, value: Buffer.alloc(100, 1) })));
-    await log.append('t', 0, Array.from({ length: 100 }, () => ({ key: null, value: Buffer.alloc(100, 2) })));
-    const r = await log.read('t', 0, 0, { maxBytes: 10 });
-    assert.equal(r.records.length, 100);
-    assert.equal(r.nextOffset, 100);
-  });
-});
-
-test('seek by timestamp finds the first record at or after it, with out-of-order timestamps', async () => {
-  await withLog(async (log) => {
-    await log.createTopic('t', { segmentBytes: 3000 });
-    // Timestamps mostly rise, with stragglers: offset i has ts 1000 + 10*i, except every 7th is 500 earlier.
-    const ts = (i: number) => 1000 + 10 * i - (i % 7 === 0 ? 500 : 0);
-    for (let i = 0; i < 300; i += 3) {
-      await log.append('t', 0, [0, 1, 2].map((j) => ({ key: null, value: b(String(i + j)), timestamp: ts(i + j) })));
-    }
-    const all = await readAll(log, 't', 0);
-    for (const target of [0, 999, 1000, 1001, 1500, 2345, 3990, 3991, 10_000]) {
-      const expected = all.find((r) => r.timestamp >= target)?.offset ?? 300;
-      assert.equal(await log.offsetForTimestamp('t', 0, target), expected, `ts ${target}`);
-    }
-  });
-});
-
-test('waitFor resolves on a later append, and on abort, without polling', async () => {
-  await withLog(async (log) => {
-    await log.createTopic('t');
-    let woke = false;
-    const w = log.waitFor('t', 0, 0).then(() => (woke = true));
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(woke, false);
-    await log.append('t', 0, [{ key: null, value: b('x') }]);
-    await w;
-    assert.equal(woke, true);
-    await log.waitFor('t', 0, 0); // already there: immediate
-    const ac = new AbortController();
-    const pending = log.waitFor('t', 0, 5, ac.signal);
-    ac.abort();
-    await pending;
-  });
-});
-
 test('a second writer on the same data dir fails fast with LOCKED; a read-only opener does not', async () => {
   await withLog(async (log, dir) => {
     await log.createTopic('t');
@@ -148,25 +36,6 @@ test('a second writer on the same data dir fails fast with LOCKED; a read-only o
     await assert.rejects(ro.append('t', 0, [{ key: null, value: b('y') }]), (e) => isSluiceError(e, 'READ_ONLY'));
     await ro.close();
   });
-});
-
-test('fsync never and interval policies acknowledge and persist records', async () => {
-  const dir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-filelog-'));
-  try {
-    let log = await openFileLog({ dataDir: dir });
-    await log.createTopic('never', { fsync: 'never' });
-    await log.createTopic('interval', { fsync: { intervalMs: 5 } });
-    await log.append('never', 0, [{ key: null, value: b('n') }]);
-    await log.append('interval', 0, [{ key: null, value: b('i') }]);
-    await log.close();
-    log = await openFileLog({ dataDir: dir });
-    assert.deepEqual((await log.read('never', 0, 0)).records.map(str), ['n']);
-    assert.deepEqual((await log.read('interval', 0, 0)).records.map(str), ['i']);
-    assert.deepEqual((await log.getTopic('interval')).config.fsync, { intervalMs: 5 });
-    await log.close();
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 });
 
 test('readers in other processes see a batch only once the writer acknowledged it (after fsync)', async () => {

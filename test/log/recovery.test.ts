@@ -384,18 +384,6 @@ test('batches larger than the scan chunk (4 MiB) survive reopen: alone, and back
   }
 });
 
-test('seek by timestamp into a batch larger than 1 MiB', async (t) => {
-  const dataDir = tmpDir(t);
-  const log = await openFileLog({ dataDir });
-  try {
-    await log.createTopic(T, { partitions: 1 });
-    await log.append(T, 0, [rec(0), rec(1, 2 * 1024 * 1024), rec(2)]);
-    assert.equal(await log.offsetForTimestamp(T, 0, rec(1).timestamp!), 1);
-  } finally {
-    await log.close();
-  }
-});
-
 // ---- indexes ---------------------------------------------------------------------
 
 async function checkSeeks(log: FileLog, total: number, ctx: string): Promise<void> {

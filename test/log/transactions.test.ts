@@ -1,26 +1,20 @@
+// File-log-only transaction tests: what readers (in this process and in
+// others) see while the commit point is held back or fails (fault injection
+// with setIo), and repair of a crash between the commit record and the group
+// offsets file. The transaction tests of the Log interface are in
+// test/log/suite/transactions.ts.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
+import { openFileLog } from '../../src/log/file/file-log.ts';
 import { setIo, realIo } from '../../src/log/file/io.ts';
 import { isSluiceError } from '../../src/errors.ts';
-import type { Isolation } from '../../src/log/log.ts';
+import { values } from './suite/transactions.ts';
 
 const b = (s: string) => Buffer.from(s);
-const str = (u: Uint8Array | null) => (u ? Buffer.from(u).toString() : null);
-
-async function values(log: FileLog, topic: string, partition: number, isolation: Isolation = 'read_committed'): Promise<string[]> {
-  const out: string[] = [];
-  let offset = 0;
-  for (;;) {
-    const r = await log.read(topic, partition, offset, { isolation });
-    out.push(...r.records.map((x) => str(x.value)!));
-    if (r.nextOffset >= r.highWatermark) return out;
-    offset = r.nextOffset;
-  }
-}
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-txn-'));
@@ -125,54 +119,6 @@ test('a transaction that fails at its commit point is never visible, before or a
     assert.equal(again.epoch, producer.epoch + 1);
     await log.commitTransaction(again, 1, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('next') }] }], offsets: [] });
     assert.deepEqual(await values(log, 'out', 0), ['kept', 'next']);
-    await log.close();
-  });
-});
-
-test('a new instance fences the old one: the zombie cannot commit', async () => {
-  await withDir(async (dir) => {
-    const log = await openFileLog({ dataDir: dir });
-    try {
-      await log.createTopic('out');
-      const zombie = await log.initProducer('job-c');
-      await log.commitTransaction(zombie, 1, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('1') }] }], offsets: [] });
-      const fresh = await log.initProducer('job-c');
-      assert.equal(fresh.producerId, zombie.producerId);
-      assert.equal(fresh.epoch, zombie.epoch + 1);
-      await assert.rejects(
-        log.commitTransaction(zombie, 2, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('zombie') }] }], offsets: [] }),
-        (e) => isSluiceError(e, 'FENCED') && /replaced by a newer instance/.test(e.message),
-      );
-      await log.commitTransaction(fresh, 1, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('2') }] }], offsets: [] });
-      assert.deepEqual(await values(log, 'out', 0), ['1', '2']);
-    } finally {
-      await log.close();
-    }
-  });
-});
-
-test('retrying a commit or a stamped append does not duplicate it', async () => {
-  await withDir(async (dir) => {
-    let log = await openFileLog({ dataDir: dir });
-    await log.createTopic('out');
-    const p = await log.initProducer('job-d');
-    const body = { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('once') }] }], offsets: [] };
-    const first = await log.commitTransaction(p, 1, body);
-    const retry = await log.commitTransaction(p, 1, body);
-    assert.deepEqual(retry, first);
-    await assert.rejects(log.commitTransaction(p, 5, body), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
-    assert.deepEqual(await values(log, 'out', 0), ['once']);
-
-    const stamp = { producerId: 99, epoch: 0, sequence: 1 };
-    const a1 = await log.append('out', 0, [{ key: null, value: b('x') }], { producer: stamp });
-    const a2 = await log.append('out', 0, [{ key: null, value: b('x') }], { producer: stamp });
-    assert.deepEqual(a2, a1);
-    await log.close();
-    // The idempotence window survives a restart (rebuilt from the active segment).
-    log = await openFileLog({ dataDir: dir });
-    assert.deepEqual(await log.append('out', 0, [{ key: null, value: b('x') }], { producer: stamp }), a1);
-    await assert.rejects(log.append('out', 0, [{ key: null, value: b('y') }], { producer: { ...stamp, sequence: 0 } }), /sequences must increase/);
-    assert.deepEqual(await values(log, 'out', 0), ['once', 'x']);
     await log.close();
   });
 });
