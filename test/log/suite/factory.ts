@@ -17,6 +17,10 @@
 //   factory set up for it (a temp dir, a broker process or server) is the
 //   factory's to tear down, with `t.after(...)`: hooks registered during
 //   `open` run after the test body, i.e. after the test closed its logs.
+//   They run in registration order (first registered, first run), so stop a
+//   broker before removing its data dir: register one hook that does both
+//   (test/helpers/tmp.ts's tmpDir registers its removal at once, i.e. before
+//   a broker-stopping hook registered after it).
 //   Errors must arrive as SluiceErrors with the embedded log's codes
 //   (UNKNOWN_TOPIC, UNKNOWN_PARTITION, TOPIC_EXISTS, INVALID_ARGUMENT,
 //   OFFSET_OUT_OF_RANGE, FENCED, REBALANCED, CLOSED...) and its messages (a few
