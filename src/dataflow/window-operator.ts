@@ -99,38 +99,72 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
     } else ctx.count('late-dropped');
   }
 
-  const find = (state: WinState, b: Span) => state.w.find((w) => w.s === b.s && w.e === b.e);
-  const open = (state: WinState, b: Span, acc: unknown): Win => {
-    const w: Win = { s: b.s, e: b.e, a: acc, r: 0 };
+  /** The key's window [s, e), if it has one (a loop, not Array#find: this runs for every window of every event). */
+  function find(state: WinState, s: number, e: number): Win | undefined {
+    const ws = state.w;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      if (w.s === s && w.e === e) return w;
+    }
+    return undefined;
+  }
+  const open = (state: WinState, s: number, e: number, acc: unknown): Win => {
+    const w: Win = { s, e, a: acc, r: 0 };
     state.w.push(w);
     return w;
   };
   /** Whether a late event may still correct a window closing at `closeTime`. */
   const correctable = (clock: number, closeTime: number) => policy === 'correct' && clock < closeTime + retain;
 
+  /** Tumbling and hopping windows: the starts of an event's windows, latest first (reused: no array per event). */
+  const starts: number[] = [];
+
   function onFixed(value: unknown, state: WinState, ctx: Ctx, t: number, clock: number): void {
     let lateWindows: WindowBounds[] | null = null;
-    for (const b of assignFixed(spec, t)) {
-      const bounds = { s: b.start, e: b.end };
-      const closeTime = closesAt(bounds);
-      if (clock >= closeTime) {
-        if (!correctable(clock, closeTime)) {
-          (lateWindows ??= []).push(b);
-          continue;
-        }
-        const w = find(state, bounds) ?? open(state, bounds, agg.init());
-        w.a = agg.add(w.a, value);
-        w.f = 1;
-        setTimer(ctx, closeTime + retain);
-        corrected(ctx, w);
-        continue;
-      }
-      const w = find(state, bounds) ?? open(state, bounds, agg.init());
-      w.a = agg.add(w.a, value);
-      setTimer(ctx, closeTime);
-      changed(ctx, state, w);
+    if (spec.type === 'calendar') {
+      for (const b of assignFixed(spec, t)) lateWindows = addFixed(value, state, ctx, clock, b.start, b.end, lateWindows);
+    } else if (spec.type === 'tumbling' || spec.type === 'hopping') {
+      // The windows assignFixed returns, computed the same way, earliest first.
+      const { size, offset } = spec;
+      const hop = spec.type === 'hopping' ? spec.hop : size;
+      let n = 0;
+      let start = Math.floor((t - offset) / hop) * hop + offset;
+      if (spec.type === 'tumbling') starts[n++] = start;
+      else for (; start > t - size; start -= hop) starts[n++] = start;
+      for (let i = n - 1; i >= 0; i--) lateWindows = addFixed(value, state, ctx, clock, starts[i]!, starts[i]! + size, lateWindows);
     }
     if (lateWindows) late(ctx, value, lateWindows, `the watermark (${clock}) passed the end of every window it belongs to plus the allowed lateness (${lateness} ms)`);
+  }
+
+  /**
+   * Adds an event to its key's window [start, end); returns `lateWindows`,
+   * with this window added if the event is late for it.
+   */
+  function addFixed(value: unknown, state: WinState, ctx: Ctx, clock: number, start: number, end: number, lateWindows: WindowBounds[] | null): WindowBounds[] | null {
+    const closeTime = end + lateness;
+    if (clock >= closeTime) {
+      if (!correctable(clock, closeTime)) {
+        (lateWindows ??= []).push({ start, end });
+        return lateWindows;
+      }
+      const w = find(state, start, end) ?? open(state, start, end, agg.init());
+      w.a = agg.add(w.a, value);
+      w.f = 1;
+      setTimer(ctx, closeTime + retain);
+      corrected(ctx, w);
+      return lateWindows;
+    }
+    let w = find(state, start, end);
+    if (w) {
+      w.a = agg.add(w.a, value);
+      if (w.f) setTimer(ctx, closeTime); // closed, yet the clock says open: only if the wall clock went back
+    } else {
+      // A new window sets its closing timer; an open window's timer is pending until it closes it.
+      w = open(state, start, end, agg.add(agg.init(), value));
+      setTimer(ctx, closeTime);
+    }
+    changed(ctx, state, w);
+    return lateWindows;
   }
 
   function onSession(value: unknown, state: WinState, ctx: Ctx, t: number, clock: number): void {
@@ -191,12 +225,12 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
       if (w.f) corrected(ctx, w);
       else changed(ctx, state, w);
     }
-    let w = find(state, own);
+    let w = find(state, own.s, own.e);
     if (w) w.a = agg.add(w.a, value);
     else {
       let acc = agg.init();
       for (const [ts, v] of buffer) if (ts >= own.s && ts < own.e) acc = agg.add(acc, v);
-      w = open(state, own, acc);
+      w = open(state, own.s, own.e, acc);
     }
     if (clock >= closeTime) {
       w.f = 1;

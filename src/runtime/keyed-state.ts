@@ -25,7 +25,7 @@ export class KeyedState {
     let s = map.get(key);
     if (s === undefined) {
       s = this.node.init(key);
-      if (!this.node.stateCodec) assertJsonCompatible(s, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
+      if (!this.node.stateCodec) this.checkJson(s, key);
       map.set(key, s);
     }
     this.dirty[partition]!.add(key);
@@ -35,6 +35,11 @@ export class KeyedState {
   /** Forgets a key's state (its next get() starts from init); the next snapshot records the deletion. */
   delete(partition: number, key: string): void {
     if (this.partitions[partition]!.delete(key)) this.dirty[partition]!.add(key);
+  }
+
+  /** assertJsonCompatible, with the message built only for a failure: this runs for every new or changed key. */
+  private checkJson(value: unknown, key: string): void {
+    if (!isPlainJson(value, 64)) explainNotJson(value, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
   }
 
   /** Number of keys with state: for tests that state stays bounded. */
@@ -68,7 +73,7 @@ export class KeyedState {
         const v = codec ? codec.toJSON(s) : s;
         // Checked at every snapshot, not only at creation: state mutated into a Map or a class
         // instance since would otherwise be saved as {} and come back wrong after a restart.
-        assertJsonCompatible(v, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
+        this.checkJson(v, key);
         out.push({ partition: p, key, json: JSON.stringify(v) });
       }
       dirty.clear();

@@ -42,14 +42,17 @@ export class Operator {
   /** Watermark stamped on what is emitted now. */
   private stampWatermark = -Infinity;
   private readonly ctx: Ctx;
+  /** Origin of what timers emit. */
+  private readonly timerOrigin: string;
 
   constructor(node: ProcessNode, now: () => number, fail: (err: unknown, at: Event) => void) {
     this.node = node;
     this.state = new KeyedState(node);
     this.timers = new Timers(node.partitions);
     this.fail = fail;
+    this.timerOrigin = `timer:${node.name}`;
     this.current = this.timerEvent({ partition: 0, key: '', time: 0 });
-    const key = () => [this.ctx.partition, this.ctx.key] as const;
+    // The current key's partition and key are passed as they are: these run for every event.
     this.ctx = {
       key: '',
       partition: 0,
@@ -59,10 +62,10 @@ export class Operator {
         return now();
       },
       emit: (value: unknown, options?: EmitOptions) => this.emit(value, options),
-      timer: (time: number) => this.timers.set('event', ...key(), time),
-      processingTimer: (time: number) => this.timers.set('processing', ...key(), time),
-      deleteTimer: (time: number, domain: TimeDomain = 'event') => this.timers.delete(domain, ...key(), time),
-      clearState: () => this.state.delete(...key()),
+      timer: (time: number) => this.timers.set('event', this.ctx.partition, this.ctx.key, time),
+      processingTimer: (time: number) => this.timers.set('processing', this.ctx.partition, this.ctx.key, time),
+      deleteTimer: (time: number, domain: TimeDomain = 'event') => this.timers.delete(domain, this.ctx.partition, this.ctx.key, time),
+      clearState: () => this.state.delete(this.ctx.partition, this.ctx.key),
       count: (counter: string, by = 1) => {
         this.counters.set(counter, (this.counters.get(counter) ?? 0) + by);
       },
@@ -145,7 +148,7 @@ export class Operator {
       timestamp: due.time,
       watermark: this.watermark,
       headers: EMPTY_HEADERS,
-      origin: `timer:${this.node.name}`,
+      origin: this.timerOrigin,
       position: due.time,
     };
   }
