@@ -106,9 +106,9 @@ export interface StreamStreamJoinOptions<T, U, R> {
    */
   within: number | { before: number; after: number };
   fn: (value: T, other: U | null, key: string) => R;
-  /** How long after an event's interval closes a late other-side event is still taken. Default 0. */
+  /** How far behind the watermark an event may be and still be joined (buffered events are kept as much longer). Default 0. */
   allowedLatenessMs?: number;
-  /** An event whose interval already closed: 'drop' (counted as `late-dropped`, the default) or 'side-output'. */
+  /** An event behind the watermark by more than the allowed lateness: 'drop' (counted as `late-dropped`, the default) or 'side-output'. */
   late?: 'drop' | 'side-output';
   lateOutput?: string;
   name?: string;
@@ -136,9 +136,13 @@ export function streamStreamJoin<T, U, R>(left: Stream<T>, right: Stream<U>, o: 
     (t, st, ctx) => {
       const ts = ctx.timestamp;
       const end = t.s === 0 ? leftEnd(ts) : rightEnd(ts);
-      if (end <= ctx.watermark) {
+      // Late once the watermark passes ts + lateness, even if its own interval is still open: the
+      // earliest partners it could match (the other side at ts - after for a left event, ts - before
+      // for a right one) were let go when the watermark passed ts + lateness; joining it anyway
+      // would silently miss those pairs (and emit a left event with null although it matched).
+      if (ts + 1 + lateness <= ctx.watermark) {
         if (o.late === 'side-output') {
-          const ev: LateEvent<unknown> = { value: t.v, key: ctx.key, timestamp: ts, watermark: ctx.watermark, windows: [{ start: ts - (t.s === 0 ? before : after), end: ts + (t.s === 0 ? after : before) + 1 }], reason: `the watermark (${ctx.watermark}) passed the end of its join interval plus the allowed lateness (${lateness} ms)` };
+          const ev: LateEvent<unknown> = { value: t.v, key: ctx.key, timestamp: ts, watermark: ctx.watermark, windows: [{ start: ts - (t.s === 0 ? before : after), end: ts + (t.s === 0 ? after : before) + 1 }], reason: `the watermark (${ctx.watermark}) passed its timestamp plus the allowed lateness (${lateness} ms): partners in its join interval may already be gone` };
           ctx.emit(ev as never, { to: o.lateOutput ?? 'late' });
         } else ctx.count('late-dropped');
         if (st.l.length === 0 && st.r.length === 0) ctx.clearState();

@@ -40,8 +40,9 @@ interface Row<V> {
 export function applyUpsert<V>(value: V | null, row: Row<V>, ctx: ProcessContext<Change<V>>): void {
   const old = row.v ?? null;
   if (value === null) {
-    if (old === null) return;
+    // Deleting an absent key changes nothing, but get() created its (empty) state: drop that too.
     ctx.clearState();
+    if (old === null) return;
     ctx.emit({ key: ctx.key, value: null, old });
     return;
   }

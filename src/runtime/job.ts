@@ -111,14 +111,20 @@ export class Job {
    * processed, not necessarily committed yet.
    */
   async lookup<V = unknown>(table: string, key: string): Promise<V | undefined> {
-    const rows = this.pool ? await this.pool.query(table, key) : this.engine.tableRows(table, key);
+    const rows = await this.tableRows(table, key);
     return rows[0]?.[1] as V | undefined;
   }
 
   /** Every row of the table named `table`. */
   async scan<V = unknown>(table: string): Promise<Map<string, V>> {
-    const rows = this.pool ? await this.pool.query(table) : this.engine.tableRows(table);
-    return new Map(rows as [string, V][]);
+    return new Map((await this.tableRows(table)) as [string, V][]);
+  }
+
+  private async tableRows(table: string, key?: string): Promise<[string, unknown][]> {
+    // Asked here first even with workers (same graph; their rows are not here): an unknown table is
+    // the caller's error, while in a worker any error is a worker failure, which stops the job.
+    const here = this.engine.tableRows(table, key);
+    return this.pool ? this.pool.query(table, key) : here;
   }
 
   /** Stops gracefully (same as aborting the signal passed in the options). */
