@@ -24,6 +24,13 @@ export interface Event<T = unknown> {
    */
   watermark: number;
   headers: Headers;
+  /**
+   * The order of the source record this event derives from, within one engine:
+   * where branches of one stream meet again (merge, joins), events are put
+   * back in this order, so each branch sees the others' events as the source
+   * delivered them, whatever the batch size.
+   */
+  seq: number;
   /** Where the source record came from, for dead letters and error messages. */
   origin: string;
   position: number;

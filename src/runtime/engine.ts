@@ -11,7 +11,7 @@
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { SinkRecord, SourceBatch } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
-import type { Event, KeyByNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
+import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
 import type { Headers } from '../record.ts';
 import { EventClock } from './event-clock.ts';
 import { Operator, type Emitted } from './operator.ts';
@@ -32,7 +32,7 @@ export type Stage = 'decode' | 'process' | 'encode';
 
 /** A copy of `e` carrying `value`. Spelled out (not `{ ...e }`) so every event has one hidden class. */
 function derive(e: Event, value: unknown): Event {
-  return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, watermark: e.watermark, headers: e.headers, origin: e.origin, position: e.position };
+  return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, watermark: e.watermark, headers: e.headers, seq: e.seq, origin: e.origin, position: e.position };
 }
 
 function addCounters(into: Record<string, Record<string, number>>, operator: string, counters: Iterable<[string, number]>): void {
@@ -73,6 +73,10 @@ export class Engine {
   /** Told each time the watermark advances (the job forwards it to the workers). */
   onWatermark: ((watermark: number) => void) | null = null;
   private readonly byId = new Map<number, Node>();
+  /** Events waiting at merge nodes for the rest of the current push (flushMerges). */
+  private readonly held = new Map<MergeNode, Event[]>();
+  /** Numbers source events in the order they enter (Event.seq). */
+  private seq = 0;
   /** Each operator's keyBy: the stage it belongs to. */
   private readonly stageOf = new Map<ProcessNode, number>();
   /** Counters restored from the last checkpoint (the operators count from zero on top). */
@@ -126,10 +130,12 @@ export class Engine {
           continue;
         }
       }
-      events.push({ value, key: null, partition: -1, timestamp, watermark: 0, headers: r.headers, origin: batch.origin, position: batch.position + i });
+      events.push({ value, key: null, partition: -1, timestamp, watermark: 0, headers: r.headers, seq: this.seq++, origin: batch.origin, position: batch.position + i });
     }
     const moved = this.clock.stamp(node, batch.origin, events, now);
     this.forward(node, events, undefined);
+    // Before the watermark moves: merged branches are judged by the watermark they were stamped with.
+    this.flushMerges();
     if (moved) this.advance(this.clock.watermark);
   }
 
@@ -138,6 +144,7 @@ export class Engine {
     const node = this.byId.get(nodeId);
     if (node?.kind !== 'keyBy') throw new Error(`internal: node ${nodeId} is not a keyBy node`);
     this.forward(node, events, undefined);
+    this.flushMerges();
   }
 
   /** Moves every operator's watermark to `watermark`, firing the event-time timers that become due. */
@@ -145,6 +152,7 @@ export class Engine {
     for (const op of this.operators.values()) {
       if (watermark > op.watermark) this.emitted(op.node, op.advance(watermark));
     }
+    this.flushMerges();
     this.onWatermark?.(watermark);
   }
 
@@ -161,12 +169,14 @@ export class Engine {
     for (const op of this.operators.values()) {
       if (this.stageOf.get(op.node) === keyById && watermark > op.watermark) this.emitted(op.node, op.advance(watermark));
     }
+    this.flushMerges();
   }
 
   /** Wall-clock housekeeping: idle source partitions, processing-time timers. */
   tick(now: number = this.now()): void {
     if (this.clock.tick(now)) this.advance(this.clock.watermark);
     for (const op of this.operators.values()) this.emitted(op.node, op.tick(now));
+    this.flushMerges();
   }
 
   /** A source ended for good (bounded input): it no longer holds the watermark back. */
@@ -244,6 +254,22 @@ export class Engine {
     }
   }
 
+  /**
+   * Sends on what merges hold, earliest merge first (a merge feeding another
+   * fills it before its turn), each in source order: a stable sort by seq
+   * keeps what one source event produced in the order it was produced.
+   */
+  private flushMerges(): void {
+    while (this.held.size > 0) {
+      let first: MergeNode | null = null;
+      for (const n of this.held.keys()) if (first === null || n.id < first.id) first = n;
+      const events = this.held.get(first!)!;
+      this.held.delete(first!);
+      events.sort((a, b) => a.seq - b.seq);
+      this.forward(first!, events, undefined);
+    }
+  }
+
   private emitted(node: ProcessNode, out: Emitted): void {
     this.forward(node, out.main, undefined);
     if (out.side) for (const [port, list] of out.side) this.forward(node, list, port);
@@ -310,8 +336,13 @@ export class Engine {
       }
       case 'process':
         return this.emitted(node, this.operators.get(node)!.process(events));
-      case 'merge':
-        return this.forward(node, events, undefined);
+      case 'merge': {
+        // Held until everything upstream has run for this push (flushMerges), then sent on in source order.
+        const held = this.held.get(node);
+        if (held) for (const e of events) held.push(e);
+        else this.held.set(node, events);
+        return;
+      }
       case 'sink':
         return this.runSink(node, events);
       case 'source':

@@ -39,6 +39,8 @@ export class Operator {
   private side: Map<string, Event[]> | null = null;
   /** The event being processed (or a stand-in for a timer): emitted events copy its envelope. */
   private current: Event;
+  /** The seq of the event being processed: what timers it makes due emit carries it too. */
+  private seq = 0;
   /** Watermark stamped on what is emitted now. */
   private stampWatermark = -Infinity;
   private readonly ctx: Ctx;
@@ -77,6 +79,7 @@ export class Operator {
     const { node, ctx } = this;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
+      this.seq = e.seq;
       if (this.followStamps && e.watermark > this.watermark) this.advanceTo(e.watermark);
       // A timer the previous event set for a time the watermark already passed fires before the next event, as at a batch boundary.
       else if (i > 0) this.fireDue('event', this.watermark);
@@ -101,12 +104,14 @@ export class Operator {
 
   /** The watermark moved on without an event reaching this operator. */
   advance(watermark: number): Emitted {
+    this.seq = Infinity; // after every event of the batch
     if (watermark > this.watermark) this.advanceTo(watermark);
     return this.take();
   }
 
   /** Fires processing-time timers due at `now`. */
   tick(now: number): Emitted {
+    this.seq = Infinity;
     this.stampWatermark = this.watermark;
     this.fireDue('processing', now);
     return this.take();
@@ -150,6 +155,7 @@ export class Operator {
       headers: EMPTY_HEADERS,
       origin: this.timerOrigin,
       position: due.time,
+      seq: this.seq,
     };
   }
 
@@ -164,6 +170,7 @@ export class Operator {
       headers: cur.headers,
       origin: cur.origin,
       position: cur.position,
+      seq: cur.seq,
     };
     if (options?.to === undefined) this.main.push(out);
     else {

@@ -13,6 +13,7 @@ export interface EventColumns {
   partitions: Int32Array;
   timestamps: Float64Array;
   watermarks: Float64Array;
+  seqs: Float64Array;
   /** Present only when some event has headers. */
   headers: Headers[] | null;
   origins: string[];
@@ -27,6 +28,7 @@ export function toColumns(events: Event[]): EventColumns {
     partitions: new Int32Array(n),
     timestamps: new Float64Array(n),
     watermarks: new Float64Array(n),
+    seqs: new Float64Array(n),
     headers: null,
     origins: new Array<string>(n),
     positions: new Float64Array(n),
@@ -38,6 +40,7 @@ export function toColumns(events: Event[]): EventColumns {
     c.partitions[i] = e.partition;
     c.timestamps[i] = e.timestamp;
     c.watermarks[i] = e.watermark;
+    c.seqs[i] = e.seq;
     c.origins[i] = e.origin;
     c.positions[i] = e.position;
     if (e.headers !== EMPTY_HEADERS && Object.keys(e.headers).length > 0) {
@@ -58,6 +61,7 @@ export function fromColumns(c: EventColumns): Event[] {
       partition: c.partitions[i]!,
       timestamp: c.timestamps[i]!,
       watermark: c.watermarks[i]!,
+      seq: c.seqs[i]!,
       headers: c.headers?.[i] ?? EMPTY_HEADERS,
       origin: c.origins[i]!,
       position: c.positions[i]!,
