@@ -100,6 +100,8 @@ export interface ProcessNode extends NodeBase {
   stateCodec?: StateCodec<unknown>;
   /** One state for the whole stream (`global()`): outputs carry no key unless emit gives one. */
   global?: boolean;
+  /** A table's operator (its state per key is `{ v: row }`): what interactive queries may read. */
+  table?: boolean;
   /** Called when a timer set with ctx.timer / ctx.processingTimer is due. */
   onTimer?: (timer: Timer, state: unknown, ctx: ProcessContext<unknown>) => void;
 }

@@ -236,6 +236,7 @@ export class KeyedStream<T> {
   /** A table of the latest value per key; its changes come out of `toStream()`. */
   toTable(options: Omit<TableOptions, 'partitions'> = {}): Table<T> {
     const changes = this.process<{ v?: T }, Change<T>>(() => ({}), (value, row, ctx) => applyUpsert(value, row, ctx), { name: options.name });
+    (changes.node as ProcessNode).table = true;
     return new Table(changes, changes.node.name);
   }
 

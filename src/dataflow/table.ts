@@ -8,6 +8,7 @@ import type { Encoder } from '../codec.ts';
 import type { Sink } from '../connectors/connector.ts';
 import type { ProcessContext } from './context.ts';
 import { tableTableJoin } from './joins.ts';
+import type { ProcessNode } from './graph.ts';
 import type { Stream } from './stream.ts';
 
 /** One change of a table: the key's new row, or null when the key was deleted. */
@@ -66,6 +67,7 @@ export class Table<V> {
     const changes = upserts
       .keyBy((u) => u.key, { partitions: options.partitions })
       .process<Row<V>, Change<V>>(() => ({}), (u, row, ctx) => applyUpsert(u.value, row, ctx), { name: options.name });
+    (changes.node as ProcessNode).table = true;
     return new Table(changes, changes.node.name);
   }
 

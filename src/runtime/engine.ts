@@ -209,7 +209,7 @@ export class Engine {
   /** A table's rows (all, or one key's): for interactive queries. */
   tableRows(name: string, key?: string): [string, unknown][] {
     const op = this.operatorNamed(name);
-    if (!op) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no table named ${name}; stateful operators: ${[...this.operators.keys()].map((n) => n.name).join(', ')}`);
+    if (!op?.node.table) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no table named ${name}; tables: ${[...this.operators.keys()].filter((n) => n.table).map((n) => n.name).join(', ') || 'none'}`);
     const rows: [string, unknown][] = key === undefined ? op.state.entries() : [[key, op.state.lookup(key)]];
     return rows.flatMap(([k, row]) => (row !== null && typeof row === 'object' && 'v' in row ? [[k, row.v] as [string, unknown]] : []));
   }
