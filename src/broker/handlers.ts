@@ -35,14 +35,19 @@ function bad(message: string): never {
   throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, message);
 }
 
+/** Field `k` of `j`, which is whatever the client sent where an object belongs: null or a number too. */
+function field(j: unknown, k: string): unknown {
+  return typeof j === 'object' && j !== null ? (j as Fields)[k] : undefined;
+}
+
 function str(j: Fields, k: string): string {
-  const v = j[k];
+  const v = field(j, k);
   if (typeof v !== 'string' || v === '') bad(`field ${k} must be a non-empty string`);
   return v;
 }
 
 function int(j: Fields, k: string, min = 0): number {
-  const v = j[k];
+  const v = field(j, k);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(`field ${k} must be an integer >= ${min}`);
   return v;
 }

@@ -225,6 +225,7 @@ export function decodeRecords(buf: Buffer, count: number, withOffsets: boolean):
         throw protocolError(`the headers of record ${i} are not valid JSON`);
       }
       if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw protocolError(`the headers of record ${i} are not an object`);
+      if (Object.values(headers).some((v) => typeof v !== 'string')) throw protocolError(`the headers of record ${i} must have string values`);
       at += hLen;
     }
     if (withOffsets) out[i] = { offset, timestamp: ts, key, value, headers };
