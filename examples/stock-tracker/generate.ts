@@ -1,11 +1,12 @@
-// Generates stock changes as JSON lines: {"product","change"}. Deliveries
-// (positive, 10-50 units) are rarer and bigger than sales (1-5 units), so
-// levels rise and fall through their thresholds. Deterministic for a seed.
+// Generates stock events as JSON lines: orders (1-6 units), deliveries (10-30
+// units) and now and then a new reorder level (0-20) per product, so stock
+// rises and falls through reorder levels and some orders find too little.
+// Deterministic for a seed.
 //
-//   node --import tsx examples/stock-tracker/generate.ts [count] [seed] > changes.jsonl
+//   node --import tsx examples/stock-tracker/generate.ts [count] [seed] > events.jsonl
 
 import { pathToFileURL } from 'node:url';
-import type { StockChange } from './app.ts';
+import type { StockEvent } from './app.ts';
 
 export const PRODUCTS = ['espresso-beans', 'oat-milk', 'paper-cups', 'croissants', 'tea-bags', 'sugar-sticks'];
 
@@ -21,19 +22,23 @@ export function seeded(seed: number): () => number {
   };
 }
 
-export function generateChanges(count: number, seed: number, products: readonly string[] = PRODUCTS): StockChange[] {
+export function generateEvents(count: number, seed: number, products: readonly string[] = PRODUCTS): StockEvent[] {
   const random = seeded(seed);
-  const out: StockChange[] = [];
+  const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+  const out: StockEvent[] = [];
+  let orders = 0;
   for (let i = 0; i < count; i++) {
     const product = products[Math.floor(random() * products.length)]!;
-    const change = random() < 0.1 ? 10 * (1 + Math.floor(random() * 5)) : -(1 + Math.floor(random() * 5));
-    out.push({ product, change });
+    const kind = random();
+    if (kind < 0.82) out.push({ type: 'order', orderId: `o-${String(++orders).padStart(7, '0')}`, product, qty: between(1, 6) });
+    else if (kind < 0.95) out.push({ type: 'delivery', product, qty: between(10, 30) });
+    else out.push({ type: 'reorder-level', product, reorderLevel: between(0, 20) });
   }
   return out;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const count = Number(process.argv[2] ?? 1000);
+  const count = Number(process.argv[2] ?? 2000);
   const seed = Number(process.argv[3] ?? 7);
-  process.stdout.write(generateChanges(count, seed).map((c) => JSON.stringify(c) + '\n').join(''));
+  process.stdout.write(generateEvents(count, seed).map((e) => JSON.stringify(e) + '\n').join(''));
 }

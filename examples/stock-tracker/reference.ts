@@ -1,20 +1,33 @@
-// The stock tracker's answers computed the slow, obvious way, for tests: the
-// level after an event is the sum of that product's changes up to and
-// including it; an alert is due when the level before the event was at or
-// above the threshold and the level after it is below.
+// The stock tracker's answers from a plain sequential loop over the events,
+// for tests and run.sh: one map of rows, each event applied in turn.
 
-import { thresholdOf, type StockAlert, type StockChange, type StockLevel, type Thresholds } from './app.ts';
+import type { OrderOutcome, StockEvent, StockRow } from './app.ts';
 
-export function referenceStock(events: readonly StockChange[], thresholds: Thresholds): { levels: StockLevel[]; alerts: StockAlert[] } {
-  const levels: StockLevel[] = [];
-  const alerts: StockAlert[] = [];
-  events.forEach((e, i) => {
-    let before = 0;
-    for (let j = 0; j < i; j++) if (events[j]!.product === e.product) before += events[j]!.change;
-    const level = before + e.change;
-    levels.push({ product: e.product, change: e.change, level });
-    const threshold = thresholdOf(e.product, thresholds);
-    if (before >= threshold && level < threshold) alerts.push({ product: e.product, level, threshold });
-  });
-  return { levels, alerts };
+export interface StockReference {
+  outcomes: OrderOutcome[];
+  /** Every change of a row, in order: what the stock table's changelog holds. */
+  levels: StockRow[];
+  alerts: StockRow[];
+  /** The final rows: the stock table at the end. */
+  table: Map<string, StockRow>;
+}
+
+export function referenceStock(events: readonly StockEvent[]): StockReference {
+  const out: StockReference = { outcomes: [], levels: [], alerts: [], table: new Map() };
+  for (const e of events) {
+    const old = out.table.get(e.product) ?? { product: e.product, stock: 0, reorderLevel: 0 };
+    let row = old;
+    if (e.type === 'delivery') row = { ...old, stock: old.stock + e.qty };
+    if (e.type === 'reorder-level') row = { ...old, reorderLevel: e.reorderLevel };
+    if (e.type === 'order') {
+      const accepted = old.stock >= e.qty;
+      if (accepted) row = { ...old, stock: old.stock - e.qty };
+      out.outcomes.push({ orderId: e.orderId, product: e.product, qty: e.qty, outcome: accepted ? 'accepted' : 'rejected', stock: row.stock });
+    }
+    if (row.stock === old.stock && row.reorderLevel === old.reorderLevel) continue;
+    out.table.set(e.product, row);
+    out.levels.push(row);
+    if (row.stock < row.reorderLevel && old.stock >= old.reorderLevel) out.alerts.push(row);
+  }
+  return out;
 }
