@@ -32,6 +32,10 @@ export type { FileLogOptions } from './log/file/file-log.ts';
 export { Producer, BatchingProducer } from './log/producer.ts';
 export type { SendRecord, RecordMetadata, ProducerOptions } from './log/producer.ts';
 export { Consumer } from './log/consumer.ts';
+export { RemoteLog, openRemoteLog } from './log/remote/remote-log.ts';
+export type { RemoteLogOptions } from './log/remote/remote-log.ts';
+export { Broker } from './broker/broker.ts';
+export type { BrokerOptions } from './broker/broker.ts';
 export type { ConsumerOptions, ConsumerRecord, StartFrom, PollOptions } from './log/consumer.ts';
 
 export { Application, isApplication } from './dataflow/application.ts';

@@ -13,6 +13,7 @@ import { registerRun } from './run.ts';
 import { registerState } from './state.ts';
 import { registerExec } from './exec.ts';
 import { registerTime } from './time.ts';
+import { registerServe } from './serve.ts';
 
 function version(): string {
   try {
@@ -33,13 +34,16 @@ export function createProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .description('durable, exactly-once stream processing: an embedded partitioned log and tools for JSON lines')
     .version(version(), '-V, --version')
-    .option('-d, --data-dir <dir>', 'data directory (default: $SLUICE_DATA_DIR or ./.sluice)');
+    .option('-d, --data-dir <dir>', 'data directory (default: $SLUICE_DATA_DIR or ./.sluice)')
+    .option('--broker <url>', 'use the broker at sluice://HOST:PORT instead of a data dir (default: $SLUICE_BROKER)')
+    .option('--token <token>', "the broker's token (default: $SLUICE_TOKEN); for sluices:// with a private CA set $SLUICE_TLS_CA");
   registerTopic(program);
   registerProduce(program);
   registerConsume(program);
   registerRun(program);
   registerState(program);
   registerTime(program);
+  registerServe(program);
   registerExec(program);
   return program;
 }

@@ -5,13 +5,23 @@
 
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { openFileLog } from '../log/file/file-log.ts';
+import { openRemoteLog } from '../log/remote/remote-log.ts';
 import type { Log } from '../log/log.ts';
 
 export const DEFAULT_DATA_DIR = './.sluice';
 
 export interface GlobalOptions {
   dataDir?: string;
+  broker?: string;
+  token?: string;
+}
+
+/** --broker, else $SLUICE_BROKER: when set, commands talk to that broker instead of opening a data dir. */
+export function brokerOf(cmd: Command): string | undefined {
+  const b = cmd.optsWithGlobals<GlobalOptions>().broker ?? process.env['SLUICE_BROKER'];
+  return b === undefined || b === '' ? undefined : b;
 }
 
 /** --data-dir, else $SLUICE_DATA_DIR, else ./.sluice (relative to the working directory). */
@@ -26,6 +36,12 @@ export function dataDirOf(cmd: Command): string {
  * (consume, describe, list) open it read-only so they work beside a running writer.
  */
 export function openLog(cmd: Command, mode: 'read' | 'write'): Promise<Log> {
+  const broker = brokerOf(cmd);
+  if (broker !== undefined) {
+    const token = cmd.optsWithGlobals<GlobalOptions>().token ?? process.env['SLUICE_TOKEN'];
+    const ca = process.env['SLUICE_TLS_CA'];
+    return openRemoteLog({ url: broker, token: token === '' ? undefined : token, ca: ca ? readFileSync(ca) : undefined });
+  }
   return openFileLog({ dataDir: dataDirOf(cmd), readOnly: mode === 'read' });
 }
 

@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { isSluiceError } from '../errors.ts';
 import type { TopicConfig, TopicDescription, TopicInfo } from '../log/log.ts';
 import { formatFsyncPolicy, parseFsyncPolicy } from '../log/topic-config.ts';
-import { dataDirOf, parseIntArg, withLog } from './options.ts';
+import { dataDirOf, parseIntArg, withLog, brokerOf } from './options.ts';
 
 interface CreateOptions {
   partitions: number;
@@ -92,7 +92,7 @@ export function registerTopic(program: Command): void {
     .description('list topics, one JSON object per line: {name, partitions, retentionMs, ...}')
     .action(async (_o: unknown, cmd: Command) => {
       // A data dir that does not exist yet simply has no topics.
-      if (!existsSync(dataDirOf(cmd))) return;
+      if (brokerOf(cmd) === undefined && !existsSync(dataDirOf(cmd))) return;
       const topics = await withLog(cmd, 'read', (log) => log.listTopics());
       process.stdout.write(topics.map((t) => JSON.stringify(topicJson(t)) + '\n').join(''));
     });
