@@ -67,6 +67,26 @@ export class Stream<T> {
     return this.then(this.pipeline.node({ kind: 'filter', name, fn: fn as (v: unknown, e: Event) => boolean }));
   }
 
+  /**
+   * Re-stamps each event's event time (e.g. a join result with its search's
+   * time, before windowing by it). The watermark is not changed: a time
+   * earlier than the watermark makes the event late downstream.
+   */
+  withTimestamps(fn: (value: T, event: EventInfo) => number, name?: string): Stream<T> {
+    return this.then(
+      this.pipeline.node({
+        kind: 'map',
+        name: name ?? 'with-timestamps',
+        fn: (v: unknown, e: Event) => {
+          const ts = fn(v as T, e);
+          if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new TypeError(`withTimestamps: the function returned ${String(ts)}, not a finite number of ms`);
+          e.timestamp = ts;
+          return v;
+        },
+      }),
+    );
+  }
+
   /** Zero or more outputs per input. */
   flatMap<U>(fn: (value: T, event: EventInfo) => Iterable<U>, name?: string): Stream<U> {
     return this.then(this.pipeline.node({ kind: 'flatMap', name, fn: fn as (v: unknown, e: Event) => Iterable<unknown> }));

@@ -4,7 +4,7 @@
 // its changelog — one Change per update or deletion — which is what joins,
 // `toStream()` and `to(topic)` consume.
 
-import type { Encoder } from '../codec.ts';
+import type { Decoder, Encoder } from '../codec.ts';
 import type { Sink } from '../connectors/connector.ts';
 import type { ProcessContext } from './context.ts';
 import { tableTableJoin } from './joins.ts';
@@ -81,7 +81,12 @@ export class Table<V> {
    * table key, the value the encoded row, and a deletion is a tombstone.
    */
   to(sink: Sink, codec: Encoder<V>, options: { name?: string } = {}): void {
-    const tombstones: Encoder<Change<V>> = { encode: (c) => (c.value === null ? null : codec.encode(c.value)) };
+    // Keeps the codec's decoder too, if it has one: the test driver decodes what a sink received with it.
+    const decode = (codec as Partial<Decoder<V>>).decode?.bind(codec);
+    const tombstones: Encoder<Change<V>> & Partial<Decoder<V | null>> = {
+      encode: (c) => (c.value === null ? null : codec.encode(c.value)),
+      ...(decode && { decode: (b: Uint8Array | null) => (b === null ? null : decode(b)) }),
+    };
     this.changes.to(sink, tombstones, { name: options.name, key: (c) => c.key });
   }
 
