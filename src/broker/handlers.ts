@@ -98,8 +98,11 @@ export class Handlers {
     switch (name) {
       case 'hello':
         return { json: { ok: true } };
-      case 'createTopic':
-        return { json: await log.createTopic(str(j, 'name'), (j['config'] ?? {}) as Fields) };
+      case 'createTopic': {
+        const config = j['config'] ?? {};
+        if (typeof config !== 'object' || config === null || Array.isArray(config)) bad('field config must be an object (a partial TopicConfig)');
+        return { json: await log.createTopic(str(j, 'name'), config) };
+      }
       case 'deleteTopic':
         await log.deleteTopic(str(j, 'name'));
         return { json: {} };

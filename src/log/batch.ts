@@ -28,6 +28,7 @@
 
 import { crc32c } from '../util/crc32c.ts';
 import { EMPTY_HEADERS, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 export const BATCH_HEADER_SIZE = 66;
 export const RECORD_OVERHEAD = 26;
@@ -94,7 +95,13 @@ function readU64(dv: DataView, pos: number): number {
 function headersSize(h: Headers | undefined): number {
   if (h === undefined || h === EMPTY_HEADERS) return 0;
   let n = 0;
-  for (const k in h) n += 6 + Buffer.byteLength(k) + Buffer.byteLength(h[k]!);
+  let count = 0;
+  for (const k in h) {
+    const kl = Buffer.byteLength(k);
+    // The format stores a name's length and the number of headers in 16 bits: refuse rather than wrap.
+    if (kl > 0xffff || ++count > 0xffff) throw new SluiceError(ErrorCodes.TOO_LARGE, `a record header ${kl > 0xffff ? `name of ${kl} bytes` : 'set of more than 65535 headers'} exceeds the format's limit (65535); use shorter header names or fewer headers`);
+    n += 6 + kl + Buffer.byteLength(h[k]!);
+  }
   return n;
 }
 

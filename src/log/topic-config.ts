@@ -16,6 +16,17 @@ export function validateTopicName(name: string): void {
   }
 }
 
+/**
+ * Group names are free text (stored URI-encoded as a directory name), but not
+ * empty, not `.` or `..` (they would name the groups directory or its parent),
+ * and short enough for a file name.
+ */
+export function validateGroupName(group: string): void {
+  if (typeof group !== 'string' || group === '' || group === '.' || group === '..' || encodeURIComponent(group).length > 200) {
+    throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `invalid consumer group name ${JSON.stringify(group)}: use a non-empty name other than '.' or '..', up to 200 bytes once URI-encoded`, { group });
+  }
+}
+
 /** Parses `always`, `never` or `interval:<ms>`. */
 export function parseFsyncPolicy(s: string): FsyncPolicy {
   if (s === 'always' || s === 'never') return s;

@@ -13,6 +13,7 @@ import type { TopicPartitionOffset } from '../log.ts';
 import { io, fsyncDir } from './io.ts';
 import { decodeFrames, encodeFrame, replaceFile } from './json-frames.ts';
 import { acquireLock, type Lock } from './lock.ts';
+import { validateGroupName } from '../topic-config.ts';
 
 const REWRITE_AFTER_FRAMES = 1000;
 
@@ -35,6 +36,7 @@ export class GroupStore {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(groupsDir: string, group: string) {
+    validateGroupName(group);
     this.group = group;
     this.dir = join(groupsDir, encodeURIComponent(group));
     this.file = join(this.dir, 'offsets.log');

@@ -91,7 +91,8 @@ export async function readPartition(p: Partition, offset: number, opts: ReadOpti
     const segEnd = seg.size;
     let pos = seg.index.positionFor(next - seg.baseOffset);
     let bytes = 0;
-    scanning: while (pos < segEnd && next < end && out.length < maxRecords && bytes < maxBytes) {
+    // maxBytes is soft: until a record is found, batches skipped on the way (before `offset`) do not count.
+    scanning: while (pos < segEnd && next < end && out.length < maxRecords && (bytes < maxBytes || out.length === 0)) {
       const buf = await readChunk(seg, pos, segEnd, readSize(seg, maxRecords - out.length, maxBytes));
       let b = 0;
       while (b < buf.length && out.length < maxRecords) {

@@ -147,4 +147,22 @@ export function recordSuite(f: LogFactory): void {
       assert.deepEqual((await log.getTopic('interval')).config.fsync, { intervalMs: 5 });
     });
   });
+
+  test(`${f.name}: a small maxBytes never stalls a reader, and limits the format cannot hold are refused`, async (t) => {
+    await withLog(f, t, async ({ log }) => {
+      await log.createTopic('small', { partitions: 1 });
+      for (let i = 0; i < 40; i++) await log.append('small', 0, [{ key: null, value: b(`${i}`.padStart(300, '.')) }]);
+      // Reading from the middle of the index's range with maxBytes below what lies before the offset.
+      const r = await log.read('small', 0, 5, { maxBytes: 1000 });
+      assert.ok(r.records.length >= 1, 'at least one record comes back, however small maxBytes is');
+      assert.equal(r.records[0]!.offset, 5);
+      assert.ok(r.nextOffset > 5);
+      await assert.rejects(log.append('small', 0, [{ key: null, value: b('x'), headers: { ['h'.repeat(70_000)]: 'v' } }]), (e) => isSluiceError(e, 'TOO_LARGE'));
+      assert.equal((await log.describeTopic('small')).partitions[0]!.endOffset, 40, 'nothing appended');
+      for (const group of ['', '.', '..', 'g'.repeat(300)]) {
+        await assert.rejects(log.commitOffsets(group, [{ topic: 'small', partition: 0, offset: 1 }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'), `group ${JSON.stringify(group.slice(0, 5))}`);
+      }
+      assert.deepEqual(await log.listGroups(), []);
+    });
+  });
 }
