@@ -99,12 +99,19 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
     } else ctx.count('late-dropped');
   }
 
-  /** The key's window [s, e), if it has one (a loop, not Array#find: this runs for every window of every event). */
+  /** Where find() last found a window: an event's hopping windows are looked up in order, and usually sit in order. */
+  let lastFound = 0;
+  /** The key's window [s, e), if it has one (at most one: a plain loop, from just after the last one found). */
   function find(state: WinState, s: number, e: number): Win | undefined {
     const ws = state.w;
-    for (let i = 0; i < ws.length; i++) {
+    const n = ws.length;
+    for (let k = 0, i = lastFound + 1; k < n; k++, i++) {
+      if (i >= n) i = 0;
       const w = ws[i]!;
-      if (w.s === s && w.e === e) return w;
+      if (w.s === s && w.e === e) {
+        lastFound = i;
+        return w;
+      }
     }
     return undefined;
   }

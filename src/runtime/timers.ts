@@ -117,6 +117,37 @@ class TimerQueue {
   }
 }
 
+/**
+ * One key's pending times in one domain, in the order they were set (the
+ * order checkpoints save). An array while there are few: windows keep a
+ * handful per key and add and remove them all the time, which costs a Set a
+ * rehash every few operations. A Set beyond SMALL_TIMES, so a key with
+ * thousands of timers stays O(1) per timer.
+ */
+type Times = number[] | Set<number>;
+const SMALL_TIMES = 32;
+
+function hasTime(t: Times, time: number): boolean {
+  return Array.isArray(t) ? t.includes(time) : t.has(time);
+}
+
+/** Adds a time that `t` does not hold; returns what holds them now (a Set once past SMALL_TIMES). */
+function addTime(t: Times, time: number): Times {
+  if (!Array.isArray(t)) return t.add(time);
+  t.push(time);
+  return t.length > SMALL_TIMES ? new Set(t) : t;
+}
+
+function deleteTime(t: Times, time: number): boolean {
+  if (!Array.isArray(t)) return t.delete(time);
+  const i = t.indexOf(time);
+  if (i < 0) return false;
+  t.splice(i, 1);
+  return true;
+}
+
+const isEmpty = (t: Times): boolean => (Array.isArray(t) ? t.length === 0 : t.size === 0);
+
 export interface DueTimer {
   partition: number;
   key: string;
@@ -125,12 +156,12 @@ export interface DueTimer {
 
 export class Timers {
   /** Per domain and partition, each key's pending times (a key without timers of a domain has no entry there). */
-  private readonly byKey: Record<TimeDomain, Map<string, Set<number>>[]>;
+  private readonly byKey: Record<TimeDomain, Map<string, Times>[]>;
   private readonly dirty: Set<string>[];
   private readonly queues: Record<TimeDomain, TimerQueue> = { event: new TimerQueue(), processing: new TimerQueue() };
 
   constructor(partitions: number) {
-    const maps = () => Array.from({ length: partitions }, () => new Map<string, Set<number>>());
+    const maps = () => Array.from({ length: partitions }, () => new Map<string, Times>());
     this.byKey = { event: maps(), processing: maps() };
     this.dirty = Array.from({ length: partitions }, () => new Set());
   }
@@ -138,10 +169,13 @@ export class Timers {
   set(domain: TimeDomain, partition: number, key: string, time: number): void {
     if (!Number.isFinite(time)) throw new RangeError(`a timer needs a finite time, got ${time}`);
     const keys = this.byKey[domain][partition]!;
-    let times = keys.get(key);
-    if (!times) keys.set(key, (times = new Set()));
-    else if (times.has(time)) return;
-    times.add(time);
+    const times = keys.get(key);
+    if (!times) keys.set(key, [time]);
+    else if (hasTime(times, time)) return;
+    else {
+      const now = addTime(times, time);
+      if (now !== times) keys.set(key, now);
+    }
     this.queues[domain].push({ time, key, partition });
     this.dirty[partition]!.add(key);
   }
@@ -149,8 +183,8 @@ export class Timers {
   delete(domain: TimeDomain, partition: number, key: string, time: number): void {
     const keys = this.byKey[domain][partition]!;
     const times = keys.get(key);
-    if (!times?.delete(time)) return;
-    if (times.size === 0) keys.delete(key);
+    if (!times || !deleteTime(times, time)) return;
+    if (isEmpty(times)) keys.delete(key);
     this.dirty[partition]!.add(key);
   }
 
@@ -163,8 +197,8 @@ export class Timers {
       const top = queue.pop();
       const keys = this.byKey[domain][top.partition]!;
       const times = keys.get(top.key);
-      if (!times?.delete(top.time)) continue; // deleted, or a duplicate entry after restore
-      if (times.size === 0) keys.delete(top.key);
+      if (!times || !deleteTime(times, top.time)) continue; // deleted, or a duplicate entry after restore
+      if (isEmpty(times)) keys.delete(top.key);
       this.dirty[top.partition]!.add(top.key);
       return top;
     }
