@@ -34,12 +34,9 @@ const delivery = (qty: number, product = 'beans'): StockEvent => ({ type: 'deliv
 const reorderLevel = (level: number, product = 'beans'): StockEvent => ({ type: 'reorder-level', product, reorderLevel: level });
 const row = (r: StockRow) => `${r.product} ${r.stock}/${r.reorderLevel}`;
 
-/**
- * What the table wrote to stock-levels. `table.to` encodes only (it adds
- * tombstones), so the TestDriver hands back the records' text: parsed here.
- */
+/** What the table wrote to stock-levels (decoded with the table's codec). */
 function levelRecords(d: TestDriver): { key: string | null; value: StockRow }[] {
-  return d.outputRecords<string>('stock-levels').map((r) => ({ key: r.key, value: JSON.parse(r.value) as StockRow }));
+  return d.outputRecords<StockRow>('stock-levels').map((r) => ({ key: r.key, value: r.value }));
 }
 
 test('orders take stock while it lasts; every change of a row is in the table; alerts fire on going below the reorder level', () => {
