@@ -128,7 +128,7 @@ export async function startBroker(dataDir: string, o: BrokerStart = {}): Promise
     const url = await new Promise<string | null>((resolve) => {
       child.stderr!.on('data', (s: string) => {
         err.text += s;
-        const m = /^sluice serve: .* on (sluice:\/\/[^\s,]+)/m.exec(err.text);
+        const m = /^sluice serve: .* on (sluices?:\/\/[^\s,]+)/m.exec(err.text);
         if (m) resolve(m[1]!);
       });
       void exited.then(() => resolve(null));

@@ -22,7 +22,12 @@ export interface ConnectionOptions {
   ca?: Buffer;
   /** How long requests wait for the broker to come back before failing. Default 30 s. */
   retryForMs?: number;
+  /** The same before the first connection ever succeeded (a wrong address should fail fast). Default 10 s. */
+  firstConnectForMs?: number;
 }
+
+/** TLS failures no retry can mend: the certificate is not one this client trusts. */
+const CERT_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/;
 
 /** `sluice://host:port` (TCP) or `sluices://host:port` (TLS). */
 export function parseBrokerUrl(url: string): BrokerAddress {
@@ -55,6 +60,7 @@ export class BrokerConnection {
   private closed = false;
   /** When the broker was last reachable (or when the outage began). */
   private downSince: number | null = null;
+  private everConnected = false;
 
   constructor(address: BrokerAddress, o: ConnectionOptions = {}) {
     this.address = address;
@@ -100,12 +106,17 @@ export class BrokerConnection {
     while (!this.closed && !this.ready) {
       try {
         await this.open();
+        this.everConnected = true;
         this.downSince = null;
         return;
       } catch (e) {
         if (isSluiceError(e, ErrorCodes.UNAUTHORIZED)) return this.failAll(e);
+        const code = (e as { code?: unknown }).code;
+        if (typeof code === 'string' && CERT_ERRORS.test(code)) {
+          return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `the broker's TLS certificate is not trusted (${code}: ${(e as Error).message}); point SLUICE_TLS_CA at the CA that signed it`, { code }, { cause: e }));
+        }
         const down = Date.now() - since;
-        const limit = this.o.retryForMs ?? 30_000;
+        const limit = this.everConnected ? (this.o.retryForMs ?? 30_000) : (this.o.firstConnectForMs ?? 10_000);
         if (down >= limit) {
           const { host, port } = this.address;
           return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `cannot reach the broker at ${host}:${port} for ${Math.round(down / 1000)} s (${(e as Error).message}); is \`sluice serve\` running there?`, { host, port }, { cause: e }));
