@@ -148,10 +148,10 @@ export class Stream<T> {
   }
 
   /**
-   * Drops an event when another with the same `keyFn` (e.g. a request id) was
-   * seen within `withinMs` of event time before it. Each id is remembered
-   * until the watermark passes its first sighting plus `withinMs`, so state
-   * is bounded by the ids of that horizon. Dropped duplicates are counted
+   * Drops an event whose `keyFn` (e.g. a request id) is still remembered:
+   * each id is remembered from its first sighting until the watermark passes
+   * that sighting's timestamp plus `withinMs` (whatever the duplicate's own
+   * timestamp), so state is bounded by the ids of that horizon. Dropped duplicates are counted
    * (`duplicates`). The output is keyed by `keyFn`: keyBy again as needed.
    */
   dedupe(keyFn: (value: T) => string | number, withinMs: number, options: { name?: string; partitions?: number } = {}): Stream<T> {

@@ -85,8 +85,10 @@ for (const [name, spec] of specs) {
       if (spec.type === 'session') checkSessions(run.results, ref, label);
       else checkWindows(run.results, ref, { early: false, exact: spec.type !== 'sliding' });
       lateSeen += ref.late.length;
-      // Hopping: an event can be late for its earlier windows only; it still counts in the later ones.
-      if (spec.type === 'hopping') partial += run.late.filter((l) => l.windows.length < fixedWindowsOf(spec, l.timestamp).length).length;
+      // Hopping: an event can be late for its earlier windows only; it still counts in the later ones, and in `late-partial`.
+      assert.equal(run.latePartial, ref.partial ?? 0, `${label}: late-partial`);
+      assert.ok(run.late.every((l) => spec.type === 'session' || spec.type === 'sliding' || l.windows.length === fixedWindowsOf(spec as never, l.timestamp).length), `${label}: only events no window took are late`);
+      partial += ref.partial ?? 0;
     }
     assert.ok(lateSeen > 20, `late events happen (${lateSeen})`);
     if (spec.type === 'hopping') assert.ok(partial > 5, `events late for some of their windows only (${partial})`);
