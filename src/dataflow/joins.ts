@@ -148,20 +148,26 @@ export function streamStreamJoin<T, U, R>(left: Stream<T>, right: Stream<U>, o: 
         if (st.l.length === 0 && st.r.length === 0) ctx.clearState();
         return;
       }
+      // Indexed loops and in-place purges: this runs for every event and every timer of both streams.
+      const key = ctx.key;
       if (t.s === 0) {
         let matched: 0 | 1 = 0;
-        for (const [rts, rv] of st.r) {
+        const r = st.r;
+        for (let i = 0; i < r.length; i++) {
+          const rts = r[i]![0];
           if (rts >= ts - before && rts <= ts + after) {
-            ctx.emit(o.fn(t.v as T, rv as U, ctx.key), { timestamp: Math.max(ts, rts) });
+            ctx.emit(o.fn(t.v as T, r[i]![1] as U, key), { timestamp: Math.max(ts, rts) });
             matched = 1;
           }
         }
         st.l.push([ts, t.v, matched]);
       } else {
-        for (const entry of st.l) {
-          const [lts, lv] = entry;
+        const l = st.l;
+        for (let i = 0; i < l.length; i++) {
+          const entry = l[i]!;
+          const lts = entry[0];
           if (ts >= lts - before && ts <= lts + after) {
-            ctx.emit(o.fn(lv as T, t.v as U, ctx.key), { timestamp: Math.max(ts, lts) });
+            ctx.emit(o.fn(entry[1] as T, t.v as U, key), { timestamp: Math.max(ts, lts) });
             entry[2] = 1;
           }
         }
@@ -173,13 +179,22 @@ export function streamStreamJoin<T, U, R>(left: Stream<T>, right: Stream<U>, o: 
       name: o.name,
       onTimer: (timer, st, ctx) => {
         const w = timer.time;
-        st.l = st.l.filter(([ts, v, matched]) => {
-          if (leftEnd(ts) > w) return true;
-          if (outer && !matched) ctx.emit(o.fn(v as T, null, ctx.key), { timestamp: ts });
-          return false;
-        });
-        st.r = st.r.filter(([ts]) => rightEnd(ts) > w);
-        if (st.l.length === 0 && st.r.length === 0) ctx.clearState();
+        const l = st.l;
+        // Emit first, purge after: if fn throws, the state stays as it was (the outputs of a failed call are dropped).
+        if (outer) {
+          for (let i = 0; i < l.length; i++) {
+            const [ts, v, matched] = l[i]!;
+            if (leftEnd(ts) <= w && !matched) ctx.emit(o.fn(v as T, null, ctx.key), { timestamp: ts });
+          }
+        }
+        let k = 0;
+        for (let i = 0; i < l.length; i++) if (leftEnd(l[i]![0]) > w) l[k++] = l[i]!;
+        l.length = k;
+        const r = st.r;
+        k = 0;
+        for (let i = 0; i < r.length; i++) if (rightEnd(r[i]![0]) > w) r[k++] = r[i]!;
+        r.length = k;
+        if (l.length === 0 && r.length === 0) ctx.clearState();
       },
     },
   );
