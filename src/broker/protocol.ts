@@ -151,74 +151,116 @@ function decodeFrame(buf: Buffer): Frame {
 // u32 headers length (0: none) + headers as JSON.
 
 export function encodeRecords(records: readonly (ProducerRecord | LogRecord)[], withOffsets: boolean): Buffer {
-  let size = 0;
-  const headerJson: (Buffer | null)[] = new Array<Buffer | null>(records.length);
-  for (let i = 0; i < records.length; i++) {
+  const n = records.length;
+  const fixed = (withOffsets ? 8 : 0) + 8 + 4 + 4 + 4;
+  let size = n * fixed;
+  // Headers are rare: their JSON is kept only for records that have some.
+  let headerJson: (Buffer | null)[] | null = null;
+  for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    const h = r.headers && r.headers !== EMPTY_HEADERS && Object.keys(r.headers).length > 0 ? Buffer.from(JSON.stringify(r.headers), 'utf8') : null;
-    headerJson[i] = h;
-    size += (withOffsets ? 8 : 0) + 8 + 4 + (r.key?.length ?? 0) + 4 + (r.value?.length ?? 0) + 4 + (h?.length ?? 0);
+    const key = r.key;
+    const value = r.value;
+    size += (key === null ? 0 : key.length) + (value === null ? 0 : value.length);
+    const hs = r.headers;
+    if (hs && hs !== EMPTY_HEADERS && Object.keys(hs).length > 0) {
+      const h = Buffer.from(JSON.stringify(hs), 'utf8');
+      (headerJson ??= new Array<Buffer | null>(n).fill(null))[i] = h;
+      size += h.length;
+    }
   }
   const out = Buffer.allocUnsafe(size);
+  // DataView setters cost a fraction of Buffer#writeXxxBE (no argument checks per call).
+  const dv = new DataView(out.buffer, out.byteOffset, size);
   let at = 0;
-  for (let i = 0; i < records.length; i++) {
+  for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    if (withOffsets) at = out.writeDoubleBE((r as LogRecord).offset, at);
-    at = out.writeDoubleBE(r.timestamp ?? NaN, at);
-    at = writeBytes(out, at, r.key);
-    at = writeBytes(out, at, r.value);
-    const h = headerJson[i]!;
-    at = out.writeUInt32BE(h?.length ?? 0, at);
-    if (h) at += h.copy(out, at);
+    if (withOffsets) {
+      dv.setFloat64(at, (r as LogRecord).offset);
+      at += 8;
+    }
+    dv.setFloat64(at, r.timestamp ?? NaN);
+    at += 8;
+    const key = r.key;
+    if (key === null) {
+      dv.setInt32(at, -1);
+      at += 4;
+    } else {
+      dv.setInt32(at, key.length);
+      out.set(key, at + 4);
+      at += 4 + key.length;
+    }
+    const value = r.value;
+    if (value === null) {
+      dv.setInt32(at, -1);
+      at += 4;
+    } else {
+      dv.setInt32(at, value.length);
+      out.set(value, at + 4);
+      at += 4 + value.length;
+    }
+    const h = headerJson === null ? null : headerJson[i]!;
+    if (h === null) {
+      dv.setUint32(at, 0);
+      at += 4;
+    } else {
+      dv.setUint32(at, h.length);
+      out.set(h, at + 4);
+      at += 4 + h.length;
+    }
   }
   return out;
-}
-
-function writeBytes(out: Buffer, at: number, b: Uint8Array | null): number {
-  if (b === null) return out.writeInt32BE(-1, at);
-  at = out.writeInt32BE(b.length, at);
-  out.set(b, at);
-  return at + b.length;
 }
 
 export function decodeRecords(buf: Buffer, count: number, withOffsets: true): LogRecord[];
 export function decodeRecords(buf: Buffer, count: number, withOffsets: false): ProducerRecord[];
 export function decodeRecords(buf: Buffer, count: number, withOffsets: boolean): (LogRecord | ProducerRecord)[] {
   const out: (LogRecord | ProducerRecord)[] = new Array(count);
+  const end = buf.length;
+  const dv = new DataView(buf.buffer, buf.byteOffset, end);
+  // One copy of the whole records part, which the keys and values are plain
+  // Uint8Array views into (as the embedded log's records are): they outlive
+  // the frame (in the log's caches, in the caller's hands) and must not pin
+  // the socket's buffers; one copy costs far less than one per key and value.
+  const copy = new Uint8Array(end);
+  copy.set(buf);
+  const ab = copy.buffer;
+  const short = () => protocolError(`the records part ends in the middle of record ${count}: expected ${count} records`);
   let at = 0;
-  const need = (n: number) => {
-    if (at + n > buf.length) throw protocolError(`the records part ends in the middle of record ${out.length}: expected ${count} records`);
-  };
-  const bytes = (): Uint8Array | null => {
-    need(4);
-    const len = buf.readInt32BE(at);
-    at += 4;
-    if (len === -1) return null;
-    if (len < 0) throw protocolError(`negative length ${len} in the records part`);
-    need(len);
-    // A copy: the frame's buffer is reused and records outlive it in the log's caches.
-    const b = Buffer.from(buf.subarray(at, at + len));
-    at += len;
-    return b;
-  };
   for (let i = 0; i < count; i++) {
     let offset = 0;
     if (withOffsets) {
-      need(8);
-      offset = buf.readDoubleBE(at);
+      if (at + 8 > end) throw short();
+      offset = dv.getFloat64(at);
       at += 8;
     }
-    need(8);
-    const ts = buf.readDoubleBE(at);
+    if (at + 12 > end) throw short(); // the timestamp and the key's length
+    const ts = dv.getFloat64(at);
     at += 8;
-    const key = bytes();
-    const value = bytes();
-    need(4);
-    const hLen = buf.readUInt32BE(at);
+    let key: Uint8Array | null = null;
+    const kl = dv.getInt32(at);
+    at += 4;
+    if (kl !== -1) {
+      if (kl < 0) throw protocolError(`negative length ${kl} in the records part`);
+      if (at + kl > end) throw short();
+      key = new Uint8Array(ab, at, kl);
+      at += kl;
+    }
+    if (at + 4 > end) throw short();
+    let value: Uint8Array | null = null;
+    const vl = dv.getInt32(at);
+    at += 4;
+    if (vl !== -1) {
+      if (vl < 0) throw protocolError(`negative length ${vl} in the records part`);
+      if (at + vl > end) throw short();
+      value = new Uint8Array(ab, at, vl);
+      at += vl;
+    }
+    if (at + 4 > end) throw short();
+    const hLen = dv.getUint32(at);
     at += 4;
     let headers: Headers = EMPTY_HEADERS;
     if (hLen > 0) {
-      need(hLen);
+      if (at + hLen > end) throw short();
       try {
         headers = JSON.parse(buf.toString('utf8', at, at + hLen)) as Headers;
       } catch {
@@ -235,7 +277,7 @@ export function decodeRecords(buf: Buffer, count: number, withOffsets: boolean):
       out[i] = r;
     }
   }
-  if (at !== buf.length) throw protocolError(`the records part has ${buf.length - at} bytes after its ${count} records`);
+  if (at !== end) throw protocolError(`the records part has ${end - at} bytes after its ${count} records`);
   return out;
 }
 
