@@ -89,6 +89,12 @@ export interface Source {
    * first batch on.
    */
   origins?(): string[];
+  /**
+   * Whether the source's last look at `origin` found nothing more to read.
+   * Sources that can tell keep an origin with data waiting from being
+   * declared idle (see event-clock.ts); without it, idleness is by time alone.
+   */
+  caughtUp?(origin: string): boolean;
 }
 
 export interface SinkRecord {

@@ -29,6 +29,8 @@ interface PartitionCursor {
   position: number;
   /** untilEnd: the end offset when the job started. */
   end: number;
+  /** The last read found no records: the partition has nothing more for now. */
+  caughtUp: boolean;
 }
 
 export class TopicSource implements Source {
@@ -62,7 +64,7 @@ export class TopicSource implements Source {
       for (const p of d.partitions) {
         const c = committed.get(`${topic}\0${p.partition}`);
         const start = c ?? (this.#from === 'end' ? p.endOffset : p.startOffset);
-        this.#cursors.push({ topic, partition: p.partition, position: Math.max(start, p.startOffset), end: p.endOffset });
+        this.#cursors.push({ topic, partition: p.partition, position: Math.max(start, p.startOffset), end: p.endOffset, caughtUp: false });
       }
     }
   }
@@ -117,8 +119,10 @@ export class TopicSource implements Source {
     const first = r.records[0];
     if (!first) {
       c.position = Math.max(c.position, r.nextOffset); // past aborted transactions and control records
+      c.caughtUp = c.position >= r.highWatermark;
       return null;
     }
+    c.caughtUp = false;
     const records: SourceRecord[] = new Array<SourceRecord>(r.records.length);
     for (let j = 0; j < r.records.length; j++) {
       const x = r.records[j]!;
@@ -127,6 +131,12 @@ export class TopicSource implements Source {
     c.position = r.nextOffset;
     const turn = (this.#cursors.indexOf(c) + 1) % this.#cursors.length;
     return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset, checkpoint: this.#checkpointAt(turn) };
+  }
+
+  /** Whether the last read of the partition found nothing new (or it is past its bounded end). */
+  caughtUp(origin: string): boolean {
+    const c = this.#cursors.find((x) => `topic:${x.topic}/${x.partition}` === origin);
+    return c === undefined || c.caughtUp || (this.#untilEnd && c.position >= c.end);
   }
 
   /** Partitions with something to deliver (bounded: those not already at their end). */

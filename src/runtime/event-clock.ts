@@ -92,13 +92,19 @@ export class EventClock {
     return w > start;
   }
 
-  /** Marks origins idle by the wall clock; returns whether the watermark moved. */
+  /**
+   * Marks origins idle by the wall clock; returns whether the watermark moved.
+   * A source that can tell (Source.caughtUp) keeps an origin with data
+   * waiting from going idle: quiet means nothing to read, not nothing read
+   * lately — a job stalled by a checkpoint or a busy CPU has not seen time stop.
+   */
   tick(now: number): boolean {
     let changed = false;
     for (const s of this.sources.values()) {
       const timeout = s.node.watermark.idleTimeoutMs;
-      for (const o of s.origins.values()) {
-        if (!o.idle && now - o.lastSeen >= timeout) {
+      const caughtUp = s.node.source.caughtUp?.bind(s.node.source);
+      for (const [name, o] of s.origins) {
+        if (!o.idle && now - o.lastSeen >= timeout && (name === PENDING || !caughtUp || caughtUp(name))) {
           o.idle = true;
           changed = true;
         }

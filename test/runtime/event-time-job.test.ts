@@ -96,3 +96,24 @@ test('a quiet partition stops holding the watermark back after its idle timeout;
     await log.close();
   }
 });
+
+test('a partition with data waiting is never declared idle, however long the job stalls', async () => {
+  const { EventClock } = await import('../../src/runtime/event-clock.ts');
+  const waiting = new Set(['p1']);
+  const source = { name: 's', open: async () => {}, next: async () => null, commit: async () => {}, close: async () => {}, caughtUp: (o: string) => !waiting.has(o) };
+  const node = { kind: 'source', id: 1, name: 's', children: [], source, codec: { decode: () => null }, watermark: { maxOutOfOrderMs: 0, idleTimeoutMs: 100 } } as unknown as ConstructorParameters<typeof EventClock>[0][number];
+  const clock = new EventClock([node], 0);
+  clock.declareOrigins(node, ['p0', 'p1'], 0);
+  const ev = (ts: number) => ({ value: null, key: null, partition: -1, timestamp: ts, watermark: 0, headers: {}, seq: 0, origin: '', position: 0 });
+  clock.stamp(node, 'p0', [ev(1000)], 0);
+  clock.stamp(node, 'p1', [ev(10)], 0);
+  assert.equal(clock.watermark, 10);
+  // A long stall, then p0 delivers first: p1 has data waiting, so it still holds the watermark.
+  clock.tick(60_000);
+  clock.stamp(node, 'p0', [ev(2000)], 60_000);
+  assert.equal(clock.tick(60_001), false);
+  assert.equal(clock.watermark, 10, 'p1 with data waiting is not idle');
+  waiting.delete('p1'); // its last read found nothing: now it may go idle
+  assert.equal(clock.tick(60_002), true);
+  assert.equal(clock.watermark, 2000);
+});
