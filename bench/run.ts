@@ -18,6 +18,7 @@ const BENCHES: Bench[] = [
   { name: 'windows', description: 'windowed counts (tumbling 1 s, hopping 10 s / 1 s) over 10,000 keys: the engine alone and a job, vs a hand-written loop', load: () => import('./windows.ts') },
   { name: 'joins', description: 'stream-table enrichment (1M requests, 10,000 users) and stream-stream click-through (500,000 + 500,000) left joins: the engine alone and a job, vs a hand-written join', load: () => import('./joins.ts') },
   { name: 'exec', description: 'the 1978 benchmark: the Python bank-transfer program by plain pipe vs under sluice exec (exactly-once), --protocol, --stateless, recovery', load: () => import('./exec.ts') },
+  { name: 'broker', description: 'sluice serve in its own process over loopback (RemoteLog) vs the embedded log and NATS JetStream: produce, consume, latency', load: () => import('./broker.ts') },
 ];
 
 async function main(): Promise<void> {
