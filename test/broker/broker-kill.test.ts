@@ -19,7 +19,7 @@ import { ChildLines, producedRecord, scope, sleep, startBroker, waitUntil } from
 const PRODUCER = new URL('./broker-child-producer.ts', import.meta.url);
 const T = 'load';
 const PARTITIONS = 2;
-const COUNT = 1000;
+const COUNT = 3000;
 const NAMES = ['a', 'b'];
 /** Acknowledgements each producer must get between two kills: the kills land mid-load. */
 const ACKS_PER_ROUND = 150;
