@@ -12,7 +12,7 @@
 //   sides, purged as the watermark passes. Counted: input events.
 //
 // Sizes: BENCH_JOINS_SCALE=1 is the (1,000,000 requests; 500,000
-// searches + 500,000 clicks), about 10 minutes on the 2-core VM of
+// searches + 500,000 clicks), about 8 minutes on the 2-core VM of
 // docs/BENCHMARKS.md; the default, 0.25, keeps the bench near two minutes.
 // BENCH_JOINS_REQUESTS and BENCH_JOINS_SEARCHES set them one by one.
 //
