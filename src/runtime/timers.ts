@@ -213,14 +213,22 @@ export class Timers {
   takeChanges(): { partition: number; key: string; json: string }[] {
     const out: { partition: number; key: string; json: string }[] = [];
     for (let p = 0; p < this.dirty.length; p++) {
-      for (const key of this.dirty[p]!) {
-        const e = this.byKey.event[p]!.get(key);
-        const pt = this.byKey.processing[p]!.get(key);
-        out.push({ partition: p, key, json: e || pt ? JSON.stringify({ e: e ? [...e] : [], p: pt ? [...pt] : [] }) : '' });
-      }
+      for (const key of this.dirty[p]!) out.push({ partition: p, key, json: this.keyJson(p, key) });
       this.dirty[p]!.clear();
     }
     return out;
+  }
+
+  /** Keys whose timers changed since the last takeChanges(), per partition (read-only). */
+  changed(partition: number): ReadonlySet<string> {
+    return this.dirty[partition]!;
+  }
+
+  /** One key's pending timers as JSON, in takeChanges()' format ('' when it has none). */
+  keyJson(partition: number, key: string): string {
+    const e = this.byKey.event[partition]!.get(key);
+    const pt = this.byKey.processing[partition]!.get(key);
+    return e || pt ? JSON.stringify({ e: e ? [...e] : [], p: pt ? [...pt] : [] }) : '';
   }
 
   restore(partition: number, key: string, json: string): void {
