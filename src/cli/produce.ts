@@ -1,5 +1,9 @@
 // `sluice produce TOPIC`: JSON lines on stdin → records. Each non-blank line is
-// one record whose value is the line's JSON text, unchanged. Lines are appended
+// one record whose value is the line's JSON text, unchanged — or, with
+// --tombstone-field, a tombstone for the line's key when that field is true: the
+// line carries the key, so a delete can sit between upserts in one ordered
+// input, as in a changelog (Debezium's __deleted, Kafka Connect's rewrite mode).
+// Lines are appended
 // in batches (group commit does the rest). The first bad line stops the run:
 // everything before it is flushed and acknowledged, nothing from it on is
 // written, and the summary on stderr says exactly what was accepted.
@@ -12,6 +16,7 @@ import { parseIntArg, withLog } from './options.ts';
 
 interface ProduceOptions {
   keyField?: string;
+  tombstoneField?: string;
   timestampField?: string;
   partition?: number;
   batchRecords: number;
@@ -68,8 +73,19 @@ function isBlank(b: Uint8Array): boolean {
   return true;
 }
 
+/** True when the line is a delete. Only booleans are accepted: a string "true" is more likely a mistake than a delete. */
+function isTombstone(doc: unknown, field: string, line: number): boolean {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new BadLine(line, `--tombstone-field needs a JSON object, got ${describeType(doc)}`);
+  }
+  const v = (doc as Record<string, unknown>)[field];
+  if (v === undefined || v === false) return false;
+  if (v === true) return true;
+  throw new BadLine(line, `tombstone field ${JSON.stringify(field)} is ${JSON.stringify(v)}: expected true (a delete), false or no such field`);
+}
+
 /** One input line (without its newline) → a record; throws BadLine. */
-export function lineToRecord(raw: Uint8Array, line: number, o: Pick<ProduceOptions, 'keyField' | 'timestampField' | 'partition'>): SendRecord {
+export function lineToRecord(raw: Uint8Array, line: number, o: Pick<ProduceOptions, 'keyField' | 'tombstoneField' | 'timestampField' | 'partition'>): SendRecord {
   let bytes = raw;
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
   let text: string;
@@ -88,6 +104,7 @@ export function lineToRecord(raw: Uint8Array, line: number, o: Pick<ProduceOptio
   }
   const r: SendRecord = { key: null, value: bytes };
   if (o.keyField !== undefined) r.key = keyOf(doc, o.keyField, line);
+  if (o.tombstoneField !== undefined && isTombstone(doc, o.tombstoneField, line)) r.value = null;
   if (o.timestampField !== undefined) r.timestamp = timestampOf(doc, o.timestampField, line);
   if (o.partition !== undefined) r.partition = o.partition;
   return r;
@@ -103,6 +120,10 @@ export function formatSummary(topic: string, s: BatcherSummary): string {
 }
 
 async function produce(topic: string, o: ProduceOptions, cmd: Command): Promise<void> {
+  // A tombstone without a key deletes nothing: compaction keeps the newest record per key.
+  if (o.tombstoneField !== undefined && o.keyField === undefined) {
+    throw new SluiceError('INVALID_ARGUMENT', '--tombstone-field needs --key-field: a tombstone deletes the key its line gives');
+  }
   await withLog(cmd, 'write', async (log) => {
     const producer = new Producer(log);
     // Fails with UNKNOWN_TOPIC (exit 2) before any input is read.
@@ -175,6 +196,7 @@ export function registerProduce(program: Command): void {
     .description('append JSON lines from stdin to a topic, one record per line')
     .argument('<topic>', 'topic name')
     .option('-k, --key-field <field>', 'use this top-level field of each line as the record key (partitions by key)')
+    .option('--tombstone-field <field>', 'a line whose field is true is a delete: a tombstone (null value) for its --key-field key')
     .option('-t, --timestamp-field <field>', 'use this field as event time: epoch ms or an ISO-8601 string')
     .option('-p, --partition <n>', 'append every record to this partition', parseIntArg(0))
     .option('--batch-records <n>', 'records per append', parseIntArg(1, 1_000_000), 1000)

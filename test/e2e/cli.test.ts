@@ -128,6 +128,46 @@ test('a bad line stops produce: earlier lines kept, that line and later ones abs
   assert.deepEqual(jsonLines(await ok(['consume', 'bad'], dir)), [{ a: 1 }, { a: 2 }, { id: 'x' }]);
 });
 
+test('produce --tombstone-field: a line marked true is a tombstone (null value) for its key, in order with the upserts', async (t) => {
+  const dir = tmpDir(t);
+  await ok(['topic', 'create', 'users', '--partitions', '2', '--compact'], dir);
+  const input = [
+    { userId: 'u1', plan: 'pro' },
+    { userId: 'u2', plan: 'free' },
+    { userId: 'u1', deleted: true, at: '2024-05-01T00:00:00Z' },
+    { userId: 'u3', plan: 'pro', deleted: false },
+    { userId: 'u2', plan: 'ignored', deleted: true },
+    { userId: 'u1', plan: 'back' },
+  ].map((l) => JSON.stringify(l) + '\n').join('');
+  const r = await runCli(['produce', 'users', '--key-field', 'userId', '--tombstone-field', 'deleted', '--timestamp-field', 'at'], { dataDir: dir, input: input.replace(/,"at":"[^"]*"/, '') });
+  assert.equal(r.code, 1, 'every line needs --timestamp-field when given, tombstones too');
+  assert.match(r.stderr, /line 1: timestamp field "at" is missing/);
+  await ok(['produce', 'users', '--key-field', 'userId', '--tombstone-field', 'deleted'], dir, input);
+
+  // Per key, in produce order: a tombstone is a null value, not the text "null".
+  const log = await openFileLog({ dataDir: dir, readOnly: true });
+  t.after(() => log.close());
+  const byKey = new Map<string, (string | null)[]>();
+  for (let p = 0; p < 2; p++) {
+    for (const rec of (await log.read('users', p, 0)).records) {
+      const key = Buffer.from(rec.key!).toString();
+      assert.equal(p, partitionForKey(rec.key!, 2), `${key} is on its key's partition`);
+      byKey.set(key, [...(byKey.get(key) ?? []), rec.value === null ? null : JSON.parse(Buffer.from(rec.value).toString()).plan]);
+    }
+  }
+  assert.deepEqual(Object.fromEntries(byKey), { u1: ['pro', null, 'back'], u2: ['free', null], u3: ['pro'] });
+  const metas = jsonLines(await ok(['consume', 'users', '--with-meta'], dir)) as Meta[];
+  assert.deepEqual(metas.filter((m) => m.value === null).map((m) => m.key).sort(), ['u1', 'u2']);
+
+  const noKey = await runCli(['produce', 'users', '--tombstone-field', 'deleted'], { dataDir: dir, input: '{"deleted":true}\n' });
+  assert.equal(noKey.code, 2, noKey.stderr);
+  assert.match(noKey.stderr, /--tombstone-field needs --key-field/);
+  const notBool = await runCli(['produce', 'users', '-k', 'userId', '--tombstone-field', 'deleted'], { dataDir: dir, input: '{"userId":"u4"}\n{"userId":"u3","deleted":"true"}\n' });
+  assert.equal(notBool.code, 1);
+  assert.match(notBool.stderr, /line 2: tombstone field "deleted" is "true": expected true/);
+  assert.match(notBool.stderr, /produced 1 record to users/);
+});
+
 test('unknown topic and bad flags exit 2 with a clear message', async (t) => {
   const dir = tmpDir(t);
   await ok(['topic', 'create', 'real', '--partitions', '1'], dir);
