@@ -37,7 +37,7 @@ export interface HttpApi {
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-const CONFIG_FIELDS = ['partitions', 'retentionMs', 'retentionBytes', 'compact', 'deleteRetentionMs', 'segmentBytes', 'segmentMs', 'fsync'] as const;
+const CONFIG_FIELDS = ['partitions', 'retentionMs', 'retentionBytes', 'compact', 'deleteRetentionMs', 'minCleanableDirtyRatio', 'segmentBytes', 'segmentMs', 'fsync'] as const;
 
 /** A topic as `sluice topic list` prints it: the config flat, fsync as text (`interval:100`). */
 function topicJson(t: TopicInfo): Record<string, unknown> {

@@ -20,6 +20,12 @@ export interface TopicConfig {
   compact: boolean;
   /** How long a tombstone survives compaction, so slow readers still see the delete. */
   deleteRetentionMs: number;
+  /**
+   * Compact once the part written since the last compaction is at least this
+   * share (0..1) of the compactable log: each run then reads about as much
+   * new data as old, so compaction's cost stays proportional to what is written.
+   */
+  minCleanableDirtyRatio: number;
   /** Roll to a new segment when the active one reaches this size... */
   segmentBytes: number;
   /** ...or when its first append is older than this. */
@@ -204,6 +210,7 @@ export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
   retentionBytes: null,
   compact: false,
   deleteRetentionMs: 24 * 60 * 60 * 1000,
+  minCleanableDirtyRatio: 0.5,
   segmentBytes: 64 * 1024 * 1024,
   segmentMs: 7 * 24 * 60 * 60 * 1000,
   fsync: 'always',

@@ -57,6 +57,9 @@ export function resolveTopicConfig(partial: Partial<TopicConfig> = {}): TopicCon
   if (typeof c.deleteRetentionMs !== 'number' || c.deleteRetentionMs < 0) {
     throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `deleteRetentionMs must be >= 0, got ${JSON.stringify(c.deleteRetentionMs)}`);
   }
+  if (typeof c.minCleanableDirtyRatio !== 'number' || !(c.minCleanableDirtyRatio >= 0 && c.minCleanableDirtyRatio <= 1)) {
+    throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `minCleanableDirtyRatio must be a number from 0 to 1, got ${JSON.stringify(c.minCleanableDirtyRatio)}`);
+  }
   if (typeof c.compact !== 'boolean') throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'compact must be true or false');
   if (typeof c.fsync === 'string') parseFsyncPolicy(c.fsync);
   else positiveInt('fsync.intervalMs', c.fsync?.intervalMs);

@@ -3,11 +3,24 @@
 // deleteRetentionMs, so consumers that were behind still see the delete.
 // Offsets are preserved (each kept record keeps its offset; gaps remain).
 //
-// Each segment is rewritten to `<file>.cleaned`, fsynced, and renamed over the
-// original: a crash leaves either the old file or the new one, and leftover
-// `.cleaned` files are deleted on open.
+// When: like Kafka's log cleaner. The segments up to the end of the last run
+// are clean (no key twice among them); those after are dirty. A run is due
+// when the dirty bytes are at least minCleanableDirtyRatio of the compactable
+// bytes (clean + dirty), so each run reads about as much new data as it
+// rereads old, and compaction costs in proportion to the bytes written instead
+// of the log's size at every segment roll. A run is also due when a tombstone
+// kept by the last run has expired, so an idle topic still sheds its deletes.
+// The bookkeeping is in memory: after a restart the whole log is dirty.
+//
+// How: the newest offset per key is collected from the dirty segments only;
+// then every compactable segment is filtered with it (a clean record survives
+// unless its key was written again since). Each segment is rewritten to
+// `<file>.cleaned`, fsynced, and renamed over the original: a crash leaves
+// either the old file or the new one, and leftover `.cleaned` files are
+// deleted on open.
 
 import fs from 'node:fs';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
 import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, encodeBatch, type BatchHeader } from '../batch.ts';
 import type { LogRecord } from '../../record.ts';
 import type { Partition } from './partition.ts';
@@ -15,16 +28,41 @@ import { Segment } from './segment.ts';
 import { scanBatches } from './scan.ts';
 import { fsyncDir } from './io.ts';
 
+/** What compaction remembers about a partition between runs. */
+export interface CleanerState {
+  /** Offsets below this were compacted by the last run (always a segment boundary). */
+  cleanEnd: number;
+  /** Append time of the oldest tombstone the last run kept; Infinity when none. */
+  oldestTombstone: number;
+  /** The `now` of the last run. */
+  lastRun: number;
+  /** How many runs read the log (for tests and diagnostics). */
+  runs: number;
+}
+
+export function newCleanerState(): CleanerState {
+  return { cleanEnd: 0, oldestTombstone: Infinity, lastRun: -Infinity, runs: 0 };
+}
+
 function keyString(k: Uint8Array): string {
   return Buffer.from(k.buffer, k.byteOffset, k.length).toString('latin1');
 }
 
-async function eachBatch(seg: Segment, visit: (h: BatchHeader, records: LogRecord[], raw: Buffer) => void): Promise<void> {
-  await scanBatches(seg.fd, 0, seg.size, seg.baseOffset, (h, _pos, buf, bufPos) => {
+async function eachBatch(p: Partition, seg: Segment, visit: (h: BatchHeader, records: LogRecord[], raw: Buffer) => void): Promise<void> {
+  const scan = await scanBatches(seg.fd, 0, seg.size, seg.baseOffset, (h, _pos, buf, bufPos) => {
     const records: LogRecord[] = [];
     if ((h.attributes & ATTR_CONTROL) === 0) decodeRecords(buf, bufPos, h, 0, records, Infinity);
     visit(h, records, buf.subarray(bufPos, bufPos + h.size));
   });
+  const damage = scan.corrupt[0]?.position ?? scan.tornAt;
+  if (damage !== null) {
+    // Rewriting would drop the damaged bytes silently; left alone, reads keep reporting them.
+    throw new SluiceError(
+      ErrorCodes.CORRUPT_RECORD,
+      `compaction of ${p.where()} stopped: ${seg.path} is damaged at byte ${damage}; the segment was left as it is`,
+      { topic: p.topic, partition: p.partition, file: seg.path, position: damage },
+    );
+  }
 }
 
 /**
@@ -37,35 +75,66 @@ function committed(p: Partition, h: BatchHeader): boolean {
   return p.visibility(h.producerId, h.producerEpoch, h.baseSequence) === 'committed';
 }
 
-/** Compacts the closed segments of `p`. Returns how many records were removed. */
+function bytes(segs: readonly Segment[]): number {
+  let n = 0;
+  for (const s of segs) n += s.size;
+  return n;
+}
+
+/**
+ * The compactable segments (closed, and below the last stable offset, as
+ * segments past it hold undecided transactions), split at the clean end; null
+ * when no run is due. Reads nothing, so a check with nothing to do is cheap.
+ */
+export function cleaningPlan(p: Partition, now: number): { clean: Segment[]; dirty: Segment[] } | null {
+  const st = p.cleaner;
+  const lso = p.lastStableOffset;
+  const segs = p.segments;
+  const clean: Segment[] = [];
+  const dirty: Segment[] = [];
+  for (let i = 0; i < segs.length - 1 && segs[i]!.nextOffset <= lso; i++) (segs[i]!.nextOffset <= st.cleanEnd ? clean : dirty).push(segs[i]!);
+  const dirtyBytes = bytes(dirty);
+  const ratioDue = dirtyBytes > 0 && dirtyBytes >= p.config.minCleanableDirtyRatio * (dirtyBytes + bytes(clean));
+  // At most every deleteRetentionMs / 2: a steady stream of expiring tombstones must not reread the log every minute.
+  const retention = p.config.deleteRetentionMs;
+  const tombstonesDue = clean.length > 0 && st.oldestTombstone < now - retention && now - st.lastRun >= retention / 2;
+  return ratioDue || tombstonesDue ? { clean, dirty } : null;
+}
+
+/** Compacts the closed segments of `p` if a run is due. Returns how many records were removed. */
 export async function compactPartition(p: Partition, now: number): Promise<number> {
-  const snapshot = p.segments;
-  // Segments reaching past the last stable offset hold undecided transactions: leave them for later.
-  const closed = snapshot.slice(0, -1).filter((seg) => seg.nextOffset <= p.lastStableOffset);
-  if (closed.length === 0) return 0;
+  const plan = cleaningPlan(p, now);
+  if (plan === null) return 0;
+  const segs = [...plan.clean, ...plan.dirty];
+  // Taken before any rewrite: a rewritten segment may end earlier (its last records dropped).
+  const cleanEnd = Math.max(p.cleaner.cleanEnd, segs[segs.length - 1]!.nextOffset);
   const latest = new Map<string, number>();
-  for (const seg of snapshot) {
-    await eachBatch(seg, (h, records) => {
+  for (const seg of plan.dirty) {
+    await eachBatch(p, seg, (h, records) => {
       if (!committed(p, h)) return;
       for (const r of records) if (r.key) latest.set(keyString(r.key), r.offset);
     });
   }
   const tombstoneHorizon = now - p.config.deleteRetentionMs;
+  let oldestTombstone = Infinity;
   let removed = 0;
-  for (const seg of closed) {
+  for (const seg of segs) {
     const out: Buffer[] = [];
     let dropped = 0;
-    await eachBatch(seg, (h, records, raw) => {
+    await eachBatch(p, seg, (h, records, raw) => {
       if (h.attributes & ATTR_CONTROL) {
         out.push(Buffer.from(raw)); // transaction markers are kept as they are
         return;
       }
       const live = committed(p, h);
+      const expired = h.appendTime < tombstoneHorizon;
       const kept = records.filter((r) => {
-        if (!live) return false;
-        const newest = r.key !== null && latest.get(keyString(r.key)) === r.offset;
-        return newest && !(r.value === null && h.appendTime < tombstoneHorizon);
+        if (!live || r.key === null) return false;
+        // Not in the map: a clean record whose key was not written since.
+        const newest = latest.get(keyString(r.key));
+        return (newest === undefined || newest === r.offset) && !(r.value === null && expired);
       });
+      if (kept.some((r) => r.value === null) && h.appendTime < oldestTombstone) oldestTombstone = h.appendTime;
       dropped += records.length - kept.length;
       if (kept.length > 0) {
         out.push(
@@ -86,19 +155,24 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
       seg.delete();
       continue;
     }
-    const cleaned = seg.path + '.cleaned';
-    const fd = fs.openSync(cleaned, 'w');
-    try {
-      for (const b of out) fs.writeSync(fd, b);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(cleaned, seg.path);
-    const { segment } = await Segment.open(seg.path, seg.baseOffset, { writable: true, full: true });
-    p.segments = p.segments.map((s) => (s === seg ? segment : s));
-    seg.close();
+    await replaceSegment(p, seg, out);
   }
   if (removed > 0) fsyncDir(p.dir);
+  p.cleaner = { cleanEnd, oldestTombstone, lastRun: now, runs: p.cleaner.runs + 1 };
   return removed;
+}
+
+async function replaceSegment(p: Partition, seg: Segment, batches: Buffer[]): Promise<void> {
+  const cleaned = seg.path + '.cleaned';
+  const fd = fs.openSync(cleaned, 'w');
+  try {
+    for (const b of batches) fs.writeSync(fd, b);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(cleaned, seg.path);
+  const { segment } = await Segment.open(seg.path, seg.baseOffset, { writable: true, full: true });
+  p.segments = p.segments.map((s) => (s === seg ? segment : s));
+  seg.close();
 }

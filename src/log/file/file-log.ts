@@ -32,6 +32,7 @@ import type {
   TopicInfo,
   TopicPartitionOffset,
 } from '../log.ts';
+import { DEFAULT_TOPIC_CONFIG } from '../log.ts';
 import { GroupCoordinator } from '../group-coordinator.ts';
 import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import { Partition } from './partition.ts';
@@ -77,6 +78,7 @@ export class FileLog implements Log {
   /** Producer epochs that failed mid-transaction: they must re-initialise before committing again. */
   private readonly poisoned = new Set<string>();
   private maintaining = new Set<Partition>();
+  private maintainAgain = new Set<Partition>();
   private readonly maintenanceIntervalMs: number;
   private closed = false;
 
@@ -134,7 +136,8 @@ export class FileLog implements Log {
   private readTopicInfo(name: string): TopicInfo | null {
     try {
       const { id, ...config } = JSON.parse(fs.readFileSync(join(this.topicsDir, name, 'topic.json'), 'utf8')) as TopicConfig & { id?: string };
-      return { name, id: id ?? 'original', config };
+      // Defaults fill options added after the topic was created (minCleanableDirtyRatio).
+      return { name, id: id ?? 'original', config: { ...DEFAULT_TOPIC_CONFIG, ...config } };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new SluiceError(ErrorCodes.IO_ERROR, `cannot read the config of topic ${name}: ${(e as Error).message}`, { topic: name }, { cause: e });
@@ -460,15 +463,29 @@ export class FileLog implements Log {
     for (const t of this.topics.values()) for (const p of t.partitions) await this.maintainPartition(p, now);
   }
 
+  /**
+   * Retention, then compaction if it is due (compaction.ts decides without
+   * reading). A call while a run is in progress (a roll during a long
+   * compaction) is remembered and run after it, not lost until the next timer.
+   */
   private async maintainPartition(p: Partition, now = Date.now()): Promise<void> {
-    if (this.readOnly || this.closed || this.maintaining.has(p)) return;
+    if (this.readOnly || this.closed) return;
+    if (this.maintaining.has(p)) {
+      this.maintainAgain.add(p);
+      return;
+    }
     this.maintaining.add(p);
     try {
-      applyRetention(p, now);
-      if (p.config.compact) await compactPartition(p, now);
+      for (let at = now; ; at = Date.now()) {
+        this.maintainAgain.delete(p);
+        applyRetention(p, at);
+        if (p.config.compact) await compactPartition(p, at);
+        if (!this.maintainAgain.has(p) || this.closed) break;
+      }
     } catch (e) {
       process.emitWarning(`maintenance of ${p.topic}/${p.partition} failed: ${(e as Error).message}`);
     } finally {
+      this.maintainAgain.delete(p);
       this.maintaining.delete(p);
     }
   }

@@ -14,6 +14,7 @@ import { Segment, parseSegmentFileName } from './segment.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
 import { WatermarkWriter } from './watermark-file.ts';
+import { newCleanerState, type CleanerState } from './compaction.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -72,6 +73,8 @@ export class Partition {
   visibility: ((producerId: number, epoch: number, sequence: number) => 'committed' | 'aborted') | null = null;
   /** Runs after a segment rolls (retention, compaction); set by the owner. */
   onRoll: (() => void) | null = null;
+  /** Compaction's bookkeeping (compaction.ts); fresh on open, so the whole log starts dirty. */
+  cleaner: CleanerState = newCleanerState();
 
   private constructor(o: PartitionOptions) {
     this.topic = o.topic;
