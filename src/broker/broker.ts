@@ -54,14 +54,17 @@ export class Broker {
   readonly address: HostPort;
   readonly httpAddress: HostPort | null;
   private readonly tcp: TcpServer;
+  /** Test-visible: its memberCount shows the remote group members the broker holds. */
+  readonly handlers: Handlers;
   private readonly httpServer: http.Server | null;
   private readonly api: ReturnType<typeof createHttpApi> | null;
   private readonly undoFsync: () => void;
   private closing: Promise<void> | null = null;
 
-  private constructor(parts: { log: FileLog; tcp: TcpServer; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; undoFsync: () => void }) {
+  private constructor(parts: { log: FileLog; tcp: TcpServer; handlers: Handlers; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; undoFsync: () => void }) {
     this.log = parts.log;
     this.tcp = parts.tcp;
+    this.handlers = parts.handlers;
     this.address = parts.address;
     this.httpServer = parts.httpServer;
     this.api = parts.api;
@@ -100,9 +103,10 @@ export class Broker {
           });
         });
       }
-      return new Broker({ log, tcp, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, undoFsync });
+      return new Broker({ log, tcp, handlers, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, undoFsync });
     } catch (e) {
       await tcp.close().catch(() => {});
+      handlers.close();
       httpServer?.close();
       undoFsync();
       await log.close();
@@ -123,6 +127,7 @@ export class Broker {
       const httpClosed = this.httpServer ? new Promise<void>((r) => this.httpServer!.close(() => r())) : Promise.resolve();
       this.httpServer?.closeIdleConnections();
       await this.tcp.close();
+      this.handlers.close();
       await httpClosed;
       this.undoFsync();
       await this.log.close();

@@ -5,6 +5,7 @@
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
+import { DEFAULT_SESSION_TIMEOUT_MS } from '../log/group-coordinator.ts';
 import type { LogRecord } from '../record.ts';
 import { decodeRecords, encodeRecords, type RequestName } from './protocol.ts';
 
@@ -22,7 +23,19 @@ export interface Session {
 export interface HandlerHooks {
   recordsIn?(topic: string, records: number, bytes: number): void;
   recordsOut?(topic: string, records: number, bytes: number): void;
+  /** The clock for members' sessions (tests); Date.now by default. */
+  now?(): number;
 }
+
+/** A group member held for a client elsewhere, and when that client was last heard from. */
+interface RemoteMember {
+  member: GroupMember;
+  sessionTimeoutMs: number;
+  lastSeen: number;
+}
+
+/** How often members whose clients went silent are looked for. */
+const SWEEP_EVERY_MS = 1000;
 
 /** The longest a waitFor request may park on the broker; clients re-ask. */
 export const MAX_WAIT_MS = 30_000;
@@ -83,12 +96,57 @@ const bytesOf = (records: { key: Uint8Array | null; value: Uint8Array | null }[]
 export class Handlers {
   private readonly log: Log;
   private readonly hooks: HandlerHooks;
-  /** Members of consumer groups whose clients are elsewhere: the broker holds their GroupMember. */
-  private readonly members = new Map<string, GroupMember>();
+  /**
+   * Members of consumer groups whose clients are elsewhere: the broker holds their GroupMember.
+   * A client that dies (kill -9) never leaves, so members silent for their session timeout
+   * are dropped by a sweep: without it the map would grow with every crashed consumer.
+   */
+  private readonly members = new Map<string, RemoteMember>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
 
   constructor(log: Log, hooks: HandlerHooks = {}) {
     this.log = log;
     this.hooks = hooks;
+    this.now = hooks.now ?? Date.now;
+  }
+
+  /** Members held for remote clients: live ones, and expired ones until the next sweep. */
+  get memberCount(): number {
+    return this.members.size;
+  }
+
+  /**
+   * Drops members not heard from for their session timeout and makes them leave, so the
+   * coordinator rebalances now rather than at the group's next join or heartbeat (by then it
+   * would have expired them the same way: the broker saw each heartbeat after the coordinator did).
+   */
+  sweep(): void {
+    const now = this.now();
+    for (const [k, r] of this.members) {
+      if (now - r.lastSeen <= r.sessionTimeoutMs) continue;
+      this.members.delete(k);
+      r.member.leave().catch(() => {});
+    }
+    if (this.members.size === 0) this.stopSweeping();
+  }
+
+  /** Stops the sweep timer; members are left to the log, which is closing too. */
+  close(): void {
+    this.stopSweeping();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  private hold(m: GroupMember, sessionTimeoutMs: number | undefined): void {
+    this.members.set(`${m.group}\0${m.memberId}`, { member: m, sessionTimeoutMs: sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS, lastSeen: this.now() });
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
+      this.sweeper.unref();
+    }
   }
 
   async handle(name: RequestName, json: unknown, blob: Buffer, session: Session, id: number): Promise<Reply> {
@@ -154,26 +212,29 @@ export class Handlers {
       case 'joinGroup': {
         const topics = j['topics'];
         if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string')) bad('field topics must be an array of strings');
-        const m = await log.joinGroup(str(j, 'group'), { topics: topics as string[], memberId: j['memberId'] === undefined ? undefined : str(j, 'memberId'), sessionTimeoutMs: optInt(j, 'sessionTimeoutMs', 1) });
-        this.members.set(`${m.group}\0${m.memberId}`, m);
+        const sessionTimeoutMs = optInt(j, 'sessionTimeoutMs', 1);
+        const m = await log.joinGroup(str(j, 'group'), { topics: topics as string[], memberId: j['memberId'] === undefined ? undefined : str(j, 'memberId'), sessionTimeoutMs });
+        this.hold(m, sessionTimeoutMs);
         return { json: { memberId: m.memberId, assignment: m.assignment() } };
       }
       case 'heartbeat': {
-        const m = this.member(j);
+        const r = this.member(j);
         try {
-          return { json: await m.heartbeat() };
+          const assignment = await r.member.heartbeat();
+          r.lastSeen = this.now();
+          return { json: assignment };
         } catch (e) {
-          this.members.delete(`${m.group}\0${m.memberId}`); // expired: it must join again
+          this.drop(r); // expired: it must join again
           throw e;
         }
       }
       case 'memberCommit':
-        await this.member(j).commit(offsetsOf(j['offsets']));
+        await this.member(j).member.commit(offsetsOf(j['offsets']));
         return { json: {} };
       case 'leaveGroup': {
-        const m = this.member(j);
-        this.members.delete(`${m.group}\0${m.memberId}`);
-        await m.leave();
+        const r = this.member(j);
+        this.drop(r);
+        await r.member.leave();
         return { json: {} };
       }
       case 'initProducer':
@@ -198,7 +259,13 @@ export class Handlers {
     }
   }
 
-  private member(j: Fields): GroupMember {
+  /** Only this very entry: a rejoin under the same id may have replaced it meanwhile. */
+  private drop(r: RemoteMember): void {
+    const k = `${r.member.group}\0${r.member.memberId}`;
+    if (this.members.get(k) === r) this.members.delete(k);
+  }
+
+  private member(j: Fields): RemoteMember {
     const group = str(j, 'group');
     const memberId = str(j, 'memberId');
     const m = this.members.get(`${group}\0${memberId}`);
