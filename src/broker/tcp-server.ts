@@ -1,8 +1,9 @@
 // The broker's TCP (or TLS) listener: frames in, requests dispatched to the
 // handlers as they arrive (so appends to a partition keep their order), and
 // responses written back tagged with their request id as each completes.
-// A connection that breaks the protocol gets one error frame and is closed;
-// no other connection, and no data, is touched.
+// A connection that breaks the protocol is closed: the requests before the
+// broken frame are carried out and answered, then one error frame is sent for
+// it, and nothing after it runs; no other connection, and no data, is touched.
 
 import net from 'node:net';
 import tls from 'node:tls';
@@ -22,12 +23,63 @@ export interface TcpServerOptions {
 
 /** Output buffered for a slow client beyond which the broker stops reading its requests. */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/** After a broken frame: how long the requests before it may take to answer before the connection closes anyway. */
+const ANSWER_BEFORE_CLOSE_MS = 10_000;
 
 interface Connection {
   socket: net.Socket;
   session: Session;
   inFlight: number;
-  idle: (() => void) | null;
+  /** Called once inFlight drops to 0 (or the socket closes). */
+  idle: Set<() => void>;
+  /** False once the connection broke the protocol or the server is closing: read nothing more. */
+  reading: boolean;
+}
+
+/**
+ * Feeds a FrameReader so that each push completes at most one frame. A push that meets a broken
+ * frame throws, and the frames it had decoded before it would be lost with the exception; one
+ * frame per push keeps them, so the requests before a broken frame run and are answered.
+ */
+class FrameSplitter {
+  private readonly reader: FrameReader;
+  /** The current frame's 4-byte length field, as far as it has arrived. */
+  private readonly lengthField = Buffer.alloc(4);
+  private lengthBytes = 0;
+  /** Bytes of the current frame after its length field still to come. */
+  private rest = 0;
+
+  constructor(maxFrameBytes: number) {
+    this.reader = new FrameReader(maxFrameBytes);
+  }
+
+  /** The whole frames in `chunk` (with what came before), up to the first broken one, which is `error`. */
+  push(chunk: Buffer): { frames: Frame[]; error?: unknown } {
+    const frames: Frame[] = [];
+    for (let at = 0; at < chunk.length; ) {
+      const start = at;
+      if (this.lengthBytes < 4) {
+        const n = Math.min(4 - this.lengthBytes, chunk.length - at);
+        chunk.copy(this.lengthField, this.lengthBytes, at, at + n);
+        this.lengthBytes += n;
+        at += n;
+        if (this.lengthBytes === 4) this.rest = this.lengthField.readUInt32BE(0);
+      }
+      if (this.lengthBytes === 4) {
+        const n = Math.min(this.rest, chunk.length - at);
+        this.rest -= n;
+        at += n;
+        if (this.rest === 0) this.lengthBytes = 0;
+      }
+      // The reader checks the length (too large, shorter than a header) as soon as it has the field.
+      try {
+        frames.push(...this.reader.push(chunk.subarray(start, at)));
+      } catch (error) {
+        return { frames, error };
+      }
+    }
+    return { frames };
+  }
 }
 
 export class TcpServer {
@@ -66,19 +118,15 @@ export class TcpServer {
       socket.end(Buffer.concat(encodeFrame(KIND_ERROR, 0, 0, { code: ErrorCodes.UNAVAILABLE, message: `${why}; retry later` })));
       return;
     }
-    const conn: Connection = { socket, session: { waits: new Map() }, inFlight: 0, idle: null };
+    const conn: Connection = { socket, session: { waits: new Map() }, inFlight: 0, idle: new Set(), reading: true };
     this.connections.add(conn);
-    const reader = new FrameReader(this.o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const splitter = new FrameSplitter(this.o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     let authenticated = this.o.token === undefined;
     socket.on('data', (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = reader.push(chunk);
-      } catch (e) {
-        return this.reject(conn, 0, 0, e);
-      }
+      if (!conn.reading) return;
+      const { frames, error } = splitter.push(chunk);
       for (const f of frames) {
-        if (socket.destroyed) return;
+        if (socket.destroyed || !conn.reading) return;
         if (f.kind !== KIND_REQUEST) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `a client may only send requests (kind 1), got kind ${f.kind}`));
         const name = REQUEST_NAMES.get(f.type);
         if (!name) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `unknown request type ${f.type}`));
@@ -95,11 +143,26 @@ export class TcpServer {
         }
         this.dispatch(conn, f, name);
       }
+      if (error !== undefined) this.reject(conn, 0, 0, error);
     });
     socket.on('close', () => {
       for (const ac of conn.session.waits.values()) ac.abort();
       this.connections.delete(conn);
-      conn.idle?.();
+      for (const f of conn.idle) f();
+    });
+  }
+
+  /** Resolves once the connection has no request in flight, or after `maxMs`. */
+  private whenIdle(conn: Connection, maxMs = Infinity): Promise<void> {
+    if (conn.inFlight === 0 || conn.socket.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        conn.idle.delete(done);
+        resolve();
+      };
+      const timer = maxMs === Infinity ? undefined : setTimeout(done, maxMs);
+      conn.idle.add(done);
     });
   }
 
@@ -115,7 +178,7 @@ export class TcpServer {
         },
       )
       .finally(() => {
-        if (--conn.inFlight === 0) conn.idle?.();
+        if (--conn.inFlight === 0) for (const f of conn.idle) f();
       });
   }
 
@@ -125,17 +188,31 @@ export class TcpServer {
     for (const b of encodeFrame(kind, type, id, json, blob)) s.write(b);
     if (s.writableLength > HIGH_WATER_BYTES && !s.isPaused()) {
       s.pause();
-      s.once('drain', () => s.resume());
+      s.once('drain', () => {
+        if (conn.reading) s.resume();
+      });
     }
   }
 
-  /** One error frame, then the connection is closed: after a broken frame nothing on it can be trusted. */
+  /**
+   * After a broken frame nothing on the connection can be trusted, so nothing more is read; the
+   * requests before it were started, and their answers go out first (parked waits answer at
+   * once), then one error frame for the broken one, then the connection is closed.
+   */
   private reject(conn: Connection, type: number, id: number, e: unknown): void {
     const s = conn.socket;
-    if (s.destroyed) return;
+    if (s.destroyed || !conn.reading) return;
+    conn.reading = false;
     s.pause();
-    s.end(Buffer.concat(encodeFrame(KIND_ERROR, type, id, errorJson(e))));
-    setTimeout(() => s.destroy(), 1000).unref();
+    // A tick later: a waitFor dispatched just now whose record is already there answers ready: true.
+    setImmediate(() => {
+      for (const ac of conn.session.waits.values()) ac.abort();
+    });
+    void this.whenIdle(conn, ANSWER_BEFORE_CLOSE_MS).then(() => {
+      if (s.destroyed) return;
+      s.end(Buffer.concat(encodeFrame(KIND_ERROR, type, id, errorJson(e))));
+      setTimeout(() => s.destroy(), 1000).unref();
+    });
   }
 
   /** Stops accepting, lets in-flight requests finish (parked waits end at once), then closes every connection. */
@@ -144,9 +221,10 @@ export class TcpServer {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     await Promise.all(
       [...this.connections].map(async (conn) => {
+        conn.reading = false;
         conn.socket.pause();
         for (const ac of conn.session.waits.values()) ac.abort();
-        if (conn.inFlight > 0) await new Promise<void>((r) => (conn.idle = r));
+        await this.whenIdle(conn);
         await new Promise<void>((r) => conn.socket.end(r));
         conn.socket.destroy();
       }),
