@@ -28,9 +28,9 @@ export function registerState(program: Command): void {
       });
       const out: Record<string, Record<string, unknown>> = {};
       for (const c of saved.states) {
-        if (c.kind === 'timers') continue; // pending timers are not state (`sluice time` summarises event time)
+        if (c.state === '') continue; // pending timers only: not state (`sluice time` summarises event time)
         if (opts.key !== undefined && c.key !== opts.key) continue;
-        (out[c.operator] ??= {})[c.key] = JSON.parse(c.json) as unknown;
+        (out[c.operator] ??= {})[c.key] = JSON.parse(c.state) as unknown;
       }
       const result: unknown = opts.key === undefined ? out : Object.fromEntries(Object.entries(out).map(([op, m]) => [op, m[opts.key!]]));
       process.stdout.write(JSON.stringify(result, null, process.stdout.isTTY ? 2 : undefined) + '\n');

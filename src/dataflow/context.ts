@@ -38,6 +38,14 @@ export interface ProcessContext<O> {
   deleteTimer(time: number, domain?: 'event' | 'processing'): void;
   /** Forgets the current key's state: the next event for the key starts again from init(). */
   clearState(): void;
+  /**
+   * Declares that this call only read the key's state, so the next
+   * checkpoint need not save it again. An optimisation for read-mostly state
+   * (lookups): without it every call's state is saved as if changed. Declaring
+   * a call unchanged that did change the state loses that change on recovery.
+   * Ignored for a state the call created (from init).
+   */
+  unchanged(): void;
   /** Adds to one of the operator's counters (e.g. late events dropped); shown by `sluice time`. */
   count(counter: string, by?: number): void;
 }

@@ -71,7 +71,11 @@ export function streamTableJoin<T, V, R>(stream: Stream<T>, table: Table<V>, o: 
           }
           delete st.w;
         }
-      } else if (st.t !== undefined) ctx.emit(o.fn(t.v as T, st.t as V, ctx.key));
+      } else if (st.t !== undefined) {
+        ctx.emit(o.fn(t.v as T, st.t as V, ctx.key));
+        ctx.unchanged(); // a lookup: the row need not be saved again
+        return;
+      }
       else if (wait > 0 && ctx.timestamp + wait > ctx.watermark) {
         (st.w ??= []).push([ctx.timestamp, t.v]);
         ctx.timer(ctx.timestamp + wait);

@@ -161,6 +161,7 @@ export class Stream<T> {
       (value, state, ctx) => {
         if (state.first !== null) {
           ctx.count('duplicates');
+          ctx.unchanged();
           return;
         }
         state.first = ctx.timestamp;

@@ -16,7 +16,7 @@ import type { SourceNode } from '../dataflow/graph.ts';
 import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
 import { sumCounters, type Engine } from './engine.ts';
-import { changelogWrite, ensureChangelog, readChangelog, type StateChange } from './state-changelog.ts';
+import { changelogWrite, ensureChangelog, legacyWrite, readChangelog, type StateChange } from './state-changelog.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
 export interface CheckpointerOptions {
@@ -71,6 +71,11 @@ export class Checkpointer {
     const { log, app, guarantee } = this.o;
     if (guarantee === 'none') return;
     const saved = await readChangelog(log, app.name);
+    const migrate = legacyWrite(app.name, saved);
+    if (migrate) {
+      if (this.producer) await log.commitTransaction(this.producer, ++this.sequence, { writes: [migrate], offsets: [] });
+      else await this.plain.send(migrate.topic, migrate.records.map((r) => ({ ...r, partition: 0 })));
+    }
     const pool = this.o.pool();
     const { engine } = this.o;
     if (pool) pool.restore(saved.states);

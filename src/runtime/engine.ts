@@ -188,22 +188,37 @@ export class Engine {
     return this.byId.get(id);
   }
 
-  /** The state and timers changed since the last call, for a checkpoint. */
+  /**
+   * The keys whose state or timers changed since the last call, for a
+   * checkpoint: each with both, as one changelog record rewrites both.
+   */
   takeStateChanges(): StateChange[] {
     const out: StateChange[] = [];
     for (const [node, op] of this.operators) {
-      for (const c of op.state.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json });
-      for (const c of op.timers.takeChanges()) out.push({ operator: node.name, partition: c.partition, key: c.key, json: c.json, kind: 'timers' });
+      const operator = node.name;
+      const timers = Array.from({ length: node.partitions }, () => new Map<string, string>());
+      for (const c of op.timers.takeChanges()) timers[c.partition]!.set(c.key, c.json);
+      for (let p = 0; p < node.partitions; p++) {
+        const dirty = op.state.dirty[p]!;
+        const changedTimers = timers[p]!;
+        for (const key of dirty) {
+          const t = changedTimers.get(key);
+          if (t !== undefined) changedTimers.delete(key);
+          out.push({ operator, partition: p, key, state: op.state.json(p, key), timers: t ?? op.timers.keyJson(p, key) });
+        }
+        dirty.clear();
+        for (const [key, t] of changedTimers) out.push({ operator, partition: p, key, state: op.state.json(p, key), timers: t });
+      }
     }
     return out;
   }
 
-  /** Puts back saved state or timers. An operator that no longer exists (the app changed) is skipped. */
+  /** Puts back a key's saved state and timers. An operator that no longer exists (the app changed) is skipped. */
   restore(change: StateChange): void {
     const op = this.operatorNamed(change.operator);
     if (!op) return;
-    if (change.kind === 'timers') op.timers.restore(change.partition, change.key, change.json);
-    else op.state.restore(change.partition, change.key, change.json);
+    if (change.state !== '') op.state.restore(change.partition, change.key, change.state);
+    if (change.timers !== '') op.timers.restore(change.partition, change.key, change.timers);
   }
 
   /** A table's rows (all, or one key's): for interactive queries. */

@@ -19,22 +19,51 @@ export class KeyedState {
     this.dirty = Array.from({ length: node.partitions }, () => new Set());
   }
 
-  /** The state for `key`, created with the operator's initializer on first use. */
+  /** Whether the last get() created the state (from the operator's initializer). */
+  created = false;
+
+  /**
+   * The state for `key`, created with the operator's initializer on first use.
+   * Not marked changed: the operator marks it after the call that got it,
+   * unless that call declared it unchanged (a read, such as a join's lookup,
+   * must not make every checkpoint save the key again).
+   */
   get(partition: number, key: string): unknown {
     const map = this.partitions[partition]!;
     let s = map.get(key);
+    this.created = s === undefined;
     if (s === undefined) {
       s = this.node.init(key);
       if (!this.node.stateCodec) this.checkJson(s, key);
       map.set(key, s);
     }
-    this.dirty[partition]!.add(key);
     return s;
   }
 
-  /** Forgets a key's state (its next get() starts from init); the next snapshot records the deletion. */
-  delete(partition: number, key: string): void {
-    if (this.partitions[partition]!.delete(key)) this.dirty[partition]!.add(key);
+  /** The next snapshot saves this key's state. */
+  changed(partition: number, key: string): void {
+    this.dirty[partition]!.add(key);
+  }
+
+  /**
+   * Forgets a key's state (its next get() starts from init); the next
+   * snapshot records the deletion — unless `fresh`: the state was created by
+   * the call deleting it, so nothing of it was saved since the last deletion.
+   */
+  delete(partition: number, key: string, fresh = false): void {
+    if (this.partitions[partition]!.delete(key) && !fresh) this.dirty[partition]!.add(key);
+  }
+
+  /** One key's current state as saved by a snapshot: JSON text, '' when it has none. */
+  json(partition: number, key: string): string {
+    const s = this.partitions[partition]!.get(key);
+    if (s === undefined) return '';
+    const codec = this.node.stateCodec;
+    const v = codec ? codec.toJSON(s) : s;
+    // Checked at every snapshot, not only at creation: state mutated into a Map or a class
+    // instance since would otherwise be saved as {} and come back wrong after a restart.
+    this.checkJson(v, key);
+    return JSON.stringify(v);
   }
 
   /** assertJsonCompatible, with the message built only for a failure: this runs for every new or changed key. */
@@ -52,36 +81,7 @@ export class KeyedState {
     return this.partitions.flatMap((m) => [...m.entries()]);
   }
 
-  /**
-   * The states changed since the last call, as JSON text (through the
-   * operator's stateCodec if it has one; '' for a deleted state), and forgets
-   * that they changed.
-   */
-  takeChanges(): { partition: number; key: string; json: string }[] {
-    const out: { partition: number; key: string; json: string }[] = [];
-    const codec = this.node.stateCodec;
-    for (let p = 0; p < this.dirty.length; p++) {
-      const dirty = this.dirty[p]!;
-      if (dirty.size === 0) continue;
-      const map = this.partitions[p]!;
-      for (const key of dirty) {
-        const s = map.get(key);
-        if (s === undefined) {
-          out.push({ partition: p, key, json: '' });
-          continue;
-        }
-        const v = codec ? codec.toJSON(s) : s;
-        // Checked at every snapshot, not only at creation: state mutated into a Map or a class
-        // instance since would otherwise be saved as {} and come back wrong after a restart.
-        this.checkJson(v, key);
-        out.push({ partition: p, key, json: JSON.stringify(v) });
-      }
-      dirty.clear();
-    }
-    return out;
-  }
-
-  /** Puts back a state saved by takeChanges (recovery). */
+  /** Puts back a state saved by json() (recovery). */
   restore(partition: number, key: string, json: string): void {
     if (partition < 0 || partition >= this.partitions.length) {
       throw new SluiceError(

@@ -44,6 +44,10 @@ export class Operator {
   /** Watermark stamped on what is emitted now. */
   private stampWatermark = -Infinity;
   private readonly ctx: Ctx;
+  /** Whether the current call's state was created for it, declared unchanged, cleared. */
+  private fresh = false;
+  private unchanged = false;
+  private cleared = false;
   /** Origin of what timers emit. */
   private readonly timerOrigin: string;
 
@@ -67,7 +71,13 @@ export class Operator {
       timer: (time: number) => this.timers.set('event', this.ctx.partition, this.ctx.key, time),
       processingTimer: (time: number) => this.timers.set('processing', this.ctx.partition, this.ctx.key, time),
       deleteTimer: (time: number, domain: TimeDomain = 'event') => this.timers.delete(domain, this.ctx.partition, this.ctx.key, time),
-      clearState: () => this.state.delete(this.ctx.partition, this.ctx.key),
+      clearState: () => {
+        this.cleared = true;
+        this.state.delete(this.ctx.partition, this.ctx.key, this.fresh);
+      },
+      unchanged: () => {
+        this.unchanged = true;
+      },
       count: (counter: string, by = 1) => {
         this.counters.set(counter, (this.counters.get(counter) ?? 0) + by);
       },
@@ -91,11 +101,12 @@ export class Operator {
       ctx.watermark = this.watermark;
       const mark = this.main.length;
       try {
-        node.fn(e.value, this.state.get(ctx.partition, ctx.key), ctx);
+        node.fn(e.value, this.getState(ctx.partition, ctx.key), ctx);
       } catch (err) {
         this.main.length = mark; // outputs of a failed call are not emitted
         this.fail(err, e);
       }
+      this.afterCall(ctx.partition, ctx.key);
     }
     // Timers set during the batch for times the watermark already passed fire now, not at its next move.
     this.fireDue('event', this.watermark);
@@ -137,12 +148,30 @@ export class Operator {
       ctx.watermark = this.watermark;
       const mark = this.main.length;
       try {
-        onTimer({ time: due.time, domain }, this.state.get(due.partition, due.key), ctx);
+        onTimer({ time: due.time, domain }, this.getState(due.partition, due.key), ctx);
       } catch (err) {
         this.main.length = mark;
         this.fail(err, e);
       }
+      this.afterCall(due.partition, due.key);
     }
+  }
+
+  private getState(partition: number, key: string): unknown {
+    const s = this.state.get(partition, key);
+    this.fresh = this.state.created;
+    this.unchanged = false;
+    this.cleared = false;
+    return s;
+  }
+
+  /**
+   * The state handed to a call is marked changed after it, unless the call
+   * said it was not (ctx.unchanged) or deleted it (clearState marks what it must).
+   * A call that threw is marked too: it may have mutated the state before throwing.
+   */
+  private afterCall(partition: number, key: string): void {
+    if (!this.cleared && (!this.unchanged || this.fresh)) this.state.changed(partition, key);
   }
 
   private timerEvent(due: DueTimer): Event {
