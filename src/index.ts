@@ -54,6 +54,7 @@ export { Table } from './dataflow/table.ts';
 export type { Change, Upsert, TableOptions } from './dataflow/table.ts';
 export type { StreamTableJoinOptions, StreamStreamJoinOptions } from './dataflow/joins.ts';
 export { Job, runJob } from './runtime/job.ts';
+export { QueryServer, type QueryServerOptions } from './runtime/query-server.ts';
 export type { JobOptions, JobResult } from './runtime/job.ts';
 export { TestDriver } from './runtime/test-driver.ts';
 export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';

@@ -45,7 +45,7 @@ export function parseHostPort(s: string, what: string): HostPort {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 

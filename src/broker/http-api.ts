@@ -15,7 +15,7 @@ import { formatFsyncPolicy, parseFsyncPolicy, validateTopicName } from '../log/t
 import { Partitioner } from '../partitioner.ts';
 import { tokenChecker } from './auth.ts';
 import type { BrokerMetrics } from './metrics.ts';
-import { HttpError, jsonObject, readBody, sendError, sendJson } from './http-io.ts';
+import { bearer, HttpError, jsonObject, readBody, sendError, sendJson } from './http-io.ts';
 import { handleProduce } from './http-produce.ts';
 import { Streams, handleRecords, handleStream, partitionParam } from './http-consume.ts';
 
@@ -89,12 +89,6 @@ function notFound(method: string, path: string): HttpError {
     'NOT_FOUND',
     `no such endpoint: ${method} ${path}; see docs/http-api.md (e.g. GET /topics, POST /topics/NAME/records, GET /topics/NAME/partitions/0/records)`,
   );
-}
-
-function bearer(req: IncomingMessage): string | undefined {
-  const h = req.headers['authorization'];
-  const m = h === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h);
-  return m ? m[1] : undefined;
 }
 
 export function createHttpApi(o: HttpApiOptions): HttpApi {

@@ -170,3 +170,10 @@ export function intParam(q: URLSearchParams, name: string, dflt: number, min: nu
   }
   return v;
 }
+
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers['authorization'];
+  const m = h === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h);
+  return m ? m[1] : undefined;
+}

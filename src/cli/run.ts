@@ -6,7 +6,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { ErrorPolicy } from '../dataflow/application.ts';
 import type { Guarantee } from '../connectors/connector.ts';
 import { loadApplication } from '../runtime/load-app.ts';
-import { runJob } from '../runtime/job.ts';
+import { Job } from '../runtime/job.ts';
+import { QueryServer } from '../runtime/query-server.ts';
 import { parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 
@@ -18,6 +19,8 @@ interface RunOptions {
   commitRecords: number;
   onError?: ErrorPolicy;
   quiet?: boolean;
+  http?: string;
+  httpToken?: string;
 }
 
 function guaranteeArg(v: string): Guarantee {
@@ -41,13 +44,15 @@ export function registerRun(program: Command): void {
     .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), 50_000)
     .option('--guarantee <g>', 'exactly-once (default), at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
+    .option('--http <host:port>', "answer table queries over HTTP while the job runs (GET /tables, /tables/NAME, /tables/NAME/KEY; see docs/tables-and-joins.md)")
+    .option('--http-token <token>', 'require this bearer token of table queries (required beyond loopback); or $SLUICE_HTTP_TOKEN')
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (file: string, opts: RunOptions, cmd: Command) => {
       const app = await loadApplication(file);
       const started = Date.now();
       await untilStopped(async (signal) => {
-        const result = await withLog(cmd, 'write', (log) =>
-          runJob(app, {
+        const result = await withLog(cmd, 'write', async (log) => {
+          const job = new Job(app, {
             log,
             untilEnd: opts.untilEnd,
             signal,
@@ -57,8 +62,15 @@ export function registerRun(program: Command): void {
             workers: opts.workers,
             appFile: file,
             guarantee: opts.guarantee,
-          }),
-        );
+          });
+          const queries = opts.http === undefined ? null : await QueryServer.start(job, { listen: opts.http, token: opts.httpToken ?? process.env['SLUICE_HTTP_TOKEN'] });
+          if (queries) process.stderr.write(`${app.name}: table queries on ${queries.url}/tables\n`);
+          try {
+            return await job.run();
+          } finally {
+            await queries?.close();
+          }
+        });
         if (!opts.quiet) {
           const secs = (Date.now() - started) / 1000;
           process.stderr.write(

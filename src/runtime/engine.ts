@@ -221,10 +221,15 @@ export class Engine {
     if (change.timers !== '') op.timers.restore(change.partition, change.key, change.timers);
   }
 
+  /** The names of the tables whose rows tableRows() answers. */
+  tableNames(): string[] {
+    return [...this.operators.keys()].filter((n) => n.table).map((n) => n.name);
+  }
+
   /** A table's rows (all, or one key's): for interactive queries. */
   tableRows(name: string, key?: string): [string, unknown][] {
     const op = this.operatorNamed(name);
-    if (!op?.node.table) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no table named ${name}; tables: ${[...this.operators.keys()].filter((n) => n.table).map((n) => n.name).join(', ') || 'none'}`);
+    if (!op?.node.table) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no table named ${name}; tables: ${this.tableNames().join(', ') || 'none'}`);
     const rows: [string, unknown][] = key === undefined ? op.state.entries() : [[key, op.state.lookup(key)]];
     return rows.flatMap(([k, row]) => (row !== null && typeof row === 'object' && 'v' in row ? [[k, row.v] as [string, unknown]] : []));
   }

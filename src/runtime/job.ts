@@ -115,6 +115,11 @@ export class Job {
     return rows[0]?.[1] as V | undefined;
   }
 
+  /** The names of the job's tables (what lookup and scan take). */
+  tables(): string[] {
+    return this.engine.tableNames();
+  }
+
   /** Every row of the table named `table`. */
   async scan<V = unknown>(table: string): Promise<Map<string, V>> {
     return new Map((await this.tableRows(table)) as [string, V][]);
