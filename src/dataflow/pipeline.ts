@@ -63,7 +63,9 @@ export class Pipeline {
       source,
       codec: codec as Decoder<unknown>,
       timestamp: options.timestamp === 'record' || options.timestamp === undefined ? undefined : (options.timestamp as SourceNode['timestamp']),
-      watermark: watermarkOptions(options.watermark),
+      // A table partition with nothing to read holds no one back: a rarely-changing table would
+      // otherwise stall event time for the idle timeout after each of its updates.
+      watermark: watermarkOptions({ idleTimeoutMs: 0, ...options.watermark }),
       withRecordKey: true,
     });
     return Table.fromUpserts(new Stream<Upsert<V>>(this, node), options);
@@ -85,6 +87,6 @@ export class Pipeline {
 function watermarkOptions(o: Partial<WatermarkOptions> = {}): WatermarkOptions {
   const w = { ...DEFAULT_WATERMARK, ...o };
   if (!(w.maxOutOfOrderMs >= 0)) throw new Error(`from: watermark.maxOutOfOrderMs must be >= 0, got ${w.maxOutOfOrderMs}`);
-  if (!(w.idleTimeoutMs > 0)) throw new Error(`from: watermark.idleTimeoutMs must be > 0 (Infinity: never idle), got ${w.idleTimeoutMs}`);
+  if (!(w.idleTimeoutMs >= 0)) throw new Error(`from: watermark.idleTimeoutMs must be >= 0 (0: idle whenever it has nothing to read; Infinity: never idle), got ${w.idleTimeoutMs}`);
   return w;
 }
