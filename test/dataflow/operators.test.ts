@@ -258,6 +258,23 @@ test('state that is not JSON-compatible is refused with the path; a stateCodec a
   assert.deepEqual(d.output('out'), [1, 1]);
 });
 
+test('state mutated into something JSON would not round-trip fails in the TestDriver, as at a checkpoint', () => {
+  const app = new Application('latebadstate');
+  app
+    .pipeline('p')
+    .from(src('in'), text)
+    .keyBy((w) => w)
+    .process<{ when: unknown }, never>(
+      () => ({ when: null }),
+      (_w, s) => {
+        s.when = new Date(0);
+      },
+      { name: 'dates' },
+    )
+    .to(sink('out'), json);
+  assert.throws(() => new TestDriver(app).send('in', ['x']), (e) => isSluiceError(e, 'INVALID_ARGUMENT') && /\$\.when/.test(e.message) && /Date/.test(e.message));
+});
+
 test('an application without a sink, or with duplicate operator names, is rejected', () => {
   const app = new Application('nosink');
   app.pipeline('p').from(src('in'), text).map((s) => s);
