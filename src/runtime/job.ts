@@ -16,6 +16,7 @@ import { topicSink } from '../connectors/topic-sink.ts';
 import { Engine, sumCounters, type DeadLetter } from './engine.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { stagesOf } from './stages.ts';
+import type { OriginTime } from './event-clock.ts';
 
 export interface JobOptions {
   log: Log;
@@ -48,6 +49,11 @@ export interface JobResult {
   counters: Record<string, Record<string, number>>;
   /** The event-time watermark at the end (-Infinity: no event time yet; Infinity: bounded input ended). */
   watermark: number;
+}
+
+export interface JobStatus extends JobResult {
+  /** Per source partition: its largest event time, its watermark, and whether it is idle. */
+  origins: OriginTime[];
 }
 
 /** How often the wall clock is consulted for idle partitions and processing-time timers. */
@@ -172,11 +178,21 @@ export class Job {
       for (const c of opened.reverse()) await c.close().catch(() => {});
       await this.pool?.close();
     }
-    this.result.recordsIn = this.engine.recordsIn;
-    this.result.recordsOut = this.engine.recordsOut + this.recordsOutInWorkers;
-    this.result.counters = this.pool ? sumCounters(this.engine.counters(), this.pool.counters()) : this.engine.counters();
-    this.result.watermark = this.engine.clock.watermark;
-    return this.result;
+    const { origins: _, ...result } = this.status();
+    return result;
+  }
+
+  /** The job's progress so far (what run() returns at its end), with event time per source partition: for monitoring. */
+  status(): JobStatus {
+    return {
+      recordsIn: this.engine.recordsIn,
+      recordsOut: this.engine.recordsOut + this.recordsOutInWorkers,
+      deadLetters: this.result.deadLetters,
+      checkpoints: this.result.checkpoints,
+      counters: this.pool ? sumCounters(this.engine.counters(), this.pool.counters()) : this.engine.counters(),
+      watermark: this.engine.clock.watermark,
+      origins: this.engine.clock.origins(),
+    };
   }
 
   private async startWorkers(): Promise<void> {

@@ -5,6 +5,8 @@
 // of its last checkpoint, as Job.lookup/scan are (docs/tables-and-joins.md).
 //
 //   GET /health                    {"ok":true}, without a token
+//   GET /status                    the job's progress and event time per source partition (JSON)
+//   GET /metrics                   the same for Prometheus (job-metrics.ts)
 //   GET /tables                    {"tables":["users",...]}
 //   GET /tables/NAME?limit=N       {"table","rows":[{"key","value"}],"truncated"}
 //   GET /tables/NAME/KEY           {"table","key","value"}; 404 NOT_FOUND without a row
@@ -15,11 +17,14 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import { tokenChecker } from '../broker/auth.ts';
 import { isLoopback, parseHostPort, type HostPort } from '../broker/broker.ts';
+import { JobMetrics } from './job-metrics.ts';
+import type { JobStatus } from './job.ts';
 import { bearer, checkParams, HttpError, intParam, sendError, sendJson } from '../broker/http-io.ts';
 
-/** What the server reads: a Job (tables(), lookup, scan). */
+/** What the server reads: a Job (tables(), lookup, scan, status). */
 export interface QueryableJob {
   readonly app: { readonly name: string };
+  status(): JobStatus;
   tables(): string[];
   lookup(table: string, key: string): Promise<unknown>;
   scan(table: string): Promise<Map<string, unknown>>;
@@ -48,7 +53,7 @@ export class QueryServer {
     if (!isLoopback(at.host) && o.token === undefined) {
       throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `binding table queries to ${at.host} exposes the job's state beyond this machine: give --http-token (or bind to 127.0.0.1)`);
     }
-    const handle = handler(job, tokenChecker(o.token));
+    const handle = handler(job, tokenChecker(o.token), new JobMetrics(job.app.name, () => job.status()));
     const server = http.createServer((req, res) => {
       handle(req, res).catch((e: unknown) => sendError(res, e));
     });
@@ -73,7 +78,7 @@ export class QueryServer {
   }
 }
 
-function handler(job: QueryableJob, allowed: (token: string | undefined) => boolean) {
+function handler(job: QueryableJob, allowed: (token: string | undefined) => boolean, metrics: JobMetrics) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://sluice');
     let path: string[];
@@ -90,8 +95,18 @@ function handler(job: QueryableJob, allowed: (token: string | undefined) => bool
         'WWW-Authenticate': 'Bearer realm="sluice"',
       });
     }
+    if (first === 'status' && path.length === 1) {
+      checkParams(url.searchParams, []);
+      return sendJson(res, 200, { job: job.app.name, ...statusJson(job.status()) });
+    }
+    if (first === 'metrics' && path.length === 1) {
+      const m = await metrics.render();
+      res.writeHead(200, { 'Content-Type': m.contentType, 'Content-Length': Buffer.byteLength(m.body) });
+      res.end(m.body);
+      return;
+    }
     if (first !== 'tables' || path.length > 3) {
-      throw new HttpError(404, 'NOT_FOUND', `no such endpoint: GET ${url.pathname}; try GET /tables, /tables/NAME or /tables/NAME/KEY`);
+      throw new HttpError(404, 'NOT_FOUND', `no such endpoint: GET ${url.pathname}; try GET /tables, /tables/NAME, /tables/NAME/KEY, /status or /metrics`);
     }
     const tables = job.tables();
     if (table === undefined) {
@@ -117,4 +132,9 @@ function handler(job: QueryableJob, allowed: (token: string | undefined) => bool
     if (value === undefined) throw new HttpError(404, 'NOT_FOUND', `table ${table} has no row for key ${JSON.stringify(key)}`, { table, key });
     return sendJson(res, 200, { table, key, value });
   };
+}
+
+/** -Infinity and Infinity, which JSON lacks, as null (no event time yet) and "end" (bounded input ended). */
+function statusJson(s: JobStatus): Omit<JobStatus, 'watermark'> & { watermark: number | 'end' | null } {
+  return { ...s, watermark: s.watermark === Infinity ? 'end' : Number.isFinite(s.watermark) ? s.watermark : null };
 }

@@ -3,7 +3,8 @@
 // one process writes a data dir, and the job runs beside the producers): rows appear as the changelog topics are produced to,
 // updates and deletes (tombstones from `sluice produce --tombstone-field`)
 // show, the table-table join answers too; unknown tables and keys are 404s,
-// a token is enforced, and a public bind without one is refused.
+// a token is enforced, and a public bind without one is refused. /status and
+// /metrics show the job's progress and event time per source partition.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,6 +96,21 @@ test('sluice run --http answers table queries while the job runs (2 workers), wi
     const one = await q('/tables/users?limit=1');
     assert.equal(one.body.rows.length, 1);
     assert.equal(one.body.truncated, true);
+
+    // Monitoring: progress and event time, as JSON and for Prometheus.
+    const status = (await q('/status')).body;
+    assert.equal(status.job, 'table-queries');
+    assert.ok(status.recordsIn >= 5, `records in: ${status.recordsIn}`);
+    assert.ok(status.checkpoints >= 1);
+    assert.deepEqual([...new Set(status.origins.map((o: { source: string }) => o.source))].sort(), ['topic quotas', 'topic users']);
+    assert.equal((await get(`${base}/metrics`)).status, 401, '/metrics needs the token too');
+    const metrics = await fetch(`${base}/metrics`, { headers: { Authorization: 'Bearer s3cret' } });
+    assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await metrics.text();
+    const inMetric = /^sluice_job_records_in_total\{job="table-queries"\} (\d+)$/m.exec(text);
+    assert.ok(inMetric && Number(inMetric[1]) >= 5, text.slice(0, 2000));
+    assert.match(text, /^sluice_job_source_idle\{job="table-queries",source="topic users",origin="topic:users\/[01]"\} [01]$/m);
+    assert.match(text, /^process_cpu_seconds_total /m);
 
     const unknown = await q('/tables/orders');
     assert.equal(unknown.status, 404);
