@@ -19,134 +19,192 @@ function byKey(a: Entry, b: Entry): number {
   return a.partition - b.partition;
 }
 
-/** A binary min-heap of numbers. */
-class NumberHeap {
-  private readonly items: number[] = [];
-
-  peek(): number | undefined {
-    return this.items[0];
-  }
-
-  push(x: number): void {
-    const a = this.items;
-    let i = a.length;
-    a.push(x);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (a[parent]! <= x) break;
-      a[i] = a[parent]!;
-      i = parent;
-    }
-    a[i] = x;
-  }
-
-  pop(): void {
-    const a = this.items;
-    const last = a.pop()!;
-    const n = a.length;
-    if (n === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const m = l + 1 < n && a[l + 1]! < a[l]! ? l + 1 : l;
-      if (a[m]! >= last) break;
-      a[i] = a[m]!;
-      i = m;
-    }
-    a[i] = last;
-  }
-}
-
-/** The entries due at one time; sorted by (key, partition) once the first of them is taken. */
-interface Bucket {
+/** Entries due at one time, sorted by (key, partition); those before `head` were taken. */
+interface Run {
+  time: number;
   entries: Entry[];
-  sorted: boolean;
-  /** Entries before it were taken. */
   head: number;
 }
 
+/** How many recently pushed times the queue remembers, to group entries of the same time. */
+const RECENT = 4;
+
 /**
- * Timer entries in (time, key, partition) order. Windows set one timer per key
- * for the same time (a window's end), so entries are grouped by time: a heap
- * of distinct times, and per time a bucket sorted only when it falls due —
- * one sort per bucket instead of a heap operation, comparing keys, per entry.
+ * Timer entries in (time, key, partition) order, for two patterns: joins set
+ * one timer per event, nearly all at distinct times; windows set one per key
+ * for the same time (a window's end), a few times in turn. A binary heap
+ * ordered by time alone (no string comparison), whose nodes are single
+ * entries or groups of entries of one time: a time pushed again while it is
+ * among the RECENT last ones gets a group, so windows' heap holds a few nodes
+ * per time instead of one per key, and a join's timer costs one heap node and
+ * nothing else. When a time falls due, all its nodes are taken out together
+ * and sorted by (key, partition) once, as a run; a lone entry skips that. A
+ * timer set for the time of a run being taken goes into its place in the
+ * run; one set for an earlier time (due too) starts a run of its own on top,
+ * so `runs` holds the earliest last.
  */
 class TimerQueue {
-  private readonly times = new NumberHeap();
-  private readonly buckets = new Map<number, Bucket>();
+  // The heap, as parallel arrays: times unboxed, so sifting reads no node.
+  private readonly times: number[] = [];
+  private readonly nodes: (Entry | Entry[])[] = [];
+  private readonly runs: Run[] = [];
+  // Recently pushed times and their group in the heap (undefined: pushed as a lone entry).
+  private readonly recentTimes: number[] = Array.from({ length: RECENT }, () => NaN);
+  private readonly recentGroups: (Entry[] | undefined)[] = Array.from({ length: RECENT }, () => undefined);
+  private recentNext = 0;
 
   push(e: Entry): void {
-    const b = this.buckets.get(e.time);
-    if (!b) {
-      this.buckets.set(e.time, { entries: [e], sorted: false, head: 0 });
-      this.times.push(e.time);
-    } else if (!b.sorted) b.entries.push(e);
-    else {
-      // Set while its time is being fired: into its place among the entries not yet taken.
-      let lo = b.head;
-      let hi = b.entries.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (byKey(b.entries[mid]!, e) <= 0) lo = mid + 1;
-        else hi = mid;
-      }
-      b.entries.splice(lo, 0, e);
+    const t = e.time;
+    const runs = this.runs;
+    for (let r = runs.length - 1; r >= 0; r--) {
+      const run = runs[r]!;
+      if (run.time === t) return insert(run, e);
     }
+    const recent = this.recentTimes;
+    for (let i = 0; i < RECENT; i++) {
+      if (recent[i] !== t) continue;
+      const group = this.recentGroups[i];
+      if (group) group.push(e);
+      else this.heapPush(t, (this.recentGroups[i] = [e]));
+      return;
+    }
+    this.heapPush(t, e);
+    const i = this.recentNext;
+    recent[i] = t;
+    this.recentGroups[i] = undefined;
+    this.recentNext = i + 1 === RECENT ? 0 : i + 1;
   }
 
   /** Earliest pending time. */
   peekTime(): number | undefined {
-    return this.times.peek();
+    const h = this.times[0];
+    const n = this.runs.length;
+    if (n === 0) return h;
+    const r = this.runs[n - 1]!.time;
+    return h !== undefined && h < r ? h : r;
   }
 
   /** Removes and returns the earliest entry (call only when peekTime() is defined). */
   pop(): Entry {
-    const time = this.times.peek()!;
-    const b = this.buckets.get(time)!;
-    if (!b.sorted) {
-      b.entries.sort(byKey);
-      b.sorted = true;
+    const runs = this.runs;
+    let run = runs[runs.length - 1];
+    const times = this.times;
+    if (times.length > 0 && (run === undefined || times[0]! < run.time)) {
+      const t = times[0]!;
+      const node = this.heapPop();
+      if (!Array.isArray(node) && times[0] !== t) return node; // the only entry of its time
+      const entries = Array.isArray(node) ? node : [node];
+      while (times[0] === t) {
+        const more = this.heapPop();
+        if (Array.isArray(more)) for (let i = 0; i < more.length; i++) entries.push(more[i]!);
+        else entries.push(more);
+      }
+      // Its groups left the heap: a later push of t must not go into them.
+      for (let i = 0; i < RECENT; i++) {
+        if (this.recentTimes[i] !== t) continue;
+        this.recentTimes[i] = NaN;
+        this.recentGroups[i] = undefined;
+      }
+      entries.sort(byKey);
+      run = { time: t, entries, head: 0 };
+      runs.push(run);
     }
-    const e = b.entries[b.head++]!;
-    if (b.head === b.entries.length) {
-      this.buckets.delete(time);
-      this.times.pop();
-    }
+    const e = run!.entries[run!.head++]!;
+    if (run!.head === run!.entries.length) runs.pop();
     return e;
   }
+
+  private heapPush(t: number, node: Entry | Entry[]): void {
+    const times = this.times;
+    const nodes = this.nodes;
+    let i = times.length;
+    times.push(t);
+    nodes.push(node);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (times[parent]! <= t) break;
+      times[i] = times[parent]!;
+      nodes[i] = nodes[parent]!;
+      i = parent;
+    }
+    times[i] = t;
+    nodes[i] = node;
+  }
+
+  private heapPop(): Entry | Entry[] {
+    const times = this.times;
+    const nodes = this.nodes;
+    const top = nodes[0]!;
+    const t = times.pop()!;
+    const last = nodes.pop()!;
+    const n = times.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const m = l + 1 < n && times[l + 1]! < times[l]! ? l + 1 : l;
+      if (times[m]! >= t) break;
+      times[i] = times[m]!;
+      nodes[i] = nodes[m]!;
+      i = m;
+    }
+    times[i] = t;
+    nodes[i] = last;
+    return top;
+  }
+}
+
+/** Puts `e` into its place among the entries of `run` not yet taken. */
+function insert(run: Run, e: Entry): void {
+  const entries = run.entries;
+  let lo = run.head;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byKey(entries[mid]!, e) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  entries.splice(lo, 0, e);
 }
 
 /**
  * One key's pending times in one domain, in the order they were set (the
- * order checkpoints save). An array while there are few: windows keep a
- * handful per key and add and remove them all the time, which costs a Set a
- * rehash every few operations. A Set beyond SMALL_TIMES, so a key with
- * thousands of timers stays O(1) per timer.
+ * order checkpoints save). A number while there is one: a join sets one timer
+ * per event, mostly on keys that have no other. An array while there are
+ * few: windows keep a handful per key and add and remove them all the time,
+ * which costs a Set a rehash every few operations. A Set beyond SMALL_TIMES,
+ * so a key with thousands of timers stays O(1) per timer.
  */
-type Times = number[] | Set<number>;
+type Times = number | number[] | Set<number>;
 const SMALL_TIMES = 32;
 
-function hasTime(t: Times, time: number): boolean {
-  return Array.isArray(t) ? t.includes(time) : t.has(time);
-}
-
-/** Adds a time that `t` does not hold; returns what holds them now (a Set once past SMALL_TIMES). */
-function addTime(t: Times, time: number): Times {
-  if (!Array.isArray(t)) return t.add(time);
-  t.push(time);
-  return t.length > SMALL_TIMES ? new Set(t) : t;
-}
-
-function deleteTime(t: Times, time: number): boolean {
-  if (!Array.isArray(t)) return t.delete(time);
-  const i = t.indexOf(time);
-  if (i < 0) return false;
-  t.splice(i, 1);
+/** Removes `time` from `key`'s times, and the key once it has none left; false when it was not there. */
+function removeTime(keys: Map<string, Times>, key: string, time: number): boolean {
+  const times = keys.get(key);
+  if (times === undefined) return false;
+  if (typeof times === 'number') {
+    if (times !== time) return false;
+    keys.delete(key);
+    return true;
+  }
+  if (Array.isArray(times)) {
+    const i = times.indexOf(time);
+    if (i < 0) return false;
+    if (times.length === 1) keys.delete(key);
+    else {
+      // In place and in order (splice would allocate the removed part): the order is what checkpoints save.
+      for (let j = i + 1; j < times.length; j++) times[j - 1] = times[j]!;
+      times.pop();
+    }
+    return true;
+  }
+  if (!times.delete(time)) return false;
+  if (times.size === 0) keys.delete(key);
   return true;
 }
 
-const isEmpty = (t: Times): boolean => (Array.isArray(t) ? t.length === 0 : t.size === 0);
+const timesList = (t: Times | undefined): number[] => (t === undefined ? [] : typeof t === 'number' ? [t] : [...t]);
 
 export interface DueTimer {
   partition: number;
@@ -170,22 +228,22 @@ export class Timers {
     if (!Number.isFinite(time)) throw new RangeError(`a timer needs a finite time, got ${time}`);
     const keys = this.byKey[domain][partition]!;
     const times = keys.get(key);
-    if (!times) keys.set(key, [time]);
-    else if (hasTime(times, time)) return;
-    else {
-      const now = addTime(times, time);
-      if (now !== times) keys.set(key, now);
-    }
+    if (times === undefined) keys.set(key, time);
+    else if (typeof times === 'number') {
+      if (times === time) return;
+      keys.set(key, [times, time]);
+    } else if (Array.isArray(times)) {
+      if (times.includes(time)) return;
+      times.push(time);
+      if (times.length > SMALL_TIMES) keys.set(key, new Set(times));
+    } else if (times.has(time)) return;
+    else times.add(time);
     this.queues[domain].push({ time, key, partition });
     this.dirty[partition]!.add(key);
   }
 
   delete(domain: TimeDomain, partition: number, key: string, time: number): void {
-    const keys = this.byKey[domain][partition]!;
-    const times = keys.get(key);
-    if (!times || !deleteTime(times, time)) return;
-    if (isEmpty(times)) keys.delete(key);
-    this.dirty[partition]!.add(key);
+    if (removeTime(this.byKey[domain][partition]!, key, time)) this.dirty[partition]!.add(key);
   }
 
   /** The earliest timer of `domain` due at `now`, removed; undefined when none is due. */
@@ -195,10 +253,7 @@ export class Timers {
       const time = queue.peekTime();
       if (time === undefined || time > now) return undefined;
       const top = queue.pop();
-      const keys = this.byKey[domain][top.partition]!;
-      const times = keys.get(top.key);
-      if (!times || !deleteTime(times, top.time)) continue; // deleted, or a duplicate entry after restore
-      if (isEmpty(times)) keys.delete(top.key);
+      if (!removeTime(this.byKey[domain][top.partition]!, top.key, top.time)) continue; // deleted, or a duplicate entry after restore
       this.dirty[top.partition]!.add(top.key);
       return top;
     }
@@ -228,7 +283,7 @@ export class Timers {
   keyJson(partition: number, key: string): string {
     const e = this.byKey.event[partition]!.get(key);
     const pt = this.byKey.processing[partition]!.get(key);
-    return e || pt ? JSON.stringify({ e: e ? [...e] : [], p: pt ? [...pt] : [] }) : '';
+    return e !== undefined || pt !== undefined ? JSON.stringify({ e: timesList(e), p: timesList(pt) }) : '';
   }
 
   restore(partition: number, key: string, json: string): void {
