@@ -14,10 +14,11 @@
 //
 // How: the newest offset per key is collected from the dirty segments only;
 // then every compactable segment is filtered with it (a clean record survives
-// unless its key was written again since). Each segment is rewritten to
-// `<file>.cleaned`, fsynced, and renamed over the original: a crash leaves
+// unless its key was written again since). Segments that lose records are
+// rewritten, and adjacent ones merged up to segmentBytes, into
+// `<first file>.cleaned`, fsynced, and renamed over the first: a crash leaves
 // either the old file or the new one, and leftover `.cleaned` files are
-// deleted on open.
+// deleted on open, as are segments a merge had taken in (see replaceSegments).
 
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
@@ -25,6 +26,7 @@ import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, encodeBatch, type Batc
 import type { LogRecord } from '../../record.ts';
 import type { Partition } from './partition.ts';
 import { Segment } from './segment.ts';
+import { indexPath, timeIndexPath } from './segment-index.ts';
 import { scanBatches } from './scan.ts';
 import { fsyncDir } from './io.ts';
 
@@ -118,6 +120,16 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
   const tombstoneHorizon = now - p.config.deleteRetentionMs;
   let oldestTombstone = Infinity;
   let removed = 0;
+  let rewrote = false;
+  // Adjacent segments are merged up to segmentBytes, so runs do not leave ever more small files.
+  let group: { segs: Segment[]; out: Buffer[]; bytes: number; changed: boolean } = { segs: [], out: [], bytes: 0, changed: false };
+  const flush = async () => {
+    if (group.segs.length > 1 || group.changed) {
+      await replaceSegments(p, group.segs, group.out);
+      rewrote = true;
+    }
+    group = { segs: [], out: [], bytes: 0, changed: false };
+  };
   for (const seg of segs) {
     const out: Buffer[] = [];
     let dropped = 0;
@@ -136,7 +148,9 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
       });
       if (kept.some((r) => r.value === null) && h.appendTime < oldestTombstone) oldestTombstone = h.appendTime;
       dropped += records.length - kept.length;
-      if (kept.length > 0) {
+      if (kept.length === records.length) {
+        out.push(Buffer.from(raw));
+      } else if (kept.length > 0) {
         out.push(
           encodeBatch(kept, {
             baseOffset: h.baseOffset,
@@ -148,22 +162,35 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
         );
       }
     });
-    if (dropped === 0) continue;
     removed += dropped;
     if (out.length === 0) {
       p.segments = p.segments.filter((s) => s !== seg);
       seg.delete();
+      rewrote = true;
       continue;
     }
-    await replaceSegment(p, seg, out);
+    let bytes = 0;
+    for (const b of out) bytes += b.length;
+    if (group.bytes + bytes > p.config.segmentBytes) await flush();
+    group.segs.push(seg);
+    group.out.push(...out);
+    group.bytes += bytes;
+    group.changed ||= dropped > 0;
   }
-  if (removed > 0) fsyncDir(p.dir);
+  await flush();
+  if (rewrote) fsyncDir(p.dir);
   p.cleaner = { cleanEnd, oldestTombstone, lastRun: now, runs: p.cleaner.runs + 1 };
   return removed;
 }
 
-async function replaceSegment(p: Partition, seg: Segment, batches: Buffer[]): Promise<void> {
-  const cleaned = seg.path + '.cleaned';
+/**
+ * Replaces `segs` (adjacent) with one file under the first one's name holding
+ * `batches`. A crash after the rename but before the others are deleted leaves
+ * them overlapping the first one's offsets: Partition.open deletes them.
+ */
+async function replaceSegments(p: Partition, segs: Segment[], batches: Buffer[]): Promise<void> {
+  const first = segs[0]!;
+  const cleaned = first.path + '.cleaned';
   const fd = fs.openSync(cleaned, 'w');
   try {
     for (const b of batches) fs.writeSync(fd, b);
@@ -171,8 +198,14 @@ async function replaceSegment(p: Partition, seg: Segment, batches: Buffer[]): Pr
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(cleaned, seg.path);
-  const { segment } = await Segment.open(seg.path, seg.baseOffset, { writable: true, full: true });
-  p.segments = p.segments.map((s) => (s === seg ? segment : s));
-  seg.close();
+  // A merged file may be as large as the old one, so its old index could pass for current: remove it first.
+  if (segs.length > 1) {
+    for (const f of [indexPath(first.path), timeIndexPath(first.path)]) fs.rmSync(f, { force: true });
+    fsyncDir(p.dir);
+  }
+  fs.renameSync(cleaned, first.path);
+  const { segment } = await Segment.open(first.path, first.baseOffset, { writable: true, full: true });
+  p.segments = p.segments.flatMap((s) => (s === first ? [segment] : segs.includes(s) ? [] : [s]));
+  first.close();
+  for (const s of segs.slice(1)) s.delete();
 }

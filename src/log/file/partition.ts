@@ -129,6 +129,13 @@ export class Partition {
         // The active segment's producer stamps rebuild the idempotence window after a restart.
         onBatch: last ? (h) => this.noteProducer(h) : undefined,
       });
+      const prev = this.segments[this.segments.length - 1];
+      if (prev && segment.baseOffset < prev.nextOffset) {
+        // Taken into the segment before it by a compaction merge that a crash interrupted: its records are there.
+        if (this.writable) segment.delete();
+        else segment.close();
+        continue;
+      }
       if (last && scan.tornAt !== null && this.writable) {
         // A crash tore the last append; it was never acknowledged, so dropping it loses nothing.
         fs.ftruncateSync(segment.fd, scan.validSize);
