@@ -4,7 +4,7 @@
 // a crash or a write of garbage.
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
+import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffset, TransactionMember, TransactionOffsets, TransactionWrite } from '../log/log.ts';
 import { DEFAULT_SESSION_TIMEOUT_MS } from '../log/group-coordinator.ts';
 import type { LogRecord } from '../record.ts';
 import { decodeRecords, encodeRecords, type RequestName } from './protocol.ts';
@@ -80,6 +80,24 @@ function offsetsOf(v: unknown): TopicPartitionOffset[] {
   return v.map((o: Fields) => ({ topic: str(o, 'topic'), partition: int(o, 'partition'), offset: int(o, 'offset') }));
 }
 
+/** A transaction's offsets for one group: `{ group, offsets, member?: { memberId, generation? } }`. */
+function groupOffsetsOf(g: unknown, i: number): TransactionOffsets {
+  if (typeof g !== 'object' || g === null || Array.isArray(g)) bad(`offsets[${i}] must be an object { group, offsets, member? }`);
+  const entry: TransactionOffsets = { group: str(g as Fields, 'group'), offsets: offsetsOf(field(g, 'offsets')) };
+  const m = field(g, 'member');
+  if (m === undefined) return entry;
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad(`offsets[${i}].member must be an object { memberId, generation? } (leave it out to commit without a membership check)`);
+  const memberId = field(m, 'memberId');
+  if (typeof memberId !== 'string' || memberId === '') bad(`offsets[${i}].member.memberId must be a non-empty string`);
+  const member: TransactionMember = { memberId };
+  const generation = field(m, 'generation');
+  if (generation !== undefined) {
+    if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) bad(`offsets[${i}].member.generation must be an integer >= 0 (an assignment's generation)`);
+    member.generation = generation;
+  }
+  return { ...entry, member };
+}
+
 function producerOf(v: unknown): ProducerIdentity {
   const p = (v ?? {}) as Fields;
   return { transactionalId: str(p, 'transactionalId'), producerId: int(p, 'producerId'), epoch: int(p, 'epoch') };
@@ -117,9 +135,10 @@ export class Handlers {
   }
 
   /**
-   * Drops members not heard from for their session timeout and makes them leave, so the
-   * coordinator rebalances now rather than at the group's next join or heartbeat (by then it
-   * would have expired them the same way: the broker saw each heartbeat after the coordinator did).
+   * Drops members not heard from for their session timeout, so this map stays bounded by
+   * the live members, and makes them leave. (The file log's coordinator expires them on its
+   * own sweep too, by the same heartbeats; the leave is for any other Log and for tests'
+   * clocks, and is a no-op for a member already gone.)
    */
   sweep(): void {
     const now = this.now();
@@ -251,7 +270,7 @@ export class Handlers {
         });
         const groups = j['offsets'];
         if (!Array.isArray(groups)) bad('field offsets must be an array');
-        const offsets = groups.map((g: Fields) => ({ group: str(g, 'group'), offsets: offsetsOf(g['offsets']) }));
+        const offsets = groups.map(groupOffsetsOf);
         const r = await log.commitTransaction(producerOf(j['producer']), int(j, 'sequence', 1), { writes, offsets });
         for (const w of writes) this.hooks.recordsIn?.(w.topic, w.records.length, bytesOf(w.records));
         return { json: r };

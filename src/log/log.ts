@@ -131,7 +131,11 @@ export interface GroupMember {
   heartbeat(): Promise<Assignment>;
   /** Latest known assignment without a round trip. */
   assignment(): Assignment;
-  /** Commits offsets; fails with REBALANCED if the partitions were reassigned since `generation`. */
+  /**
+   * Commits offsets; fails with REBALANCED for a partition the member does not
+   * own now. To commit them with output, atomically, pass
+   * `{ group, offsets, member: { memberId, generation } }` in a transaction instead.
+   */
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
   leave(): Promise<void>;
 }
@@ -149,10 +153,38 @@ export interface TransactionWrite {
   records: ProducerRecord[];
 }
 
+/**
+ * The group member a transaction commits offsets for (Kafka's group metadata in
+ * `sendOffsetsToTransaction`): `{ memberId: member.memberId, generation }`.
+ */
+export interface TransactionMember {
+  memberId: string;
+  /**
+   * The generation of the assignment the records were read under (keep
+   * `assignment().generation` from when you read them): the commit is also
+   * refused if a partition was reassigned since, even if it came back. Omitted:
+   * only current ownership is checked, as by `GroupMember.commit`.
+   */
+  generation?: number;
+}
+
+/** One group's offsets in a transaction. */
+export interface TransactionOffsets {
+  group: string;
+  offsets: TopicPartitionOffset[];
+  /**
+   * With it, the transaction commits only if this member still owns every
+   * partition in `offsets`; otherwise it fails with REBALANCED and none of it
+   * becomes visible. Without it nothing is checked: a job needs no membership,
+   * it is protected from its zombies by its transactional id (FENCED).
+   */
+  member?: TransactionMember;
+}
+
 /** Everything one transaction does: appends to any partitions, and group offsets. */
 export interface TransactionBody {
   writes: TransactionWrite[];
-  offsets: { group: string; offsets: TopicPartitionOffset[] }[];
+  offsets: TransactionOffsets[];
 }
 
 export interface TransactionResult {

@@ -195,8 +195,11 @@ const TEMPLATES: Template[] = [
   {
     name: 'commitTransaction',
     blob: true,
-    json: () => ({ producer: { transactionalId: 'fz-ghost', producerId: 1, epoch: 0 }, sequence: 1, writes: [{ topic: GOLDEN, partition: 0, count: 1 }], offsets: [{ group: 'fz-g0', offsets: [] }] }),
-    fields: [['producer', 'obj'], ['producer.transactionalId', 'str'], ['producer.epoch', 'int'], ['sequence', 'int'], ['writes', 'arr'], ['writes.0', 'elem'], ['writes.0.topic', 'str'], ['writes.0.partition', 'int'], ['writes.0.count', 'int'], ['offsets', 'arr'], ['offsets.0', 'elem'], ['offsets.0.group', 'str']],
+    json: () => ({ producer: { transactionalId: 'fz-ghost', producerId: 1, epoch: 0 }, sequence: 1, writes: [{ topic: GOLDEN, partition: 0, count: 1 }], offsets: [{ group: 'fz-g0', offsets: [], member: { memberId: 'm', generation: 1 } }] }),
+    fields: [
+      ['producer', 'obj'], ['producer.transactionalId', 'str'], ['producer.epoch', 'int'], ['sequence', 'int'], ['writes', 'arr'], ['writes.0', 'elem'], ['writes.0.topic', 'str'], ['writes.0.partition', 'int'], ['writes.0.count', 'int'],
+      ['offsets', 'arr'], ['offsets.0', 'elem'], ['offsets.0.group', 'str'], ['offsets.0.member', 'obj'], ['offsets.0.member.memberId', 'str'], ['offsets.0.member.generation', 'int'],
+    ],
   },
   { name: 'createTopic', json: () => ({ name: 'fz-never', config: { partitions: 1 } }), fields: [['name', 'str'], ['config.partitions', 'int'], ['config.segmentBytes', 'int'], ['config.compact', 'bool'], ['config.fsync', 'fsync']] },
   { name: 'getTopic', json: () => ({ name: GOLDEN }), fields: [['name', 'str']] },
@@ -213,7 +216,7 @@ function wrongType(c: Ctx): Part {
   for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
   const bad = pick(c.r, BAD[kind]!);
   // A missing required field is as wrong as a wrong one (optional fields get a value instead).
-  if (bad === null && c.r() < 0.3 && kind !== 'iso' && !['maxRecords', 'maxBytes', 'timeoutMs', 'memberId', 'sessionTimeoutMs', 'producer'].includes(keys.at(-1)!) && !path.startsWith('config.')) delete at[keys.at(-1)!];
+  if (bad === null && c.r() < 0.3 && kind !== 'iso' && !['maxRecords', 'maxBytes', 'timeoutMs', 'memberId', 'sessionTimeoutMs', 'producer', 'member', 'generation'].includes(keys.at(-1)!) && !path.startsWith('config.')) delete at[keys.at(-1)!];
   else at[keys.at(-1)!] = bad;
   const id = nextId(c);
   const blob = t.blob ? encodeRecords(randomRecords(c.r, 1), false) : undefined;

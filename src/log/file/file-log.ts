@@ -74,9 +74,12 @@ export class FileLog implements Log {
   private groups = new Map<string, GroupStore>();
   private coordinator: GroupCoordinator;
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  private groupSweeper: NodeJS.Timeout | null = null;
   private readonly txnLog: TransactionLog;
   /** Producer epochs that failed mid-transaction: they must re-initialise before committing again. */
   private readonly poisoned = new Set<string>();
+  /** Groups with member-checked transactions past their check whose offsets are not written yet, and how many. */
+  private readonly unstable = new Map<string, number>();
   private maintaining = new Set<Partition>();
   private maintainAgain = new Set<Partition>();
   private readonly maintenanceIntervalMs: number;
@@ -340,9 +343,21 @@ export class FileLog implements Log {
       await this.decide(async () => {
         // Again, at the commit point: a newer instance may have registered while the records were written.
         this.checkEpoch(producer);
-        await this.txnLog.commit(pid, epoch, sequence, decided, offsets);
-        for (const [i, { p }] of parts.entries()) p.resolveTxn(decided[i]!.baseOffset);
-        await this.applyOffsets(offsets);
+        // Membership too, here: a member's ownership is decided at the commit point, nowhere earlier.
+        const checked = body.offsets.filter((g) => g.member !== undefined);
+        for (const g of checked) this.coordinator.checkOwnership(g.group, g.member!.memberId, g.offsets, g.member!.generation, TXN_REFUSED);
+        for (const g of checked) this.unstable.set(g.group, (this.unstable.get(g.group) ?? 0) + 1);
+        try {
+          await this.txnLog.commit(pid, epoch, sequence, decided, offsets);
+          for (const [i, { p }] of parts.entries()) p.resolveTxn(decided[i]!.baseOffset);
+          await this.applyOffsets(offsets);
+        } finally {
+          for (const g of checked) {
+            const n = this.unstable.get(g.group)! - 1;
+            if (n > 0) this.unstable.set(g.group, n);
+            else this.unstable.delete(g.group);
+          }
+        }
       });
     } catch (e) {
       // Whatever was written is dead (its sequence never commits in this epoch): let readers pass it.
@@ -426,6 +441,9 @@ export class FileLog implements Log {
 
   async committedOffsets(group: string): Promise<TopicPartitionOffset[]> {
     this.checkOpen();
+    // A member's transaction that passed its ownership check may still be writing its offsets
+    // (Kafka's require_stable): whoever was given the partitions since must start after them.
+    if (this.unstable.has(group)) await this.decisions;
     const s = this.groups.get(group);
     return this.live(s ? s.current() : new GroupStore(this.groupsDir, group).load());
   }
@@ -442,6 +460,7 @@ export class FileLog implements Log {
     store.acquire();
     const coordinator = this.coordinator;
     const joined = coordinator.join(group, options.topics, options.memberId, options.sessionTimeoutMs);
+    this.sweepGroups();
     let latest: Assignment = joined.assignment;
     return {
       group,
@@ -454,6 +473,21 @@ export class FileLog implements Log {
       },
       leave: async () => coordinator.leave(group, joined.memberId),
     };
+  }
+
+  /**
+   * While any group has members, expires silent ones every second: members'
+   * heartbeats only expire their own group's, so a group whose members all
+   * died would otherwise be held forever, and its partitions never move.
+   */
+  private sweepGroups(): void {
+    if (this.groupSweeper) return;
+    this.groupSweeper = setInterval(() => {
+      if (this.coordinator.sweep() > 0) return;
+      clearInterval(this.groupSweeper!);
+      this.groupSweeper = null;
+    }, GROUP_SWEEP_MS);
+    this.groupSweeper.unref();
   }
 
   // ---- maintenance -----------------------------------------------------------
@@ -493,6 +527,7 @@ export class FileLog implements Log {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.groupSweeper) clearInterval(this.groupSweeper);
     while (this.maintaining.size > 0) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
     for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
@@ -501,6 +536,9 @@ export class FileLog implements Log {
     this.lock?.release();
   }
 }
+
+const GROUP_SWEEP_MS = 1000;
+const TXN_REFUSED = 'the transaction was aborted: none of its records or offsets will ever be visible, and its producer must be registered again (initProducer)';
 
 function unknownTopic(name: string): SluiceError {
   return new SluiceError(ErrorCodes.UNKNOWN_TOPIC, `unknown topic ${name}; create it with \`sluice topic create ${name} --partitions N\``, { topic: name });

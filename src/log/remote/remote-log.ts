@@ -164,7 +164,9 @@ export class RemoteLog implements Log {
   commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
     const blobs = body.writes.map((w) => encodeRecords(w.records, false));
     const writes = body.writes.map((w) => ({ topic: w.topic, partition: w.partition, count: w.records.length }));
-    return this.call('commitTransaction', { producer, sequence, writes, offsets: body.offsets }, Buffer.concat(blobs));
+    // Only the protocol's fields: `member` may be a richer object at the caller's end.
+    const offsets = body.offsets.map(({ group, offsets, member }) => ({ group, offsets, member: member && { memberId: member.memberId, generation: member.generation } }));
+    return this.call('commitTransaction', { producer, sequence, writes, offsets }, Buffer.concat(blobs));
   }
 
   async close(): Promise<void> {

@@ -5,18 +5,20 @@
 import type { LogFactory } from './factory.ts';
 import { consumerSuite } from './consumer.ts';
 import { groupSuite } from './groups.ts';
+import { memberTransactionSuite } from './member-transactions.ts';
 import { producerSuite } from './producer.ts';
 import { recordSuite } from './records.ts';
 import { retentionSuite } from './retention.ts';
 import { transactionSuite } from './transactions.ts';
 
 export type { LogFactory } from './factory.ts';
-export { consumerSuite, groupSuite, producerSuite, recordSuite, retentionSuite, transactionSuite };
+export { consumerSuite, groupSuite, memberTransactionSuite, producerSuite, recordSuite, retentionSuite, transactionSuite };
 
 export function logSuite(f: LogFactory): void {
   recordSuite(f);
   groupSuite(f);
   transactionSuite(f);
+  memberTransactionSuite(f);
   retentionSuite(f);
   producerSuite(f);
   consumerSuite(f);
