@@ -3,15 +3,17 @@
 // its partitions by writing one output record, committing the outputs and
 // the group's offsets in one transaction (its own transactional id).
 //
-// Transactional offsets are not fenced by the group's generation, so two
-// members must never process one partition at the same time. A member checks
-// by a heartbeat, just before each commit, that it still owns the partitions
-// it read; a partition it gains it reads only after `graceMs`, by when any
-// previous owner has seen the change and stopped (its last commit landed).
+// Each transaction names the member and the generation its records were read
+// under, so the broker refuses it (REBALANCED) if a partition moved meanwhile:
+// a member that has not yet heard of a rebalance may keep processing a
+// partition that moved, but cannot commit it, and the new owner starts from
+// the last commit that was allowed. Nothing else coordinates the members: no
+// heartbeat before a commit, no waiting before reading a partition gained.
 //
-//   argv[2]: JSON {url, group, name, input, output, sessionTimeoutMs, heartbeatMs, graceMs}
+//   argv[2]: JSON {url, group, name, input, output, sessionTimeoutMs, heartbeatMs}
 //   stdout:  {joined, memberId} · {gen, partitions} at each new assignment ·
-//            {txn, n, partitions} per commit · {error} before exiting 1
+//            {txn, n, partitions} per commit · {refused, n, partitions} per
+//            transaction refused as REBALANCED · {error} before exiting 1
 //   SIGTERM: leaves the group and exits 0.
 
 import { openRemoteLog } from '../../src/log/remote/remote-log.ts';
@@ -26,7 +28,6 @@ interface Args {
   output: string;
   sessionTimeoutMs: number;
   heartbeatMs: number;
-  graceMs: number;
 }
 
 const a = JSON.parse(process.argv[2]!) as Args;
@@ -34,9 +35,8 @@ const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
 
 interface Owned {
   partition: number;
-  /** Next offset to process; null until the grace period is over and the group's offset is read. */
+  /** Next offset to process; null until the group's committed offset is read. */
   position: number | null;
-  readableAt: number;
 }
 
 const log = await openRemoteLog({ url: a.url });
@@ -51,7 +51,7 @@ function apply(asg: Assignment): void {
   generation = asg.generation;
   const now = new Set(asg.partitions.filter((tp) => tp.topic === a.input).map((tp) => tp.partition));
   for (const p of owned.keys()) if (!now.has(p)) owned.delete(p);
-  for (const p of now) if (!owned.has(p)) owned.set(p, { partition: p, position: null, readableAt: Date.now() + a.graceMs });
+  for (const p of now) if (!owned.has(p)) owned.set(p, { partition: p, position: null });
   out({ gen: generation, partitions: [...now].sort((x, y) => x - y) });
 }
 apply(member.assignment());
@@ -84,11 +84,14 @@ let stopping = false;
 const timer = setInterval(() => beat().catch(fail), a.heartbeatMs);
 process.on('SIGTERM', () => (stopping = true));
 
-const producer = await log.initProducer(`consumer-${a.name}`);
+// A refused transaction fails its producer's epoch: registering again starts a new one.
+let producer = await log.initProducer(`consumer-${a.name}`);
 let sequence = 0;
 try {
   while (!stopping) {
-    const due = [...owned.values()].filter((o) => o.position === null && o.readableAt <= Date.now());
+    // The member and generation the records of this round are read under: what the commit names.
+    const readUnder = { memberId: member.memberId, generation };
+    const due = [...owned.values()].filter((o) => o.position === null);
     if (due.length > 0) {
       const committed = await log.committedOffsets(a.group);
       for (const o of due) o.position = committed.find((c) => c.topic === a.input && c.partition === o.partition)?.offset ?? 0;
@@ -103,17 +106,25 @@ try {
       await new Promise((r) => setTimeout(r, 30));
       continue;
     }
-    await beat();
-    // Only partitions still ours, by the same state object (not lost and regained meanwhile).
-    const mine = reads.filter((x) => owned.get(x.o.partition) === x.o && x.o.position !== null);
+    // Only partitions this process still thinks are its own (by the same state object); the broker decides.
+    const mine = reads.filter((x) => owned.get(x.o.partition) === x.o);
     if (mine.length === 0) continue;
     const writes = mine.map((x) => ({
       topic: a.output,
       partition: x.o.partition,
       records: x.records.map((r) => ({ key: r.key, value: Buffer.from(JSON.stringify({ id: Buffer.from(r.key!).toString(), p: x.o.partition, offset: r.offset, by: a.name })) })),
     }));
-    const offsets = [{ group: a.group, offsets: mine.map((x) => ({ topic: a.input, partition: x.o.partition, offset: x.next })) }];
-    await log.commitTransaction(producer, ++sequence, { writes, offsets });
+    const offsets = [{ group: a.group, offsets: mine.map((x) => ({ topic: a.input, partition: x.o.partition, offset: x.next })), member: readUnder }];
+    try {
+      await log.commitTransaction(producer, ++sequence, { writes, offsets });
+    } catch (e) {
+      if (!isSluiceError(e, 'REBALANCED')) throw e;
+      out({ refused: true, n: writes.reduce((n, w) => n + w.records.length, 0), partitions: mine.map((x) => x.o.partition) });
+      producer = await log.initProducer(`consumer-${a.name}`);
+      sequence = 0;
+      await beat();
+      continue;
+    }
     for (const x of mine) x.o.position = x.next;
     out({ txn: sequence, n: writes.reduce((n, w) => n + w.records.length, 0), partitions: mine.map((x) => x.o.partition) });
   }
