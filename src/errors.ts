@@ -12,6 +12,11 @@ export const ErrorCodes = {
   OFFSET_OUT_OF_RANGE: 'OFFSET_OUT_OF_RANGE',
   /** A batch failed its checksum or framing in the middle of a segment. */
   CORRUPT_RECORD: 'CORRUPT_RECORD',
+  /**
+   * A file in a data dir is damaged in a way a crash cannot explain (not a torn
+   * tail): the writer refuses to open it until `sluice repair` is run.
+   */
+  DAMAGED: 'DAMAGED',
   /** Another process holds the data dir's writer lock. */
   LOCKED: 'LOCKED',
   /** Input that cannot be decoded (e.g. a line that is not JSON). */
