@@ -11,6 +11,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import { openFileLog, type FileLog } from '../log/file/file-log.ts';
+import { validToken } from './auth.ts';
 import { Handlers } from './handlers.ts';
 import { createHttpApi } from './http-api.ts';
 import { BrokerMetrics, instrumentFsync } from './metrics.ts';
@@ -73,6 +74,7 @@ export class Broker {
   }
 
   static async start(o: BrokerOptions): Promise<Broker> {
+    if (o.token !== undefined) validToken(o.token, 'the token');
     const listen = parseHostPort(o.listen ?? DEFAULT_LISTEN, '--listen');
     const httpAt = o.http === null ? null : parseHostPort(o.http ?? DEFAULT_HTTP, '--http');
     for (const a of [listen, httpAt]) {

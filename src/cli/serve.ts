@@ -44,8 +44,7 @@ export function registerServe(program: Command): void {
     .option('--max-frame-bytes <n>', 'largest request or response frame', parseIntArg(1024), 64 * 1024 * 1024)
     .action(async (opts: ServeOptions, cmd: Command) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'give both --tls-cert and --tls-key, or neither');
-      const envToken = process.env['SLUICE_TOKEN'];
-      const token = resolveToken(opts.authToken ?? (opts.authTokenFile === undefined && envToken ? envToken : undefined), opts.authTokenFile);
+      const token = resolveToken({ token: opts.authToken, tokenFile: opts.authTokenFile, env: process.env['SLUICE_TOKEN'] });
       const broker = await Broker.start({
         dataDir: dataDirOf(cmd),
         listen: opts.listen,
@@ -57,7 +56,7 @@ export function registerServe(program: Command): void {
       });
       const tls = opts.tlsCert !== undefined;
       const h = broker.httpAddress;
-      process.stderr.write(`sluice serve: ${dataDirOf(cmd)} on ${broker.url(tls)}${h ? `, HTTP ${tls ? 'https' : 'http'}://${h.host}:${h.port}` : ''}${token ? ' (token required)' : ''}\n`);
+      process.stderr.write(`sluice serve: ${dataDirOf(cmd)} on ${broker.url(tls)}${h ? `, HTTP ${tls ? 'https' : 'http'}://${h.host}:${h.port}` : ''}${token === undefined ? ' (no token required: loopback only)' : ' (token required)'}\n`);
       await untilStopped((signal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true })));
       process.stderr.write('sluice serve: shutting down\n');
       await broker.close();

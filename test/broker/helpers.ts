@@ -118,8 +118,10 @@ export async function startBroker(dataDir: string, o: BrokerStart = {}): Promise
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\``);
   const deadline = Date.now() + (o.timeoutMs ?? 20_000);
   for (;;) {
+    // No $SLUICE_TOKEN from the test's environment: serve refuses an empty one, and a set one would apply.
+    const { SLUICE_TOKEN: _ignored, ...env } = process.env;
     const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${o.port ?? 0}`, '--no-http', ...(o.args ?? [])], {
-      env: { ...process.env, SLUICE_DEBUG: '', SLUICE_TOKEN: '' },
+      env: { ...env, SLUICE_DEBUG: '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const err = { text: '' };
