@@ -5,6 +5,9 @@
 //                                         opens it read-only and tails every partition with waitFor + read
 //                                         until <records> records were read in all; prints one JSON line
 //                                         per read: {p, from, hw, records: [{offset, value}]}, then {done}
+//   die-holding <dataDir>                 opens the log for writing, prints {ok, pid}, then SIGKILLs itself
+//   take-turns <dataDir> <turns>          <turns> times: waits for the writer lock, then, holding it,
+//                                         creates <dataDir>/inside exclusively and removes it; prints {done}
 
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError } from '../../src/errors.ts';
@@ -49,6 +52,30 @@ if (mode === 'write') {
   );
   out({ done: true });
   await log.close();
+} else if (mode === 'die-holding') {
+  await openFileLog({ dataDir: dataDir! });
+  out({ ok: true, pid: process.pid });
+  process.kill(process.pid, 'SIGKILL');
+} else if (mode === 'take-turns') {
+  const { acquireLock } = await import('../../src/log/file/lock.ts');
+  const fs = await import('node:fs');
+  for (let turn = 0; turn < Number(rest[0]); ) {
+    let lock;
+    try {
+      lock = acquireLock(`${dataDir}/LOCK`, 'the test dir', '');
+    } catch (e) {
+      if (!isSluiceError(e, 'LOCKED')) throw e;
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    // Two holders at once would collide here: the file is created exclusively.
+    fs.writeFileSync(`${dataDir}/inside`, String(process.pid), { flag: 'wx' });
+    await new Promise((r) => setImmediate(r));
+    fs.rmSync(`${dataDir}/inside`);
+    lock.release();
+    turn++;
+  }
+  out({ done: true });
 } else {
   process.stderr.write(`unknown mode ${mode}\n`);
   process.exit(2);

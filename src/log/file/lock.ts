@@ -1,10 +1,18 @@
-// A lock file that says who holds it. Node has no flock(2), so the lock is a
-// file created with O_EXCL holding the owner's pid, host and command line. A
-// lock whose owner is dead (same host, pid gone) is stale and taken over, so a
-// SIGKILLed writer never leaves the data dir locked.
+// A lock the kernel releases when its holder dies. The lock is an OFD
+// (open-file-description) record lock on the lock file, held by an open file
+// descriptor for as long as the process keeps it; when the process exits or is
+// killed, the kernel closes the descriptor and the lock is gone. Nothing is
+// judged by pid or host name, so a reused pid (sluice as PID 1 in a
+// container), a renamed host or an unreaped zombie cannot hold it.
+//
+// Node has no flock/fcntl locks in core; fs-native-extensions provides them
+// (F_OFD_SETLK on Linux, flock on macOS, LockFileEx on Windows) with prebuilt
+// binaries inside the package. The file's content, the holder's pid, host and
+// command, is only there to name the holder in messages.
 
 import fs from 'node:fs';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 
 export interface LockOwner {
@@ -19,16 +27,35 @@ export interface Lock {
   release(): void;
 }
 
+interface NativeLocks {
+  tryLock(fd: number, offset?: number, length?: number, opts?: { shared?: boolean }): boolean;
+}
+
+let native: NativeLocks | null = null;
+
+function locks(): NativeLocks {
+  if (native) return native;
+  try {
+    native = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks;
+  } catch (e) {
+    throw new SluiceError(
+      ErrorCodes.IO_ERROR,
+      `cannot load file locking (fs-native-extensions) on ${process.platform}-${process.arch}: ${(e as Error).message}; reinstall sluice (npm ci) on this platform`,
+      {},
+      { cause: e },
+    );
+  }
+  return native;
+}
+
+/** Locks this process holds, by path, with the descriptor that holds each. */
 const held = new Map<string, number>();
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/**
+ * A lock probe elsewhere (isLockHeld) holds a shared lock for a moment; a taker that meets one
+ * tries again for this long before it concludes that the lock is held.
+ */
+const PROBE_GRACE_MS = 200;
 
 export function readLockOwner(path: string): LockOwner | null {
   try {
@@ -36,6 +63,25 @@ export function readLockOwner(path: string): LockOwner | null {
   } catch {
     return null;
   }
+}
+
+/** Opens `path` and tries to lock it; the descriptor if locked (the caller owns it), else null. */
+function tryLockFile(path: string, shared: boolean): number | null {
+  const fd = fs.openSync(path, shared ? fs.constants.O_RDONLY : fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+  let locked = false;
+  try {
+    locked = locks().tryLock(fd, 0, 0, { shared });
+  } finally {
+    if (!locked) fs.closeSync(fd);
+  }
+  return locked ? fd : null;
+}
+
+/** True when `fd` is still the file at `path` (a releaser unlinks the file before unlocking it). */
+function stillAt(fd: number, path: string): boolean {
+  const a = fs.fstatSync(fd);
+  const b = fs.statSync(path, { throwIfNoEntry: false });
+  return b !== undefined && a.ino === b.ino && a.dev === b.dev;
 }
 
 /**
@@ -46,62 +92,62 @@ export function acquireLock(path: string, what: string, hint: string): Lock {
   if (held.has(path)) {
     throw new SluiceError(ErrorCodes.LOCKED, `${what} is already open for writing in this process; share one Log instead of opening it twice`, { file: path });
   }
-  const me: LockOwner = { pid: process.pid, host: os.hostname(), command: process.argv.slice(1).join(' '), since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    // Written in full to a private file, then hard-linked into place (link fails if the lock
-    // exists): the lock file is never seen empty or half-written, even if we are killed here.
-    const mine = `${path}.${process.pid}`;
-    fs.writeFileSync(mine, JSON.stringify(me));
-    try {
-      fs.linkSync(mine, path);
-      held.set(path, process.pid);
-      return { path, release: () => release(path) };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      fs.rmSync(mine, { force: true });
-    }
-    const owner = readLockOwner(path);
-    if (owner === null) {
-      // Gone meanwhile, or unreadable (a lock written by an older version that was killed
-      // while writing it): an unreadable lock that has not changed for 2 s is abandoned.
-      const st = fs.statSync(path, { throwIfNoEntry: false });
-      if (st && Date.now() - st.mtimeMs > 2000) fs.rmSync(path, { force: true });
-      else if (st) sleepSync(50);
-      continue;
-    }
-    if (owner.host === me.host && !alive(owner.pid)) {
-      // Stale: its owner died without releasing it. Rename first so two takers cannot both win.
-      const grave = `${path}.stale-${process.pid}`;
-      try {
-        fs.renameSync(path, grave);
-        fs.rmSync(grave, { force: true });
-      } catch {
-        /* someone else took it over first; retry */
+  const deadline = Date.now() + PROBE_GRACE_MS;
+  for (;;) {
+    const fd = tryLockFile(path, false);
+    if (fd === null) {
+      if (Date.now() < deadline) {
+        sleepSync(10);
+        continue;
       }
+      throw lockedError(path, what, hint);
+    }
+    if (!stillAt(fd, path)) {
+      // We locked a file its holder unlinked on release just before: take the new one.
+      fs.closeSync(fd);
       continue;
     }
-    throw new SluiceError(
-      ErrorCodes.LOCKED,
-      `${what} is locked by pid ${owner.pid} on ${owner.host} (${owner.command || 'unknown command'}, since ${owner.since}). ${hint}`,
-      { file: path, owner },
-    );
+    const me: LockOwner = { pid: process.pid, host: os.hostname(), command: process.argv.slice(1).join(' '), since: new Date().toISOString() };
+    try {
+      fs.ftruncateSync(fd, 0);
+      fs.writeSync(fd, JSON.stringify(me), 0);
+    } catch {
+      // The name is only for messages; a full disk must not keep out the writer that frees space.
+    }
+    held.set(path, fd);
+    return { path, release: () => release(path, fd) };
   }
-  throw new SluiceError(ErrorCodes.LOCKED, `could not take the lock ${path}: it keeps changing hands. ${hint}`, { file: path });
 }
 
-function release(path: string): void {
-  if (held.get(path) !== process.pid) return;
-  held.delete(path);
+function lockedError(path: string, what: string, hint: string): SluiceError {
   const owner = readLockOwner(path);
-  if (owner && owner.pid === process.pid) fs.rmSync(path, { force: true });
+  const by = owner ? `pid ${owner.pid} on ${owner.host} (${owner.command || 'unknown command'}, since ${owner.since})` : 'another process';
+  return new SluiceError(ErrorCodes.LOCKED, `${what} is locked by ${by}, which is running: the lock is released when it exits. ${hint}`, { file: path, owner: owner ?? undefined });
+}
+
+/** True while a live process (this one included) holds the lock at `path`. */
+export function isLockHeld(path: string): boolean {
+  if (held.has(path)) return true;
+  let fd: number | null;
+  try {
+    fd = tryLockFile(path, true);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  if (fd === null) return true;
+  fs.closeSync(fd);
+  return false;
+}
+
+function release(path: string, fd: number): void {
+  if (held.get(path) !== fd) return;
+  held.delete(path);
+  // Unlinked while still locked, so a taker that opened this file meanwhile sees it is gone.
+  fs.rmSync(path, { force: true });
+  fs.closeSync(fd);
 }
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
-
-// A process that exits without closing its Log still frees its locks.
-process.on('exit', () => {
-  for (const path of [...held.keys()]) release(path);
-});
