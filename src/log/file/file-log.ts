@@ -4,14 +4,18 @@
 //   <dataDir>/topics/<topic>/topic.json              the topic's config
 //   <dataDir>/topics/<topic>/<partition>/<base>.log  segments, with .index and .timeindex
 //   <dataDir>/groups/<group>/offsets.log             committed offsets (own lock per group)
+//   <dataDir>/transactions/txn.log                   the commit point of every transaction
+//
+// Damage found on open (damage.ts) refuses what it affects: the whole dir for
+// the transaction log, one topic for its topic.json or a partition, one group
+// for its offsets; everything else opens.
 //
 // One process writes (holds LOCK); any number of processes may open the same
 // directory read-only to read and tail it.
 
 import fs from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { ErrorCodes, SluiceError } from '../../errors.ts';
+import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
 import type { ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,
@@ -32,7 +36,6 @@ import type {
   TopicInfo,
   TopicPartitionOffset,
 } from '../log.ts';
-import { DEFAULT_TOPIC_CONFIG } from '../log.ts';
 import { GroupCoordinator } from '../group-coordinator.ts';
 import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import { Partition } from './partition.ts';
@@ -40,7 +43,9 @@ import { acquireLock, type Lock } from './lock.ts';
 import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts';
 import { applyRetention } from './retention.ts';
 import { compactPartition } from './compaction.ts';
-import { fsyncDir } from './io.ts';
+import { DamageReport } from './damage.ts';
+import { fileError } from './file-errors.ts';
+import { createTopicDir, readTopicInfo, removeLeftovers, removeTopicDir, topicNamesOnDisk } from './topic-dir.ts';
 import { TransactionLog, type TxnOffset, type TxnWriteRange } from './transaction-log.ts';
 import { ATTR_TRANSACTIONAL } from '../batch.ts';
 
@@ -50,6 +55,14 @@ export interface FileLogOptions {
   readOnly?: boolean;
   /** How often retention and compaction run in the writer (they also run after each segment roll). */
   maintenanceIntervalMs?: number;
+  /**
+   * Where damage found on open goes (damage.ts). The default refuses: opening
+   * throws DAMAGED for the dir (transaction log), or using the damaged topic or
+   * group does. `sluice repair` passes a 'collect' report: every topic and group
+   * is then read at open, damage is listed instead of thrown, nothing damaged
+   * is written, and no maintenance runs.
+   */
+  damage?: DamageReport;
 }
 
 interface OpenTopic {
@@ -66,10 +79,13 @@ export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
 export class FileLog implements Log {
   readonly dataDir: string;
   readonly readOnly: boolean;
+  readonly damage: DamageReport;
   private readonly topicsDir: string;
   private readonly groupsDir: string;
   private lock: Lock | null = null;
   private topics = new Map<string, OpenTopic>();
+  /** Topics refused at open for damage (refuse mode), with the error every use of them gets. */
+  private refused = new Map<string, SluiceError>();
   private opening = new Map<string, Promise<OpenTopic>>();
   private groups = new Map<string, GroupStore>();
   private coordinator: GroupCoordinator;
@@ -88,11 +104,16 @@ export class FileLog implements Log {
   constructor(o: FileLogOptions) {
     this.dataDir = o.dataDir;
     this.readOnly = o.readOnly ?? false;
+    this.damage = o.damage ?? new DamageReport('refuse');
     this.topicsDir = join(o.dataDir, 'topics');
     this.groupsDir = join(o.dataDir, 'groups');
     this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
     this.coordinator = new GroupCoordinator((t) => this.topics.get(t)?.info.config.partitions ?? 0);
-    this.txnLog = new TransactionLog(o.dataDir);
+    this.txnLog = new TransactionLog(o.dataDir, this.damage);
+  }
+
+  private get collecting(): boolean {
+    return this.damage.mode === 'collect';
   }
 
   async init(): Promise<void> {
@@ -101,10 +122,16 @@ export class FileLog implements Log {
         throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no Sluice data dir at ${this.dataDir}; create a topic first (sluice topic create) or pass --data-dir`, { file: this.dataDir });
       }
       this.txnLog.load();
+      if (this.collecting) await this.openEverything();
       return;
     }
-    fs.mkdirSync(this.topicsDir, { recursive: true });
-    fs.mkdirSync(this.groupsDir, { recursive: true });
+    for (const dir of [this.topicsDir, this.groupsDir]) {
+      try {
+        fs.mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        throw fileError(e, 'create', dir);
+      }
+    }
     this.lock = acquireLock(
       join(this.dataDir, 'LOCK'),
       `data dir ${this.dataDir}`,
@@ -114,37 +141,52 @@ export class FileLog implements Log {
     );
     try {
       this.txnLog.openForWrite();
-      for (const name of this.topicNamesOnDisk()) await this.openTopic(name);
-      await this.reapplyTransactionalOffsets();
+      removeLeftovers(this.topicsDir);
+      await this.openEverything();
+      if (!this.collecting) await this.reapplyTransactionalOffsets();
     } catch (e) {
+      await this.closeTopics();
       this.txnLog.close();
       this.lock.release();
       throw e;
     }
+    if (this.collecting) return;
     this.maintenanceTimer = setInterval(() => void this.maintain(), this.maintenanceIntervalMs);
     this.maintenanceTimer.unref();
   }
 
-  private topicNamesOnDisk(): string[] {
-    try {
-      return fs
-        .readdirSync(this.topicsDir)
-        .filter((n) => !n.startsWith('.') && fs.existsSync(join(this.topicsDir, n, 'topic.json')))
-        .sort();
-    } catch {
-      return [];
+  /**
+   * Opens every topic (and, collecting damage, reads every group): damage of a
+   * topic refuses that topic only, so the others open.
+   */
+  private async openEverything(): Promise<void> {
+    for (const name of topicNamesOnDisk(this.topicsDir)) {
+      try {
+        await this.openTopic(name);
+      } catch (e) {
+        // Collecting, a damaged topic.json was reported and its topic reads as absent.
+        if (this.collecting && isSluiceError(e, 'UNKNOWN_TOPIC')) continue;
+        if (!isSluiceError(e, 'DAMAGED') || this.collecting) throw e;
+        this.refused.set(name, e);
+      }
     }
+    if (this.collecting) for (const g of listGroupNames(this.groupsDir)) new GroupStore(this.groupsDir, g, this.damage).load();
   }
 
   private readTopicInfo(name: string): TopicInfo | null {
-    try {
-      const { id, ...config } = JSON.parse(fs.readFileSync(join(this.topicsDir, name, 'topic.json'), 'utf8')) as TopicConfig & { id?: string };
-      // Defaults fill options added after the topic was created (minCleanableDirtyRatio).
-      return { name, id: id ?? 'original', config: { ...DEFAULT_TOPIC_CONFIG, ...config } };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new SluiceError(ErrorCodes.IO_ERROR, `cannot read the config of topic ${name}: ${(e as Error).message}`, { topic: name }, { cause: e });
+    const refused = this.refused.get(name);
+    if (refused) throw refused;
+    return readTopicInfo(this.topicsDir, name, this.damage, () => this.knownTopicId(name));
+  }
+
+  /** A topic's id as the offsets stamped with it recorded it (to repair a lost topic.json without orphaning them). */
+  private knownTopicId(topic: string): string | undefined {
+    for (const o of this.txnLog.committedOffsets()) if (o.topic === topic) return o.topicId;
+    for (const g of listGroupNames(this.groupsDir)) {
+      const id = new GroupStore(this.groupsDir, g, new DamageReport('collect')).load().find((o) => o.topic === topic)?.topicId;
+      if (id) return id;
     }
+    return undefined;
   }
 
   private openTopic(name: string): Promise<OpenTopic> {
@@ -156,14 +198,11 @@ export class FileLog implements Log {
         const info = this.readTopicInfo(name);
         if (!info) throw unknownTopic(name);
         const partitions: Partition[] = [];
-        for (let i = 0; i < info.config.partitions; i++) {
-          const p = await Partition.open({ topic: name, partition: i, dir: join(this.topicsDir, name, String(i)), config: info.config, writable: !this.readOnly });
-          p.onRoll = () => setImmediate(() => void this.maintainPartition(p));
-          p.visibility = (pid, epoch, seq) => {
-            if (this.readOnly) this.txnLog.refresh();
-            return this.txnLog.visibility(pid, epoch, seq);
-          };
-          partitions.push(p);
+        try {
+          for (let i = 0; i < info.config.partitions; i++) partitions.push(await this.openPartition(info, i));
+        } catch (e) {
+          for (const p of partitions) await p.close().catch(() => {});
+          throw e;
         }
         const t = { info, partitions };
         this.topics.set(name, t);
@@ -172,6 +211,22 @@ export class FileLog implements Log {
       this.opening.set(name, pending);
     }
     return pending;
+  }
+
+  private async openPartition(info: TopicInfo, i: number): Promise<Partition> {
+    const dir = join(this.topicsDir, info.name, String(i));
+    let p: Partition;
+    try {
+      p = await Partition.open({ topic: info.name, partition: i, dir, config: info.config, writable: !this.readOnly, damage: this.damage });
+    } catch (e) {
+      throw fileError(e, 'open', (e as NodeJS.ErrnoException).path ?? dir);
+    }
+    p.onRoll = () => setImmediate(() => void this.maintainPartition(p));
+    p.visibility = (pid, epoch, seq) => {
+      if (this.readOnly) this.txnLog.refresh();
+      return this.txnLog.visibility(pid, epoch, seq);
+    };
+    return p;
   }
 
   private async partition(topic: string, partition: number): Promise<Partition> {
@@ -199,35 +254,46 @@ export class FileLog implements Log {
     this.checkWritable(`create topic ${name}`);
     validateTopicName(name);
     const resolved = resolveTopicConfig(config);
-    const dir = join(this.topicsDir, name);
-    if (fs.existsSync(dir)) throw new SluiceError(ErrorCodes.TOPIC_EXISTS, `topic ${name} already exists`, { topic: name });
-    // Build the topic in a hidden directory and rename it into place, so no reader ever sees half a topic.
-    const tmp = join(this.topicsDir, `.creating-${name}-${process.pid}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp);
-    fs.writeFileSync(join(tmp, 'topic.json'), JSON.stringify({ id: randomUUID(), ...resolved }, null, 2) + '\n');
-    for (let i = 0; i < resolved.partitions; i++) fs.mkdirSync(join(tmp, String(i)));
-    fs.renameSync(tmp, dir);
-    fsyncDir(this.topicsDir);
-    return (await this.openTopic(name)).info;
+    if (fs.existsSync(join(this.topicsDir, name))) throw new SluiceError(ErrorCodes.TOPIC_EXISTS, `topic ${name} already exists`, { topic: name });
+    createTopicDir(this.topicsDir, name, resolved);
+    try {
+      return (await this.openTopic(name)).info;
+    } catch (e) {
+      // A topic this process cannot open (EMFILE) would stop every later open of the dir: take it back.
+      removeTopicDir(this.topicsDir, name);
+      if (isSluiceError(e)) e.message = `topic ${name} was created but could not be opened, so it was removed again: ${e.message}`;
+      throw e;
+    }
   }
 
   async deleteTopic(name: string): Promise<void> {
     this.checkWritable(`delete topic ${name}`);
-    const t = await this.openTopic(name);
-    for (const p of t.partitions) await p.close();
-    this.topics.delete(name);
-    const grave = join(this.topicsDir, `.deleted-${name}-${Date.now()}`);
-    fs.renameSync(join(this.topicsDir, name), grave);
-    fsyncDir(this.topicsDir);
-    fs.rmSync(grave, { recursive: true, force: true });
+    // A damaged topic may be deleted: that is one way out of its damage.
+    if (!this.refused.delete(name)) {
+      const t = await this.openTopic(name);
+      for (const p of t.partitions) await p.close();
+      this.topics.delete(name);
+    }
+    // First, so that a crash in between leaves stale-free evidence for a topic of the same name.
+    await this.decide(() => this.txnLog.forgetTopic(name));
+    removeTopicDir(this.topicsDir, name);
   }
 
   async listTopics(): Promise<TopicInfo[]> {
     this.checkOpen();
-    return this.topicNamesOnDisk()
-      .map((n) => this.topics.get(n)?.info ?? this.readTopicInfo(n))
+    // A damaged topic is left out of the list; using it says why.
+    return topicNamesOnDisk(this.topicsDir)
+      .map((n) => this.topics.get(n)?.info ?? this.topicIfReadable(n))
       .filter((t): t is TopicInfo => t !== null);
+  }
+
+  private topicIfReadable(name: string): TopicInfo | null {
+    try {
+      return this.readTopicInfo(name);
+    } catch (e) {
+      if (isSluiceError(e, 'DAMAGED')) return null;
+      throw e;
+    }
   }
 
   async getTopic(name: string): Promise<TopicInfo> {
@@ -242,7 +308,7 @@ export class FileLog implements Log {
     const partitions = t.partitions.map((p) => p.info());
     const groups: GroupLag[] = [];
     for (const group of listGroupNames(this.groupsDir)) {
-      const committed = this.live(this.groups.get(group)?.current() ?? new GroupStore(this.groupsDir, group).load()).filter((o) => o.topic === name);
+      const committed = this.live(this.groups.get(group)?.current() ?? new GroupStore(this.groupsDir, group, this.damage).load()).filter((o) => o.topic === name);
       if (committed.length === 0) continue;
       groups.push({
         group,
@@ -385,11 +451,24 @@ export class FileLog implements Log {
    */
   private async reapplyTransactionalOffsets(): Promise<void> {
     const behind: TxnOffset[] = [];
+    const stores = new Map<string, StoredOffset[] | null>();
     for (const o of this.txnLog.committedOffsets()) {
-      const stored = new GroupStore(this.groupsDir, o.group).load().find((s) => s.topic === o.topic && s.partition === o.partition);
+      if (!stores.has(o.group)) stores.set(o.group, this.loadUnlessDamaged(o.group));
+      const loaded = stores.get(o.group);
+      if (loaded === null) continue; // refused: its damage is reported when it is used
+      const stored = loaded!.find((s) => s.topic === o.topic && s.partition === o.partition);
       if (!stored || stored.topicId !== o.topicId || stored.offset < o.offset) behind.push(o);
     }
     if (behind.length > 0) await this.applyOffsets(behind);
+  }
+
+  private loadUnlessDamaged(group: string): StoredOffset[] | null {
+    try {
+      return new GroupStore(this.groupsDir, group, this.damage).load();
+    } catch (e) {
+      if (isSluiceError(e, 'DAMAGED')) return null;
+      throw e;
+    }
   }
 
   async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
@@ -402,7 +481,7 @@ export class FileLog implements Log {
     if (!group) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a consumer group needs a non-empty name');
     let s = this.groups.get(group);
     if (!s) {
-      s = new GroupStore(this.groupsDir, group);
+      s = new GroupStore(this.groupsDir, group, this.damage);
       s.load();
       this.groups.set(group, s);
     }
@@ -426,17 +505,27 @@ export class FileLog implements Log {
 
   /** Drops offsets of topics that no longer exist or were deleted and created again since. */
   private live(stored: StoredOffset[]): TopicPartitionOffset[] {
-    const ids = new Map<string, string | null>();
+    const ids = new Map<string, string | null | undefined>();
     const idOf = (topic: string) => {
-      if (!ids.has(topic)) ids.set(topic, this.topics.get(topic)?.info.id ?? this.readTopicInfo(topic)?.id ?? null);
+      if (!ids.has(topic)) ids.set(topic, this.topics.get(topic)?.info.id ?? this.topicIdIfKnown(topic));
       return ids.get(topic)!;
     };
     return stored
       .filter((o) => {
         const id = idOf(o.topic);
-        return id !== null && (o.topicId === undefined || o.topicId === id);
+        return id !== null && (id === undefined || o.topicId === undefined || o.topicId === id);
       })
       .map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+  }
+
+  /** null: no such topic; undefined: its topic.json is damaged, so which incarnation it is cannot be told (offsets are kept). */
+  private topicIdIfKnown(topic: string): string | null | undefined {
+    try {
+      return this.readTopicInfo(topic)?.id ?? null;
+    } catch (e) {
+      if (isSluiceError(e, 'DAMAGED')) return undefined;
+      throw e;
+    }
   }
 
   async committedOffsets(group: string): Promise<TopicPartitionOffset[]> {
@@ -445,7 +534,7 @@ export class FileLog implements Log {
     // (Kafka's require_stable): whoever was given the partitions since must start after them.
     if (this.unstable.has(group)) await this.decisions;
     const s = this.groups.get(group);
-    return this.live(s ? s.current() : new GroupStore(this.groupsDir, group).load());
+    return this.live(s ? s.current() : new GroupStore(this.groupsDir, group, this.damage).load());
   }
 
   async listGroups(): Promise<string[]> {
@@ -524,13 +613,18 @@ export class FileLog implements Log {
     }
   }
 
+  private async closeTopics(): Promise<void> {
+    for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
+    this.topics.clear();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
     if (this.groupSweeper) clearInterval(this.groupSweeper);
     while (this.maintaining.size > 0) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
-    for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
+    await this.closeTopics();
     for (const g of this.groups.values()) g.close();
     this.txnLog.close();
     this.lock?.release();

@@ -15,6 +15,7 @@ import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
 import { WatermarkWriter } from './watermark-file.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
+import type { DamageReport } from './damage.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -39,6 +40,8 @@ export interface PartitionOptions {
   dir: string;
   config: TopicConfig;
   writable: boolean;
+  /** Where damage found on open goes (damage.ts); the FileLog passes its own. */
+  damage?: DamageReport;
 }
 
 export class Partition {

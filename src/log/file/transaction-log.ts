@@ -1,5 +1,6 @@
 // The transaction log: `<dataDir>/transactions/txn.log`, CRC-framed JSON
-// records, the single commit point of every transaction in the data dir.
+// records (json-frames.ts: frames plus a header recording the synced length),
+// the single commit point of every transaction in the data dir.
 //
 // Mechanism (see docs/exactly-once.md): a transaction's records are appended to
 // their partitions as batches marked transactional and stamped with the
@@ -14,11 +15,19 @@
 // Records:
 //   { t: 'init', tid, pid, epoch }                      a producer (re)registered
 //   { t: 'commit', pid, epoch, seq, writes, offsets }   a transaction committed
+//   { t: 'ends', ends: [[topic, partition, end]...] }   committedEnds, kept by a snapshot rewrite
+//   { t: 'forget', topic }                              a topic was deleted: its ends no longer hold
+//
+// Because this file decides what every partition shows, damage to it refuses
+// the whole data dir (readers too: they would show aborted records as
+// committed or the reverse), and a missing file in a dir that has topics or
+// groups is damage, not "nothing was ever committed".
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { io, fsyncDir } from './io.ts';
-import { decodeFrames, encodeFrame, replaceFile } from './json-frames.ts';
+import { FrameWriter, frameFileBytes, readFrameFile, replaceFile, scanFrames, type FrameDamage, type FrameScan } from './json-frames.ts';
+import { fileError } from './file-errors.ts';
+import { DamageReport } from './damage.ts';
 
 export interface TxnWriteRange {
   topic: string;
@@ -37,7 +46,9 @@ export interface TxnOffset {
 
 type TxnRecord =
   | { t: 'init'; tid: string; pid: number; epoch: number }
-  | { t: 'commit'; pid: number; epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] };
+  | { t: 'commit'; pid: number; epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] }
+  | { t: 'ends'; ends: [topic: string, partition: number, end: number][] }
+  | { t: 'forget'; topic: string };
 
 export type BatchVisibility = 'committed' | 'aborted';
 
@@ -45,9 +56,14 @@ const REWRITE_AFTER = 10_000;
 
 export class TransactionLog {
   readonly file: string;
+  private readonly dataDir: string;
   private readonly dir: string;
-  private fd = -1;
-  private size = 0;
+  private readonly damage: DamageReport;
+  private writer: FrameWriter | null = null;
+  /** Readers: how far the file has been read, the synced length seen, and which file (a rewrite replaces it). */
+  private readPos = 0;
+  private readSynced = 0;
+  private readIno = -1;
   private records = 0;
   /** transactional id -> current producer id and epoch. */
   readonly producers = new Map<string, { pid: number; epoch: number }>();
@@ -55,23 +71,84 @@ export class TransactionLog {
   private readonly lastCommitted = new Map<string, number>();
   /** pid -> the last commit, to answer a retried commit without doing it twice. */
   private readonly lastCommit = new Map<number, { epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] }>();
+  /** pid -> the highest epoch any record names (a registration lost to damage must not be handed out again). */
+  private readonly maxEpoch = new Map<number, number>();
+  private readonly ends = new Map<string, number>();
   private nextPid = 1;
-  private failure: Error | null = null;
+  private readonly rewriteAfter: number;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, damage = new DamageReport('refuse'), o: { rewriteAfter?: number } = {}) {
+    this.rewriteAfter = o.rewriteAfter ?? REWRITE_AFTER;
+    this.dataDir = dataDir;
     this.dir = join(dataDir, 'transactions');
     this.file = join(this.dir, 'txn.log');
+    this.damage = damage;
   }
 
-  /** Reads every whole record; a torn final record (a crash mid-write) was never acknowledged and is ignored. */
-  load(): void {
-    let buf: Buffer;
-    try {
-      buf = fs.readFileSync(this.file);
-    } catch {
-      buf = Buffer.alloc(0);
+  /** Reads the whole file, reporting damage; a torn final record (a crash mid-write) was never acknowledged and is ignored. */
+  load(): FrameScan<TxnRecord> | null {
+    this.reset();
+    const scan = readFrameFile<TxnRecord>(this.file);
+    if (!scan) {
+      if (this.dirHasData()) this.reportMissing();
+      return null;
     }
-    this.replay(buf, 0);
+    for (const r of scan.values) this.apply(r);
+    this.records = scan.values.length;
+    this.readPos = scan.end;
+    this.readSynced = scan.synced;
+    this.readIno = inode(this.file);
+    for (const d of scan.damage) this.reportDamage(d, scan);
+    return scan;
+  }
+
+  private reset(): void {
+    this.producers.clear();
+    this.lastCommitted.clear();
+    this.lastCommit.clear();
+    this.maxEpoch.clear();
+    this.ends.clear();
+    this.nextPid = 1;
+    this.records = 0;
+  }
+
+  /** A data dir that has topics or groups has had a writer, and every writer creates this file. */
+  private dirHasData(): boolean {
+    for (const sub of ['topics', 'groups']) {
+      try {
+        if (fs.readdirSync(join(this.dataDir, sub)).some((n) => !n.startsWith('.'))) return true;
+      } catch {
+        // absent: nothing there
+      }
+    }
+    return false;
+  }
+
+  private reportMissing(): void {
+    this.damage.report({
+      file: this.file,
+      problem: 'the transaction log is missing, but the data dir has topics or groups (it was deleted or never restored)',
+      loss: 'every commit record: records of transactions already in the partitions become aborted (invisible to read_committed readers), and transactional producers must register again',
+      action: 'create an empty transaction log',
+      repair: () => {
+        fs.mkdirSync(this.dir, { recursive: true });
+        replaceFile(this.file, frameFileBytes([]));
+      },
+    });
+  }
+
+  private reportDamage(d: FrameDamage, scan: FrameScan<TxnRecord>): void {
+    const truncated = d.truncated === true;
+    const kept = scan.values.length;
+    this.damage.report({
+      file: this.file,
+      problem: d.problem,
+      loss: truncated
+        ? `the records in bytes ${d.at}-${d.to}: an unknown number of commits (their transactions' records become aborted, invisible to read_committed readers) and producer registrations`
+        : `the unreadable record(s) in bytes ${d.at}-${d.to} (commits or producer registrations); the ${kept} readable records are kept, and a later commit of the same producer still decides its earlier transactions, so a transaction is lost only if this held its producer's last commit`,
+      action: `rewrite ${this.file} from its ${kept} readable records`,
+      repair: () => replaceFile(this.file, frameFileBytes(this.snapshot())),
+    });
   }
 
   /** Reader processes: picks up records the writer appended since the last look. */
@@ -82,55 +159,75 @@ export class TransactionLog {
     } catch {
       return;
     }
-    if (st.size < this.size) {
-      // Rewritten as a snapshot by the writer: start over.
-      this.producers.clear();
-      this.lastCommitted.clear();
-      this.lastCommit.clear();
-      this.size = 0;
-      this.records = 0;
+    if (st.ino !== this.readIno || st.size < this.readPos) {
+      // Rewritten as a snapshot by the writer (a new file): start over.
+      this.load();
+      return;
     }
-    if (st.size === this.size) return;
+    if (st.size === this.readPos) return;
+    let buf: Buffer;
     const fd = fs.openSync(this.file, 'r');
     try {
-      const buf = Buffer.allocUnsafe(st.size - this.size);
-      const n = fs.readSync(fd, buf, 0, buf.length, this.size);
-      this.replay(buf.subarray(0, n), this.size);
+      buf = Buffer.allocUnsafe(st.size - this.readPos);
+      buf = buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, this.readPos));
     } finally {
       fs.closeSync(fd);
     }
-  }
-
-  private replay(buf: Buffer, base: number): void {
-    const { values, end } = decodeFrames<TxnRecord>(buf);
-    for (const r of values) this.apply(r);
-    this.records += values.length;
-    this.size = base + end;
+    const scan = scanFrames<TxnRecord>(buf, this.readPos, this.readSynced);
+    for (const r of scan.values) this.apply(r);
+    this.records += scan.values.length;
+    this.readPos = scan.end;
+    for (const d of scan.damage) this.reportDamage(d, scan);
   }
 
   private apply(r: TxnRecord): void {
     if (r.t === 'init') {
       this.producers.set(r.tid, { pid: r.pid, epoch: r.epoch });
       this.nextPid = Math.max(this.nextPid, r.pid + 1);
-    } else {
+      this.noteEpoch(r.pid, r.epoch);
+    } else if (r.t === 'commit') {
       this.lastCommitted.set(`${r.pid}:${r.epoch}`, r.seq);
       this.lastCommit.set(r.pid, { epoch: r.epoch, seq: r.seq, writes: r.writes, offsets: r.offsets });
+      this.nextPid = Math.max(this.nextPid, r.pid + 1);
+      this.noteEpoch(r.pid, r.epoch);
+      for (const w of r.writes) this.noteEnd(w.topic, w.partition, w.lastOffset + 1);
+    } else if (r.t === 'ends') {
+      for (const [topic, partition, end] of r.ends) this.noteEnd(topic, partition, end);
+    } else {
+      for (const k of [...this.ends.keys()]) if (k.startsWith(`${r.topic}\0`)) this.ends.delete(k);
     }
   }
 
-  /** The writer: opens the file for appending (dropping a torn tail). */
+  private noteEpoch(pid: number, epoch: number): void {
+    this.maxEpoch.set(pid, Math.max(this.maxEpoch.get(pid) ?? -1, epoch));
+  }
+
+  private noteEnd(topic: string, partition: number, end: number): void {
+    const k = `${topic}\0${partition}`;
+    if (end > (this.ends.get(k) ?? 0)) this.ends.set(k, end);
+  }
+
+  /** The writer: opens the file for appending (dropping a torn tail; damage is reported first). */
   openForWrite(): void {
-    fs.mkdirSync(this.dir, { recursive: true });
-    this.load();
-    this.fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    fs.ftruncateSync(this.fd, this.size);
-    fsyncDir(this.dir);
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw fileError(e, 'create', this.dir);
+    }
+    const before = this.damage.found.length;
+    const scan = this.load();
+    // In collect mode (sluice repair) a damaged file is left exactly as it is, for its repair.
+    if (this.damage.found.length > before) return;
+    if (!scan && this.dirHasData()) return;
+    this.writer = new FrameWriter(this.file);
+    this.writer.open(scan);
   }
 
   /** Registers a producer: a known transactional id keeps its producer id and gets the next epoch. */
   async init(tid: string): Promise<{ pid: number; epoch: number }> {
     const known = this.producers.get(tid);
-    const rec: TxnRecord = { t: 'init', tid, pid: known?.pid ?? this.nextPid, epoch: known ? known.epoch + 1 : 0 };
+    const epoch = known ? Math.max(known.epoch, this.maxEpoch.get(known.pid) ?? 0) + 1 : 0;
+    const rec: TxnRecord = { t: 'init', tid, pid: known?.pid ?? this.nextPid, epoch };
     await this.append(rec);
     return { pid: rec.pid, epoch: rec.epoch };
   }
@@ -138,6 +235,11 @@ export class TransactionLog {
   /** The commit point: once this resolves, the transaction is committed, durably. */
   async commit(pid: number, epoch: number, seq: number, writes: TxnWriteRange[], offsets: TxnOffset[]): Promise<void> {
     await this.append({ t: 'commit', pid, epoch, seq, writes, offsets });
+  }
+
+  /** Before a topic is deleted: what commits said about its partitions must not hold for a new topic of that name. */
+  async forgetTopic(topic: string): Promise<void> {
+    if ([...this.ends.keys()].some((k) => k.startsWith(`${topic}\0`))) await this.append({ t: 'forget', topic });
   }
 
   lastCommittedSeq(pid: number, epoch: number): number {
@@ -165,35 +267,27 @@ export class TransactionLog {
     return out;
   }
 
+  /**
+   * Per `${topic}\0${partition}`, the highest lastOffset + 1 any commit named:
+   * a partition whose recovered end is below it has lost committed records.
+   */
+  committedEnds(): Map<string, number> {
+    return new Map(this.ends);
+  }
+
   private async append(rec: TxnRecord): Promise<void> {
-    if (this.fd < 0) throw new Error('internal: the transaction log is not open for writing');
-    if (this.records >= REWRITE_AFTER) this.rewrite();
-    if (this.failure) throw this.failure;
-    const buf = encodeFrame(rec);
-    try {
-      await io.writev(this.fd, [buf], this.size);
-      await io.fdatasync(this.fd);
-    } catch (e) {
-      // The caller is told this record failed, so it must not turn up after a restart: cut it
-      // off. If even that fails, nothing more may be decided until the log is reopened.
-      try {
-        fs.ftruncateSync(this.fd, this.size);
-        fs.fdatasyncSync(this.fd);
-      } catch {
-        this.failure = e as Error;
-      }
-      throw e;
-    }
-    this.size += buf.length;
+    if (!this.writer) throw new Error('internal: the transaction log is not open for writing');
+    if (this.records >= this.rewriteAfter) this.rewrite();
+    await this.writer.append(rec);
     this.records++;
     this.apply(rec);
   }
 
   /**
-   * Replaces the file with the current state: one init per producer, one
-   * commit per (producer, epoch) holding its last committed sequence.
+   * The current state as records: one init per producer, one commit per
+   * (producer, epoch) holding its last committed sequence, and the ends.
    */
-  private rewrite(): void {
+  private snapshot(): TxnRecord[] {
     const recs: TxnRecord[] = [];
     for (const [tid, p] of this.producers) recs.push({ t: 'init', tid, pid: p.pid, epoch: p.epoch });
     for (const [k, seq] of this.lastCommitted) {
@@ -202,16 +296,32 @@ export class TransactionLog {
       const same = last && last.epoch === epoch && last.seq === seq;
       recs.push({ t: 'commit', pid, epoch, seq, writes: same ? last.writes : [], offsets: same ? last.offsets : [] });
     }
-    const buf = Buffer.concat(recs.map(encodeFrame));
-    replaceFile(this.file, buf);
-    fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, 'r+');
-    this.size = buf.length;
+    const ends: [string, number, number][] = [];
+    for (const [k, end] of this.ends) {
+      const [topic, partition] = k.split('\0') as [string, string];
+      ends.push([topic, Number(partition), end]);
+    }
+    if (ends.length > 0) recs.push({ t: 'ends', ends });
+    return recs;
+  }
+
+  /** Replaces the file with the current state, so it does not grow without bound. */
+  private rewrite(): void {
+    const recs = this.snapshot();
+    this.writer!.replace(recs);
     this.records = recs.length;
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.writer?.close();
+    this.writer = null;
+  }
+}
+
+function inode(file: string): number {
+  try {
+    return fs.statSync(file).ino;
+  } catch {
+    return -1;
   }
 }

@@ -1,0 +1,43 @@
+// System-call failures on a data dir's files, as SluiceErrors that name the file
+// and say what to do: "ENOSPC ... write" alone does not tell a user which disk
+// filled up, nor that an open-files limit is why 10,000 partitions cannot open.
+
+import fs from 'node:fs';
+import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
+
+const HINTS: Record<string, string> = {
+  ENOSPC: 'the disk is full: free space, then retry (what was acknowledged before is safe)',
+  EDQUOT: 'the disk quota is exhausted: free space or raise the quota, then retry',
+  EACCES: 'check the permissions of the data dir',
+  EPERM: 'check the permissions of the data dir',
+  EROFS: 'the file system is read-only',
+  EIO: 'the disk reported an I/O error: check it (dmesg) before retrying',
+};
+
+/** The soft limit on open files of this process (`ulimit -n`), or null where it cannot be read. */
+export function openFilesLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function hintFor(code: string | undefined): string | undefined {
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    const limit = openFilesLimit();
+    return `too many open files${limit === null ? '' : ` (this process may open ${limit}: \`ulimit -n\`)`}; raise the limit (e.g. \`ulimit -n 65536\`) or use fewer partitions, then retry`;
+  }
+  return code === undefined ? undefined : HINTS[code];
+}
+
+/** `e` (a failed fs call on `file`) as an IO_ERROR naming the file; SluiceErrors pass through. */
+export function fileError(e: unknown, what: string, file: string): SluiceError {
+  if (isSluiceError(e)) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = err.code;
+  const hint = hintFor(code);
+  const reason = code ?? err.message;
+  return new SluiceError(ErrorCodes.IO_ERROR, `cannot ${what} ${file}: ${reason}${hint ? ` — ${hint}` : ''}`, { file, errno: code }, { cause: e });
+}
