@@ -14,6 +14,7 @@ import { registerState } from './state.ts';
 import { registerExec } from './exec.ts';
 import { registerTime } from './time.ts';
 import { registerServe } from './serve.ts';
+import { registerRepair } from './repair.ts';
 
 function version(): string {
   try {
@@ -45,6 +46,7 @@ export function createProgram(): Command {
   registerTime(program);
   registerServe(program);
   registerExec(program);
+  registerRepair(program);
   return program;
 }
 
