@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { pathToFileURL } from 'node:url';
 import { openFileLog } from '../../src/log/file/file-log.ts';
+import { HEADER_BYTES } from '../../src/log/file/json-frames.ts';
 import { flipByte, snapshot } from '../log/damage/metadata-helpers.ts';
 
 const TXNS = 30;
@@ -74,4 +76,49 @@ test('sluice repair on a dir that does not exist, or through a broker, is a usag
   const b = await runCli(['repair', '--broker', 'sluice://127.0.0.1:1'], { dataDir });
   assert.equal(b.code, 2, b.stderr);
   assert.match(b.stderr, /not through a broker/);
+});
+
+test('a flipped byte in a job\'s txn.log: sluice state and sluice run refuse (naming the file) instead of an older state; after repair --yes the state is whole', async (t) => {
+  const dir = tmpDir(t, 'sluice-repair-job-');
+  const dataDir = join(dir, 'data');
+  const input = join(dir, 'orders.jsonl');
+  const output = join(dir, 'totals.jsonl');
+  fs.writeFileSync(input, Array.from({ length: 40 }, (_, i) => JSON.stringify({ user: `u${i % 4}`, total: i }) + '\n').join(''));
+  const app = join(dir, 'app.ts');
+  const index = pathToFileURL(join(process.cwd(), 'src/index.ts')).href;
+  fs.writeFileSync(
+    app,
+    `import { Application, fileSource, fileSink, jsonOf, json } from ${JSON.stringify(index)};
+const app = new Application('spend', { partitions: 2 });
+app.pipeline('p').from(fileSource({ path: ${JSON.stringify(input)} }), jsonOf<{ user: string; total: number }>())
+  .keyBy((o) => o.user)
+  .process(() => ({ total: 0 }), (o, s, ctx) => { s.total += o.total; ctx.emit({ user: ctx.key, total: s.total }); }, { name: 'totals' })
+  .to(fileSink({ path: ${JSON.stringify(output)} }), json);
+export default app;
+`,
+  );
+  const run = await runCli(['run', app, '--until-end'], { dataDir });
+  assert.equal(run.code, 0, run.stderr);
+  const state = await runCli(['state', 'spend'], { dataDir });
+  assert.equal(state.code, 0, state.stderr);
+  assert.deepEqual(JSON.parse(state.stdout), { totals: { u0: { total: 180 }, u1: { total: 190 }, u2: { total: 200 }, u3: { total: 210 } } });
+  const outputBefore = fs.readFileSync(output, 'utf8');
+
+  // Inside the first record (the job's producer registration): commits after it decide every transaction.
+  const txn = join(dataDir, 'transactions', 'txn.log');
+  flipByte(txn, HEADER_BYTES + 12);
+  const refused = await runCli(['state', 'spend'], { dataDir });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stdout, '', 'no older state is printed');
+  assert.ok(refused.stderr.startsWith(`sluice: ${txn}: `), refused.stderr);
+  const rerun = await runCli(['run', app, '--until-end'], { dataDir });
+  assert.equal(rerun.code, 1);
+  assert.ok(rerun.stderr.includes(txn), rerun.stderr);
+  assert.equal(fs.readFileSync(output, 'utf8'), outputBefore, 'a refused job writes nothing');
+
+  const yes = await runCli(['repair', '--yes'], { dataDir });
+  assert.equal(yes.code, 0, yes.stderr);
+  const after = await runCli(['state', 'spend'], { dataDir });
+  assert.equal(after.code, 0, after.stderr);
+  assert.deepEqual(JSON.parse(after.stdout), JSON.parse(state.stdout));
 });

@@ -15,7 +15,7 @@ function failOpen(t: TestContext, match: (path: string) => boolean, code: string
   const real = fs.openSync;
   t.mock.method(fs, 'openSync', (p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
     if (match(String(p))) throw Object.assign(new Error(`${code}: failed, open '${String(p)}'`), { code, path: String(p), syscall: 'open' });
-    return real(p, flags, mode);
+    return real(p, flags ?? 'r', mode);
   });
 }
 
