@@ -106,6 +106,25 @@ export class TcpServer {
     });
   }
 
+  /**
+   * Listens on a Unix-domain socket at `path`, which only this user may connect to: the umask
+   * is tightened around the bind, so the socket is never reachable by others, not even briefly.
+   */
+  listenPath(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      const umask = process.umask(0o077);
+      try {
+        this.server.listen(path, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
+    });
+  }
+
   get connectionCount(): number {
     return this.connections.size;
   }

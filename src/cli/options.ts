@@ -8,6 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { openFileLog } from '../log/file/file-log.ts';
 import { openRemoteLog } from '../log/remote/remote-log.ts';
+import { openSharedLog } from '../shared-dir/shared-log.ts';
 import type { Log } from '../log/log.ts';
 
 export const DEFAULT_DATA_DIR = './.sluice';
@@ -32,8 +33,10 @@ export function dataDirOf(cmd: Command): string {
 }
 
 /**
- * Writers (topic create/delete, produce) take the data dir's lock; readers
- * (consume, describe, list) open it read-only so they work beside a running writer.
+ * Writers (topic create/delete, produce, run, exec) share the data dir: the first
+ * holds its lock and serves it to the others (shared-dir/shared-log.ts). Readers
+ * (consume, describe, list) open it read-only, beside any writer: they read the
+ * files directly, so they need no holder and add no load to it.
  */
 export function openLog(cmd: Command, mode: 'read' | 'write'): Promise<Log> {
   const broker = brokerOf(cmd);
@@ -42,7 +45,10 @@ export function openLog(cmd: Command, mode: 'read' | 'write'): Promise<Log> {
     const ca = process.env['SLUICE_TLS_CA'];
     return openRemoteLog({ url: broker, token: token === '' ? undefined : token, ca: ca ? readFileSync(ca) : undefined });
   }
-  return openFileLog({ dataDir: dataDirOf(cmd), readOnly: mode === 'read' });
+  const dataDir = dataDirOf(cmd);
+  if (mode === 'read') return openFileLog({ dataDir, readOnly: true });
+  const wait = Number(process.env['SLUICE_HOLDER_WAIT_MS']);
+  return openSharedLog({ dataDir, waitForHolderMs: wait >= 0 ? wait : undefined, onWait: (message) => process.stderr.write(`sluice: ${message}\n`) });
 }
 
 /** Runs `fn` with the log open and always closes it, keeping fn's error if both fail. */

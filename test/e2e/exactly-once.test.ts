@@ -181,7 +181,7 @@ test(`word count topic to topic (4 -> 27 state -> 3 partitions): SIGKILLed ${KIL
 
 // ---- zombies ------------------------------------------------------------------
 
-test('a second `sluice run` of the same job on the same data dir fails fast with LOCKED; the first finishes exactly-once', async (t) => {
+test('a second `sluice run` of the same job on the same data dir goes through the first (its holder) and fences it: the first stops FENCED, the second finishes, output exactly-once', async (t) => {
   const root = tmpDir(t, 'sluice-eo-lock-');
   const transfers = await generateTransfers(TRANSFERS, 99);
   const dir = join(root, 'd');
@@ -196,10 +196,9 @@ test('a second `sluice run` of the same job on the same data dir fails fast with
   const second = spawnSluice(args, dir);
   const r2 = await second.done;
   const r1 = await first.done;
-  assert.notEqual(r2.code, 0, 'the second instance must not run');
-  assert.match(r2.stderr, /LOCKED|locked by pid/);
-  assert.equal(r1.code, 0, r1.stderr);
-  assert.match(r1.stderr, new RegExp(`${TRANSFERS} records in, ${TRANSFERS} out`), 'the first processed everything, itself');
+  // Unless the first had finished already (a fast machine), the second replaced it.
+  if (r1.code !== 0) assert.match(r1.stderr, /^sluice: producer sluice-job:bank-transfers .* was replaced by a newer instance/m);
+  assert.equal(r2.code, 0, r2.stderr);
   const got = await committedOutput(dir, 'transfer-outcomes');
   const reference = referenceOutcomes(transfers.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
   sameList(got.get(0)?.map((l) => JSON.stringify(valueOf(l))), reference, 'output vs reference.ts');

@@ -14,6 +14,8 @@ export interface BrokerAddress {
   host: string;
   port: number;
   tls: boolean;
+  /** A Unix-domain socket instead of host and port (the holder of a data dir serving it locally). */
+  path?: string;
 }
 
 export interface ConnectionOptions {
@@ -24,13 +26,20 @@ export interface ConnectionOptions {
   retryForMs?: number;
   /** The same before the first connection ever succeeded (a wrong address should fail fast). Default 10 s. */
   firstConnectForMs?: number;
+  /**
+   * Called after each failed attempt to connect, before the next: a client of a data dir's
+   * holder takes over here when the holder has gone. An error it throws fails the requests.
+   */
+  onUnreachable?: (error: Error) => Promise<void>;
 }
 
 /** TLS failures no retry can mend: the certificate is not one this client trusts. */
 const CERT_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/;
 
-/** `sluice://host:port` (TCP) or `sluices://host:port` (TLS). */
+/** `sluice://host:port` (TCP), `sluices://host:port` (TLS) or `sluice+unix:///path` (a local socket). */
 export function parseBrokerUrl(url: string): BrokerAddress {
+  const unix = /^sluice\+unix:\/\/(\/.+)$/.exec(url.trim());
+  if (unix) return { tls: false, host: 'localhost', port: 0, path: unix[1]! };
   const m = /^(sluices?):\/\/([^/:]+|\[[^\]]+\]):(\d{1,5})\/?$/.exec(url.trim());
   if (!m) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `broker address ${JSON.stringify(url)} is not sluice://HOST:PORT (or sluices://HOST:PORT for TLS)`);
   return { tls: m[1] === 'sluices', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
@@ -115,11 +124,19 @@ export class BrokerConnection {
         if (typeof code === 'string' && CERT_ERRORS.test(code)) {
           return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `the broker's TLS certificate is not trusted (${code}: ${(e as Error).message}); point SLUICE_TLS_CA at the CA that signed it`, { code }, { cause: e }));
         }
+        try {
+          await this.o.onUnreachable?.(e as Error);
+        } catch (taken) {
+          return this.failAll(taken as Error);
+        }
+        if (this.closed) return;
         const down = Date.now() - since;
         const limit = this.everConnected ? (this.o.retryForMs ?? 30_000) : (this.o.firstConnectForMs ?? 10_000);
         if (down >= limit) {
-          const { host, port } = this.address;
-          return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `cannot reach the broker at ${host}:${port} for ${Math.round(down / 1000)} s (${(e as Error).message}); is \`sluice serve\` running there?`, { host, port }, { cause: e }));
+          const { host, port, path } = this.address;
+          const where = path ?? `${host}:${port}`;
+          const hint = path === undefined ? 'is `sluice serve` running there?' : 'is the process holding its data dir still running?';
+          return this.failAll(new SluiceError(ErrorCodes.UNAVAILABLE, `cannot reach the broker at ${where} for ${Math.round(down / 1000)} s (${(e as Error).message}); ${hint}`, path === undefined ? { host, port } : { file: path }, { cause: e }));
         }
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
         delay = Math.min(delay * 2, 2000);
@@ -129,10 +146,11 @@ export class BrokerConnection {
 
   /** Connects and says hello; resolves once requests may flow. */
   private open(): Promise<void> {
-    const { host, port } = this.address;
+    const { host, port, path } = this.address;
     return new Promise<void>((resolve, reject) => {
-      const socket = this.address.tls ? tls.connect({ host, port, ca: this.o.ca, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
-      socket.setNoDelay(true);
+      const socket =
+        path !== undefined ? net.connect({ path }) : this.address.tls ? tls.connect({ host, port, ca: this.o.ca, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
+      if (path === undefined) socket.setNoDelay(true);
       const reader = new FrameReader();
       let greeted = false;
       const fail = (e: Error) => {
