@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import { FileLog } from '../log/file/file-log.ts';
-import { isLockHeld, readLockOwner } from '../log/file/lock.ts';
+import { isLockHeld, lockHolderName, readLockOwner } from '../log/file/lock.ts';
 import type { Log } from '../log/log.ts';
 import { RemoteLog, type RemoteLogOptions } from '../log/remote/remote-log.ts';
 import { localSocketPath, serveLocally, type LocalServer } from '../broker/local-socket.ts';
@@ -93,7 +93,7 @@ async function openClient(o: SharedLogOptions): Promise<Log> {
     took.log = await tryToHold(o.dataDir);
     if (took.log || told || Date.now() - since < TELL_AFTER_MS) return;
     told = true;
-    o.onWait?.(`waiting up to ${Math.round(waitMs / 1000)} s for ${holderName(lockPath)}, which holds data dir ${o.dataDir}, to serve it on ${path}`);
+    o.onWait?.(`waiting up to ${Math.round(waitMs / 1000)} s for ${lockHolderName(lockPath)}, which holds data dir ${o.dataDir}, to serve it on ${path}`);
   };
   const log = new ClientLog({ url: `sluice+unix://${path}`, firstConnectForMs: waitMs, onUnreachable }, took);
   try {
@@ -103,16 +103,11 @@ async function openClient(o: SharedLogOptions): Promise<Log> {
     if (!isSluiceError(e, ErrorCodes.UNAVAILABLE)) throw e;
     throw new SluiceError(
       ErrorCodes.LOCKED,
-      `data dir ${o.dataDir} is held by ${holderName(lockPath)}, which did not serve it on ${path} within ${Math.round(waitMs / 1000)} s: ` +
+      `data dir ${o.dataDir} is held by ${lockHolderName(lockPath)}, which did not serve it on ${path} within ${Math.round(waitMs / 1000)} s: ` +
         'it opened the dir from its own program (openFileLog), or is still recovering a large dir. Try again once it is up, or have it run `sluice serve` and pass --broker.',
       { file: lockPath, owner: readLockOwner(lockPath) ?? undefined },
       { cause: e },
     );
   }
   return log;
-}
-
-function holderName(lockPath: string): string {
-  const owner = readLockOwner(lockPath);
-  return owner ? `pid ${owner.pid} on ${owner.host} (${owner.command || 'unknown command'})` : 'another process';
 }

@@ -119,10 +119,17 @@ export function acquireLock(path: string, what: string, hint: string): Lock {
   }
 }
 
-function lockedError(path: string, what: string, hint: string): SluiceError {
+/** The holder as the lock file names it, for messages: `pid 12 on host (command, since ...)`. */
+export function lockHolderName(path: string): string {
   const owner = readLockOwner(path);
-  const by = owner ? `pid ${owner.pid} on ${owner.host} (${owner.command || 'unknown command'}, since ${owner.since})` : 'another process';
-  return new SluiceError(ErrorCodes.LOCKED, `${what} is locked by ${by}, which is running: the lock is released when it exits. ${hint}`, { file: path, owner: owner ?? undefined });
+  return owner ? `pid ${owner.pid} on ${owner.host} (${owner.command || 'unknown command'}, since ${owner.since})` : 'another process';
+}
+
+function lockedError(path: string, what: string, hint: string): SluiceError {
+  return new SluiceError(ErrorCodes.LOCKED, `${what} is locked by ${lockHolderName(path)}, which is running: the lock is released when it exits. ${hint}`, {
+    file: path,
+    owner: readLockOwner(path) ?? undefined,
+  });
 }
 
 /** True while a live process (this one included) holds the lock at `path`. */
