@@ -8,7 +8,8 @@
 // files at once only makes each slower (and the slowest one decides the
 // total). The timeout is a last resort against a hang, not a speed check: it
 // applies to each file and to each test in it, and is far above the slowest
-// file at load average 10 (see docs/testing.md).
+// file at load average 10 (see docs/testing.md). SLUICE_TEST_TIMEOUT_S sets
+// it, for `npm run proof`'s long versions of the same files.
 //
 // The output is node's TAP, then a table of the slowest files, then node's
 // closing summary (`# pass N`, `# fail N`, ...) as the last lines.
@@ -44,7 +45,7 @@ const child = spawn(
     '--import', script('test-cpu.mjs'),
     '--test',
     '--test-concurrency=2',
-    '--test-timeout=300000',
+    `--test-timeout=${Number(process.env.SLUICE_TEST_TIMEOUT_S ?? 600) * 1000}`,
     `--test-reporter=${script('test-reporter.mjs')}`,
     '--test-reporter-destination=stdout',
     ...files,

@@ -6,10 +6,12 @@
 // `sluice consume`) and its saved state (`sluice state`) must then equal those
 // of one crash-free run on a copy of the same data dir, record for record, per
 // partition, in order. Plus: a second instance of a job (the zombie case) and
-// disk faults injected under a running job.
+// disk faults injected under a running job. The word count's crash test is
+// exactly-once-word-count.test.ts (a file of its own, so the two run side by side).
 //
-// The harness is test/fixtures/crash-harness.ts; the long version (1,000,000
-// transfers) is scripts/crash-proof.ts.
+// The harness is test/fixtures/crash-harness.ts. `npm test` kills each run a
+// few times; `npm run proof` runs this file with 25 kills each
+// (test/fixtures/proof-scale.ts) and scripts/crash-proof.ts (1,000,000 transfers).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,14 +19,13 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
   BANK_APP,
-  WORD_COUNT_APP,
   committedOutput,
   copyDataDir,
   crashLoop,
-  generateLines,
+  describeKills,
   generateTransfers,
-  perKey,
   probe,
+  uncovered,
   savedState,
   setupDataDir,
   sluice,
@@ -32,12 +33,11 @@ import {
   checkpointsOf,
   sameList,
   sameOutput,
-  type CrashLoopResult,
 } from '../fixtures/crash-harness.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { scaled } from '../fixtures/proof-scale.ts';
 import { build as buildBank } from '../../examples/bank-transfers/app.ts';
 import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
-import { splitWords } from '../../examples/word-count/words.ts';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { realIo, setIo, type Io } from '../../src/log/file/io.ts';
 import { Job, runJob } from '../../src/runtime/job.ts';
@@ -45,20 +45,15 @@ import { readChangelog } from '../../src/runtime/state-changelog.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { isSluiceError, type SluiceError } from '../../src/errors.ts';
 
-const KILLS = 25;
-const TRANSFERS = 100_000;
-const LINES = 12_000; // x 8 words = 96,000 counts
-
-function describe(r: CrashLoopResult): string {
-  const pct = r.progress.map((c) => c);
-  return `${r.kills} kills (${r.early} during start-up, ${r.midCheckpoint} detected mid-checkpoint); committed input after each kill: ${pct.join(' ')}`;
-}
+const KILLS = scaled(6, 25);
+const CRASH_TRANSFERS = scaled(30_000, 100_000); // 30 checkpoints or more: room for kills mid-run
+const TRANSFERS = 100_000; // the lock test: long enough to be running when the second instance starts
 
 const valueOf = (line: string) => (JSON.parse(line) as { value: unknown }).value;
 
-test(`bank transfers: ${TRANSFERS.toLocaleString('en-US')} transfers, SIGKILLed ${KILLS}+ times, give the crash-free run's output and state exactly`, async (t) => {
+test(`bank transfers: ${CRASH_TRANSFERS.toLocaleString('en-US')} transfers, SIGKILLed ${KILLS}+ times, give the crash-free run's output and state exactly`, async (t) => {
   const root = tmpDir(t, 'sluice-eo-bank-');
-  const transfers = await generateTransfers(TRANSFERS, 4242);
+  const transfers = await generateTransfers(CRASH_TRANSFERS, 4242);
   const input = join(root, 'input');
   await setupDataDir(
     input,
@@ -84,99 +79,21 @@ test(`bank transfers: ${TRANSFERS.toLocaleString('en-US')} transfers, SIGKILLed 
     kills: KILLS,
     seed: 1,
     checkpoints: checkpointsOf(cleanRun),
-    totalInput: TRANSFERS,
+    totalInput: CRASH_TRANSFERS,
     group: 'bank-transfers',
     inputTopic: 'transfers',
     outputTopic: 'transfer-outcomes',
     oneToOne: true,
+    untilCovered: true,
   });
-  t.diagnostic(describe(res));
+  t.diagnostic(describeKills(res));
   assert.ok(res.kills >= KILLS);
-  assert.ok(res.early >= 1, 'some kills during start-up');
-  assert.ok(res.progress.some((c) => c > 0 && c < TRANSFERS / 2) && res.progress.some((c) => c >= TRANSFERS / 2 && c < TRANSFERS), `kills spread over the run: ${res.progress.join(' ')}`);
-  assert.ok(res.midCheckpoint >= 1, 'at least one kill struck in the middle of a checkpoint');
+  assert.deepEqual(uncovered(res, { totalInput: CRASH_TRANSFERS, oneToOne: true }), [], `kills spread over the run: ${res.progress.join(' ')}`);
 
   const got = await committedOutput(crashed, 'transfer-outcomes');
-  assert.equal(got.get(0)?.length, TRANSFERS, 'one outcome per transfer: no duplicates, none missing');
+  assert.equal(got.get(0)?.length, CRASH_TRANSFERS, 'one outcome per transfer: no duplicates, none missing');
   sameOutput(got, want, 'crashed vs crash-free');
   assert.deepEqual(await savedState(crashed, 'bank-transfers'), wantState);
-});
-
-/** Word count's own check: per output partition and word, counts 1, 2, ... n with n the word's total in the input. */
-function checkCounts(output: Map<number, string[]>, lines: string[]): void {
-  const totals = new Map<string, number>();
-  for (const l of lines) for (const w of splitWords(l)) totals.set(w, (totals.get(w) ?? 0) + 1);
-  const seen = new Map<string, number>();
-  for (const list of output.values()) {
-    for (const line of list) {
-      const { word, count } = valueOf(line) as { word: string; count: number };
-      const prev = seen.get(word) ?? 0;
-      if (count !== prev + 1) assert.fail(`${word}: count ${count} after ${prev}`);
-      seen.set(word, count);
-    }
-  }
-  assert.equal(seen.size, totals.size, 'every word counted');
-  for (const [w, n] of totals) if (seen.get(w) !== n) assert.fail(`${w}: final count ${seen.get(w)}, input has ${n}`);
-}
-
-test(`word count topic to topic (4 -> 27 state -> 3 partitions): SIGKILLed ${KILLS}+ times, with 1 and with 2 workers`, async (t) => {
-  const root = tmpDir(t, 'sluice-eo-wc-');
-  const lines = generateLines(LINES, 77);
-  const input = join(root, 'input');
-  // Lines are JSON strings (what `sluice produce` would store); the app reads them as text, quotes and all.
-  await setupDataDir(input, [{ topic: 'lines', partitions: 4, values: lines.map((l) => JSON.stringify(l)) }], [{ topic: 'counts', partitions: 3 }]);
-  const clean = join(root, 'clean');
-  copyDataDir(input, clean);
-  const args = ['run', WORD_COUNT_APP, '--until-end', '--commit-interval-ms', '10'];
-  const cleanRun = await sluice(args, clean);
-  const want = await committedOutput(clean, 'counts');
-  const wantState = await savedState(clean, 'word-count-topics');
-  checkCounts(want, lines);
-  assert.equal([...want.values()].reduce((s, l) => s + l.length, 0), LINES * 8);
-
-  const crashOnce = async (name: string, extra: string[], seed: number) => {
-    const dir = join(root, name);
-    copyDataDir(input, dir);
-    const res = await crashLoop({
-      dataDir: dir,
-      args: [...args, ...extra],
-      kills: KILLS,
-      seed,
-      checkpoints: checkpointsOf(cleanRun),
-      totalInput: LINES,
-      group: 'word-count-topics',
-      inputTopic: 'lines',
-      outputTopic: 'counts',
-    });
-    t.diagnostic(`${name}: ${describe(res)}`);
-    assert.ok(res.kills >= KILLS);
-    assert.ok(res.early >= 1, 'some kills during start-up');
-    assert.ok(res.progress.some((c) => c > 0 && c < LINES / 2) && res.progress.some((c) => c >= LINES / 2 && c < LINES), `kills spread over the run: ${res.progress.join(' ')}`);
-    return { out: await committedOutput(dir, 'counts'), state: await savedState(dir, 'word-count-topics') };
-  };
-
-  await t.test('1 worker: identical output per partition, in order, and identical state', async () => {
-    const got = await crashOnce('crashed-1', [], 2);
-    sameOutput(got.out, want, 'crashed vs crash-free');
-    checkCounts(got.out, lines);
-    assert.deepEqual(got.state, wantState);
-  });
-
-  await t.test('2 workers: identical output per partition and key, and identical state', async () => {
-    // With workers, the keyed stage runs on two threads and their outputs reach the
-    // sinks in the order the threads answer: records of different words may
-    // interleave differently within an output partition than in the 1-worker run
-    // (and than in another 2-worker run). Each word's own sequence — a word's
-    // counts all go to one state partition and one output partition — is
-    // deterministic, so that is what must match: per output partition, per key.
-    const got = await crashOnce('crashed-2', ['--workers', '2'], 3);
-    const g = perKey(got.out);
-    const w = perKey(want);
-    assert.equal(g.size, w.size, 'the same (partition, word) pairs');
-    for (const [k, list] of w) sameList(g.get(k), list, `partition/word ${k.replace('\0', '/')}`);
-    checkCounts(got.out, lines);
-    assert.deepEqual(got.state, wantState);
-  });
 });
 
 // ---- zombies ------------------------------------------------------------------

@@ -11,13 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkpointsOf, committedOutput, copyDataDir, crashLoop, prng, sameOutput, savedState, setupDataDir, sluice } from '../fixtures/crash-harness.ts';
+import { checkpointsOf, committedOutput, copyDataDir, crashLoop, prng, sameOutput, savedState, setupDataDir, sluice, uncovered } from '../fixtures/crash-harness.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { scaled } from '../fixtures/proof-scale.ts';
 import type { Input } from '../fixtures/joins-topics.ts';
 
 const APP = fileURLToPath(new URL('../fixtures/joins-topics.ts', import.meta.url));
 const RECORDS = 15_000;
-const KILLS = 10;
+const KILLS = scaled(3, 10); // npm test; npm run proof (test/fixtures/proof-scale.ts)
 const OUTPUTS = ['user-prices', 'enriched', 'click-through'];
 
 /**
@@ -104,9 +105,11 @@ test(`tables and joins: ${RECORDS.toLocaleString('en-US')} records, SIGKILLed ${
     group: 'joins-topics',
     inputTopic: 'join-input',
     outputTopic: 'enriched',
+    untilCovered: true,
   });
   t.diagnostic(`${res.kills} kills, committed input after each: ${res.progress.join(' ')}`);
   assert.ok(res.kills >= KILLS);
+  assert.deepEqual(uncovered(res, { totalInput: records.length }), [], `kills spread over the run: ${res.progress.join(' ')}`);
   const got = await results(dir);
   for (const topic of OUTPUTS) sameOutput(got.outputs.get(topic)!, want.outputs.get(topic)!, `${topic}: crashed vs crash-free`);
   assert.deepEqual(got.state, want.state, 'saved state');

@@ -11,13 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkpointsOf, committedOutput, copyDataDir, crashLoop, perKey, prng, sameList, sameOutput, savedState, setupDataDir, sluice } from '../fixtures/crash-harness.ts';
+import { checkpointsOf, committedOutput, copyDataDir, crashLoop, perKey, prng, sameList, sameOutput, savedState, setupDataDir, sluice, uncovered } from '../fixtures/crash-harness.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { scaled } from '../fixtures/proof-scale.ts';
 import type { Click } from '../fixtures/windowed-topics.ts';
 
 const APP = fileURLToPath(new URL('../fixtures/windowed-topics.ts', import.meta.url));
-const CLICKS = 30_000;
-const KILLS = 10;
+const CLICKS = scaled(15_000, 30_000);
+const KILLS = scaled(3, 10); // npm test; npm run proof (test/fixtures/proof-scale.ts)
 
 /**
  * Clicks about 2 ms apart in bursts: 4 users at a time for 8 s of event time,
@@ -40,6 +41,12 @@ function generateClicks(n: number, seed: number): string[] {
 
 const time = async (dir: string) => JSON.parse((await sluice(['time', 'windowed-topics', '--json'], dir)).stdout) as { watermark: unknown; counters: Record<string, Record<string, number>> };
 
+/** Read with the CLI, several at once: each `sluice` start costs about a second. */
+async function results(dir: string) {
+  const [counts, sessions, state, when] = await Promise.all([committedOutput(dir, 'click-counts'), committedOutput(dir, 'click-sessions'), savedState(dir, 'windowed-topics'), time(dir)]);
+  return { counts, sessions, state, time: when };
+}
+
 test(`windows: ${CLICKS.toLocaleString('en-US')} clicks, SIGKILLed ${KILLS}+ times, give the crash-free run's results, state and counters`, async (t) => {
   const root = tmpDir(t, 'sluice-windows-crash-');
   const input = join(root, 'input');
@@ -51,7 +58,7 @@ test(`windows: ${CLICKS.toLocaleString('en-US')} clicks, SIGKILLed ${KILLS}+ tim
   copyDataDir(input, clean);
   const args = ['run', APP, '--until-end', '--commit-interval-ms', '10'];
   const cleanRun = await sluice(args, clean);
-  const want = { counts: await committedOutput(clean, 'click-counts'), sessions: await committedOutput(clean, 'click-sessions'), state: await savedState(clean, 'windowed-topics'), time: await time(clean) };
+  const want = await results(clean);
 
   // The crash-free run did what the test is about: late events and duplicates were met, windows closed.
   assert.ok((want.time.counters['per-10s']?.['late-dropped'] ?? 0) > 0, 'some clicks were late for their 10 s window');
@@ -74,10 +81,12 @@ test(`windows: ${CLICKS.toLocaleString('en-US')} clicks, SIGKILLed ${KILLS}+ tim
       group: 'windowed-topics',
       inputTopic: 'clicks',
       outputTopic: 'click-counts',
+      untilCovered: true,
     });
     t.diagnostic(`${name}: ${res.kills} kills, committed input after each: ${res.progress.join(' ')}`);
     assert.ok(res.kills >= KILLS);
-    return { counts: await committedOutput(dir, 'click-counts'), sessions: await committedOutput(dir, 'click-sessions'), state: await savedState(dir, 'windowed-topics'), time: await time(dir) };
+    assert.deepEqual(uncovered(res, { totalInput: CLICKS }), [], `kills spread over the run: ${res.progress.join(' ')}`);
+    return results(dir);
   };
 
   await t.test('1 worker: identical output per partition, in order; identical state, watermarks and counters', async () => {

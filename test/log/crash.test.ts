@@ -16,9 +16,10 @@ import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import type { LogRecord, ProducerRecord } from '../../src/record.ts';
 import { CRASH_TOPIC, crashRecord, markerRecord, prng, sameRecord } from '../helpers/crash-records.ts';
 import { readAll as readPartition } from '../helpers/read-all.ts';
+import { scaled } from '../fixtures/proof-scale.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/append-child.ts', import.meta.url));
-const ROUNDS = 24;
+const ROUNDS = scaled(10, 24); // npm test; npm run proof (test/fixtures/proof-scale.ts)
 const SEED = Number(process.env.SLUICE_CRASH_SEED ?? 20240611);
 
 interface Ack {
