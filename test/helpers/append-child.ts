@@ -17,7 +17,7 @@ if (!dataDir || roundArg === undefined || seedArg === undefined) {
 const round = Number(roundArg);
 const rand = prng(Number(seedArg));
 // Never outlive a parent that forgot us.
-setTimeout(() => process.exit(3), 30_000).unref();
+setTimeout(() => process.exit(3), 300_000).unref(); // minutes: a busy machine must not end a round early
 
 const log = await openFileLog({ dataDir });
 process.stdout.write(`ready ${process.pid}\n`);
