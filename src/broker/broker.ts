@@ -16,6 +16,7 @@ import { Handlers } from './handlers.ts';
 import { createHttpApi } from './http-api.ts';
 import { BrokerMetrics, instrumentFsync } from './metrics.ts';
 import { TcpServer } from './tcp-server.ts';
+import { serveLocally, type LocalServer } from './local-socket.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
 export const DEFAULT_HTTP = '127.0.0.1:7421';
@@ -60,9 +61,11 @@ export class Broker {
   private readonly httpServer: http.Server | null;
   private readonly api: ReturnType<typeof createHttpApi> | null;
   private readonly undoFsync: () => void;
+  /** The data dir's local socket, so `sluice` commands without --broker work beside the broker too. */
+  private readonly local: LocalServer;
   private closing: Promise<void> | null = null;
 
-  private constructor(parts: { log: FileLog; tcp: TcpServer; handlers: Handlers; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; undoFsync: () => void }) {
+  private constructor(parts: { log: FileLog; tcp: TcpServer; handlers: Handlers; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; undoFsync: () => void; local: LocalServer }) {
     this.log = parts.log;
     this.tcp = parts.tcp;
     this.handlers = parts.handlers;
@@ -71,6 +74,7 @@ export class Broker {
     this.api = parts.api;
     this.httpAddress = parts.httpAddress;
     this.undoFsync = parts.undoFsync;
+    this.local = parts.local;
   }
 
   static async start(o: BrokerOptions): Promise<Broker> {
@@ -89,8 +93,10 @@ export class Broker {
     const tcp = new TcpServer({ handlers, token: o.token, tls: o.tls, maxFrameBytes: o.maxFrameBytes, maxConnections: o.maxConnections });
     let httpServer: http.Server | null = null;
     let api: ReturnType<typeof createHttpApi> | null = null;
+    let local: LocalServer | null = null;
     try {
       const addr = await tcp.listen(listen.host, listen.port);
+      local = await serveLocally(log, o.dataDir);
       let httpAddress: HostPort | null = null;
       if (httpAt) {
         const a = createHttpApi({ log, metrics, token: o.token });
@@ -105,9 +111,10 @@ export class Broker {
           });
         });
       }
-      return new Broker({ log, tcp, handlers, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, undoFsync });
+      return new Broker({ log, tcp, handlers, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, undoFsync, local });
     } catch (e) {
       await tcp.close().catch(() => {});
+      await local?.close().catch(() => {});
       handlers.close();
       httpServer?.close();
       undoFsync();
@@ -129,6 +136,7 @@ export class Broker {
       const httpClosed = this.httpServer ? new Promise<void>((r) => this.httpServer!.close(() => r())) : Promise.resolve();
       this.httpServer?.closeIdleConnections();
       await this.tcp.close();
+      await this.local.close();
       this.handlers.close();
       await httpClosed;
       this.undoFsync();

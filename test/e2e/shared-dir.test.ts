@@ -12,6 +12,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { finished, jsonLines, runCli, spawnCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
+import { startBroker } from '../broker/helpers.ts';
 
 const INDEX = pathToFileURL(join(process.cwd(), 'src/index.ts')).href;
 
@@ -105,23 +106,27 @@ test('produce while a job runs, two producers at once: the job sees every record
   assert.ok(jsonLines(await ok(['topic', 'list'], data)).some((x) => (x as { name: string }).name === 'later'), 'the topic made through the holder');
 });
 
-test('the holder SIGKILLed while a producer streams through it: the producer takes over, nothing lost or duplicated', async (t) => {
+test('the holder SIGKILLed while two producers stream through it: one takes over, the other uses it, nothing lost or duplicated', async (t) => {
   const dir = tmpDir(t);
   const data = join(dir, 'data');
   await ok(['topic', 'create', 'in', '--partitions', '2'], data);
   await ok(['topic', 'create', 'out', '--partitions', '2'], data);
   const job = await startJob(t, dir, data);
-  const producer = spawnCli(['produce', 'in'], { dataDir: data });
-  const produced = finished(producer, 180_000);
-  producer.stdin.write(lines(0, 3000));
-  await until('the first half is in', async () => (await endOffsets(data, 'in')) >= 3000);
+  // Two producers, so that two clients race to take over.
+  const producers = [0, 1].map(() => spawnCli(['produce', 'in', '--batch-records', '100'], { dataDir: data }));
+  const produced = producers.map((p) => finished(p, 180_000));
+  producers[0]!.stdin.write(lines(0, 1500));
+  producers[1]!.stdin.write(lines(3000, 4500));
+  await until('the first halves are in', async () => (await endOffsets(data, 'in')) >= 3000);
   job.kill('SIGKILL');
   await new Promise((r) => job.once('close', r));
-  producer.stdin.end(lines(3000, 6000));
-  const p = await produced;
-  assert.equal(p.code, 0, p.stderr);
-  assert.match(p.stderr, /^produced 6000 records/m);
-  assert.ok(fs.existsSync(join(data, 'LOCK')) === false && fs.existsSync(join(data, 'sluice.sock')) === false, 'the producer held the dir and released it');
+  producers[0]!.stdin.end(lines(1500, 3000));
+  producers[1]!.stdin.end(lines(4500, 6000));
+  for (const p of await Promise.all(produced)) {
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stderr, /^produced 3000 records/m);
+  }
+  assert.ok(fs.existsSync(join(data, 'LOCK')) === false && fs.existsSync(join(data, 'sluice.sock')) === false, 'a producer took the dir over and released it');
   exactlyOnce(jsonLines(await ok(['consume', 'in'], data)), 6000, 'the input');
 
   // The job, rerun, finishes from its last checkpoint: its output has every input once.
@@ -171,4 +176,17 @@ test('a holder that does not serve the dir (its own program): a writer waits a b
   } finally {
     await holder.close();
   }
+});
+
+test('beside `sluice serve` on the same data dir, commands without --broker go through it', async (t) => {
+  const data = tmpDir(t);
+  const broker = await startBroker(data);
+  try {
+    await ok(['topic', 'create', 'in', '--partitions', '1'], data);
+    await ok(['produce', 'in'], data, lines(0, 5));
+    assert.equal(jsonLines(await ok(['consume', 'in', '--broker', broker.url], data)).length, 5);
+  } finally {
+    assert.equal((await broker.stop('SIGTERM')).code, 0);
+  }
+  assert.equal(fs.existsSync(join(data, 'sluice.sock')), false);
 });
