@@ -330,6 +330,8 @@ export class ExecJob {
       this.result.outputs += outputs;
       this.result.checkpoints++;
     });
+    // Awaited by settle(), unless the loop fails first and drops it: never an unhandled rejection.
+    this.inFlight.catch(() => {});
   }
 
   private inFlight: Promise<void> | null = null;
