@@ -187,6 +187,18 @@ export function encodeBatch(records: readonly ProducerRecord[], opts: EncodeOpti
   return buf;
 }
 
+/**
+ * A control batch with no records covering offsets [from, to): written by a
+ * repair where acknowledged records were lost, so their offsets are never
+ * handed out again (readers skip it, as they skip compaction's gaps).
+ */
+export function encodeGapBatch(from: number, to: number, appendTime: number): Buffer {
+  const buf = encodeBatch([], { baseOffset: from, appendTime, attributes: ATTR_CONTROL });
+  buf.writeUInt32BE(to - 1 - from, 20);
+  buf.writeUInt32BE(crc32c(buf, 8, buf.length), 4);
+  return buf;
+}
+
 /** Why a batch could not be decoded at some position. */
 export type BatchProblem = 'short' | 'length' | 'magic' | 'crc';
 

@@ -1,5 +1,7 @@
 // Recovery on open, with real files damaged the way crashes and disks damage
-// them: a torn tail (truncated mid-batch, or followed by garbage) is cut off;
+// them: a torn tail (an unacknowledged append cut short, or followed by
+// garbage) is cut off (truncating acknowledged batches is damage: see
+// test/log/damage/);
 // a flipped byte in the middle is reported with topic/partition/offset and
 // never returned as data, and does not make recovery truncate later data;
 // missing, stale or damaged index files are rebuilt; compaction leftovers are
@@ -13,20 +15,13 @@ import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError, type SluiceError } from '../../src/errors.ts';
 import type { TopicConfig } from '../../src/log/log.ts';
-import type { LogRecord, ProducerRecord } from '../../src/record.ts';
+import type { LogRecord } from '../../src/record.ts';
+import { encodeBatch } from '../../src/log/batch.ts';
 import { prng, sameRecord } from '../helpers/crash-records.ts';
+import { batchPositions, flipByte, rec } from './damage/helpers.ts';
 
 const T = 'rec';
 
-/** Record i: its content (including size) is a function of i alone. */
-function rec(i: number, padLen = 40 + ((i * 37) % 200)): ProducerRecord {
-  return {
-    key: Buffer.from(`key-${i}`),
-    value: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(padLen) })),
-    timestamp: 1_000_000 + i * 10,
-    headers: { i: String(i) },
-  };
-}
 
 interface Fixture {
   dataDir: string;
@@ -65,24 +60,10 @@ async function fixture(t: { after(fn: () => void): void }, batches: number, perB
   };
 }
 
-/** Start positions of the batches in a segment file (walking the length prefixes). */
-function batchPositions(path: string): number[] {
-  const buf = fs.readFileSync(path);
-  const out: number[] = [];
-  for (let p = 0; p + 4 <= buf.length; p += buf.readUInt32BE(p) + 4) out.push(p);
-  return out;
-}
-
-function flipByte(path: string, position: number): void {
-  const fd = fs.openSync(path, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, position);
-    b[0] = b[0]! ^ 0x5a;
-    fs.writeSync(fd, b, 0, 1, position);
-  } finally {
-    fs.closeSync(fd);
-  }
+/** What a crash in the middle of writing the next append leaves: the first `cut` bytes of a batch nobody acknowledged. */
+function tornAppend(seg: string, baseOffset: number, count: number, cut: (size: number) => number): void {
+  const batch = encodeBatch(Array.from({ length: count }, (_, k) => rec(baseOffset + k)), { baseOffset, appendTime: Date.now() });
+  fs.appendFileSync(seg, batch.subarray(0, cut(batch.length)));
 }
 
 async function readRange(log: FileLog, from: number, to: number): Promise<LogRecord[]> {
@@ -145,15 +126,11 @@ async function readIntoDamage(log: FileLog, from: number, bad: number): Promise<
 // ---- torn tails ----------------------------------------------------------------
 
 for (const cut of ['inside the header', 'inside the records', 'one byte short']) {
-  test(`torn tail (truncated ${cut}): the torn batch is gone, earlier records intact, appends continue`, async (t) => {
-    const f = await fixture(t, 10, 5);
+  test(`torn tail (an unacknowledged append cut ${cut}): the torn batch is gone, earlier records intact, appends continue`, async (t) => {
+    const f = await fixture(t, 9, 5);
     const [seg] = f.segments();
-    const positions = batchPositions(seg!);
-    assert.equal(positions.length, 10);
-    const lastStart = positions[9]!;
-    const size = fs.statSync(seg!).size;
-    const newSize = cut === 'inside the header' ? lastStart + 30 : cut === 'one byte short' ? size - 1 : lastStart + Math.floor((size - lastStart) / 2);
-    fs.truncateSync(seg!, newSize);
+    const lastStart = fs.statSync(seg!).size;
+    tornAppend(seg!, 45, 5, (size) => (cut === 'inside the header' ? 30 : cut === 'one byte short' ? size - 1 : Math.floor(size / 2)));
 
     let log = await openFileLog({ dataDir: f.dataDir });
     assert.equal(fs.statSync(seg!).size, lastStart, 'the torn batch is cut off on open');
@@ -171,11 +148,10 @@ for (const cut of ['inside the header', 'inside the records', 'one byte short'])
 
 test('torn tail followed by garbage: cut off, and appends continue at the right offset', async (t) => {
   for (const kind of ['random', 'zeros', 'magic-laden']) {
-    const f = await fixture(t, 8, 4);
+    const f = await fixture(t, 7, 4);
     const [seg] = f.segments();
-    const positions = batchPositions(seg!);
-    const lastStart = positions[7]!;
-    fs.truncateSync(seg!, lastStart + 50);
+    const lastStart = fs.statSync(seg!).size;
+    tornAppend(seg!, 28, 4, () => 50);
     const rand = prng(kind.length);
     const garbage = Buffer.alloc(3000);
     for (let i = 0; i < garbage.length; i++) {
@@ -340,16 +316,27 @@ test('reading from the batch right after damage in a closed segment works', asyn
   }
 });
 
-test('damage in the last batch of a closed segment is reported, not silently skipped', async (t) => {
+test('damage in the last batch of a closed segment: the writer refuses, a reader reports it, nothing is skipped silently', async (t) => {
   const f = await rolledFixture(t);
   const seg0 = f.segments()[0]!;
   const positions = batchPositions(seg0);
   const { end: end0 } = segmentRange(seg0);
   const size0 = fs.statSync(seg0).size;
   flipByte(seg0, positions[positions.length - 1]! + 100);
-  const log = await openFileLog({ dataDir: f.dataDir });
+  // A closed segment was whole and synced before the next one began: a bad end is damage.
+  const writer = await openFileLog({ dataDir: f.dataDir });
   try {
-    assert.equal(fs.statSync(seg0).size, size0, 'a closed segment is never truncated');
+    await assert.rejects(writer.read(T, 0, 0), (e: unknown) => {
+      assert.ok(isSluiceError(e, 'DAMAGED'), String(e));
+      assert.ok(e.message.includes(seg0) && e.message.includes(`offsets ${end0 - 4}-${end0 - 1} of ${T}/0`), e.message);
+      return true;
+    });
+  } finally {
+    await writer.close();
+  }
+  assert.equal(fs.statSync(seg0).size, size0, 'a closed segment is never truncated on open');
+  const log = await openFileLog({ dataDir: f.dataDir, readOnly: true });
+  try {
     assertRecords(await readRange(log, 0, end0 - 4), 0, end0 - 4);
     await assert.rejects(log.read(T, 0, end0 - 4), isCorruptAt(end0 - 4));
     await readIntoDamage(log, end0 - 8, end0 - 4);
@@ -410,7 +397,7 @@ test('missing, truncated or corrupted index files are rebuilt on open; seeks sta
   const files = indexFiles(f);
   assert.ok(files.length >= 6, 'every segment has both indexes');
   const original = new Map(files.map((p) => [p, fs.readFileSync(p)]));
-  assert.ok([...original.values()].some((b) => b.length > 20 + 8), 'the indexes have entries');
+  assert.ok([...original.values()].some((b) => b.length > 28 + 8), 'the indexes have entries');
 
   const damage: [string, (p: string) => void][] = [
     ['deleted', (p) => fs.rmSync(p)],

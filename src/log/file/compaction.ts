@@ -198,13 +198,13 @@ async function replaceSegments(p: Partition, segs: Segment[], batches: Buffer[])
   } finally {
     fs.closeSync(fd);
   }
-  // A merged file may be as large as the old one, so its old index could pass for current: remove it first.
-  if (segs.length > 1) {
-    for (const f of [indexPath(first.path), timeIndexPath(first.path)]) fs.rmSync(f, { force: true });
-    fsyncDir(p.dir);
-  }
+  // The old index must not outlive the rename: a merged file may be as large as the old one (its
+  // index would pass for current), and a smaller one would look truncated (its index covers more).
+  for (const f of [indexPath(first.path), timeIndexPath(first.path)]) fs.rmSync(f, { force: true });
+  fsyncDir(p.dir);
   fs.renameSync(cleaned, first.path);
   const { segment } = await Segment.open(first.path, first.baseOffset, { writable: true, full: true });
+  segment.persistIndex();
   p.segments = p.segments.flatMap((s) => (s === first ? [segment] : segs.includes(s) ? [] : [s]));
   first.close();
   for (const s of segs.slice(1)) s.delete();

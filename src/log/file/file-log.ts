@@ -44,6 +44,7 @@ import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts'
 import { applyRetention } from './retention.ts';
 import { compactPartition } from './compaction.ts';
 import { DamageReport } from './damage.ts';
+import type { EndEvidence } from './partition-recovery.ts';
 import { fileError } from './file-errors.ts';
 import { createTopicDir, readTopicInfo, removeLeftovers, removeTopicDir, topicNamesOnDisk } from './topic-dir.ts';
 import { TransactionLog, type TxnOffset, type TxnWriteRange } from './transaction-log.ts';
@@ -213,11 +214,37 @@ export class FileLog implements Log {
     return pending;
   }
 
+  /**
+   * What the transaction log knows durably about a partition's end: the records its
+   * commits wrote, and the input offsets jobs committed in them (they read up to there).
+   * Plain commitOffsets are not evidence: as in Kafka, any offset may be committed.
+   */
+  private endEvidence(info: TopicInfo, partition: number): EndEvidence[] {
+    const out: EndEvidence[] = [];
+    const written = this.txnLog.committedEnds().get(`${info.name}\0${partition}`);
+    if (written !== undefined) out.push({ end: written, source: `${this.txnLog.file} (records committed in transactions)` });
+    for (const o of this.txnLog.committedOffsets()) {
+      if (o.topic === info.name && o.partition === partition && o.topicId === info.id) {
+        out.push({ end: o.offset, source: `${this.txnLog.file} (offsets group ${o.group} committed in a transaction)` });
+      }
+    }
+    return out;
+  }
+
   private async openPartition(info: TopicInfo, i: number): Promise<Partition> {
     const dir = join(this.topicsDir, info.name, String(i));
     let p: Partition;
     try {
-      p = await Partition.open({ topic: info.name, partition: i, dir, config: info.config, writable: !this.readOnly, damage: this.damage });
+      p = await Partition.open({
+        topic: info.name,
+        partition: i,
+        dir,
+        config: info.config,
+        writable: !this.readOnly,
+        damage: this.damage,
+        evidence: this.readOnly ? [] : this.endEvidence(info, i),
+        lockPath: join(this.dataDir, 'LOCK'),
+      });
     } catch (e) {
       throw fileError(e, 'open', (e as NodeJS.ErrnoException).path ?? dir);
     }

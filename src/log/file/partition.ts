@@ -10,12 +10,13 @@ import { ATTR_TRANSACTIONAL, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type
 import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
 import { offsetForTimestamp, readPartition } from './partition-reader.ts';
 import { io, fsyncDir } from './io.ts';
-import { Segment, parseSegmentFileName } from './segment.ts';
+import { Segment, parseSegmentFileName, type OpenedSegment } from './segment.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
-import { WatermarkWriter } from './watermark-file.ts';
+import { WatermarkWriter, readPublishedWatermark } from './watermark-file.ts';
+import { findDamage, type EndEvidence } from './partition-recovery.ts';
+import { DamageReport, damagedError } from './damage.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
-import type { DamageReport } from './damage.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -40,8 +41,12 @@ export interface PartitionOptions {
   dir: string;
   config: TopicConfig;
   writable: boolean;
-  /** Where damage found on open goes (damage.ts); the FileLog passes its own. */
+  /** Where damage found on open is reported (default: refuse, i.e. throw DAMAGED). */
   damage?: DamageReport;
+  /** What the owner knows durably about the partition's end (the transaction log, group offsets). */
+  evidence?: EndEvidence[];
+  /** Readers: the writer's lock, to tell a live writer's published watermarks from a dead one's. */
+  lockPath?: string;
 }
 
 export class Partition {
@@ -50,6 +55,7 @@ export class Partition {
   readonly dir: string;
   config: TopicConfig;
   readonly writable: boolean;
+  readonly lockPath: string | undefined;
   segments: Segment[] = [];
   /** End of acknowledged (writer) or completely written (reader) records. */
   highWatermark = 0;
@@ -64,6 +70,10 @@ export class Partition {
   private watcher: TailWatcher | null = null;
   private closed = false;
   private published: WatermarkWriter | null = null;
+  /** Every offset below this is fdatasynced: the evidence recovery trusts (see watermark-file.ts). */
+  private syncedEnd = 0;
+  /** Readers: damage a dead writer's hw file shows (records it synced are not on disk). */
+  damaged: SluiceError | null = null;
   /** Internal to the read path: the last batch whose CRC was checked (see partition-reader.ts). */
   lastVerified: { seg: Segment | null; pos: number } = { seg: null, pos: -1 };
   /** Base offsets of transactional batches whose transaction is not decided yet. */
@@ -85,12 +95,18 @@ export class Partition {
     this.dir = o.dir;
     this.config = o.config;
     this.writable = o.writable;
+    this.lockPath = o.lockPath;
   }
 
   static async open(o: PartitionOptions): Promise<Partition> {
     const p = new Partition(o);
     if (o.writable) fs.mkdirSync(o.dir, { recursive: true });
-    await p.loadSegments();
+    try {
+      await p.loadSegments(o.damage ?? new DamageReport('refuse'), o.evidence ?? []);
+    } catch (e) {
+      for (const s of p.segments) s.close();
+      throw e;
+    }
     if (o.writable && typeof o.config.fsync === 'object') {
       const ms = o.config.fsync.intervalMs;
       p.syncTimer = setInterval(() => void p.syncIfDirty(), ms);
@@ -111,7 +127,7 @@ export class Partition {
     return where(this.topic, this.partition, offset);
   }
 
-  private async loadSegments(): Promise<void> {
+  private async loadSegments(report: DamageReport, evidence: EndEvidence[]): Promise<void> {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
@@ -124,14 +140,16 @@ export class Partition {
       for (const n of names) if (n.endsWith('.cleaned') || n.endsWith('.tmp')) fs.rmSync(`${this.dir}/${n}`, { force: true });
     }
     const bases = names.map(parseSegmentFileName).filter((b): b is number => b !== null).sort((a, b) => a - b);
+    const opened: OpenedSegment[] = [];
     for (let i = 0; i < bases.length; i++) {
       const last = i === bases.length - 1;
-      const { segment, scan } = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
+      const o = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
         writable: this.writable,
         full: last,
         // The active segment's producer stamps rebuild the idempotence window after a restart.
         onBatch: last ? (h) => this.noteProducer(h) : undefined,
       });
+      const segment = o.segment;
       const prev = this.segments[this.segments.length - 1];
       if (prev && segment.baseOffset < prev.nextOffset) {
         // Taken into the segment before it by a compaction merge that a crash interrupted: its records are there.
@@ -139,12 +157,26 @@ export class Partition {
         else segment.close();
         continue;
       }
-      if (last && scan.tornAt !== null && this.writable) {
-        // A crash tore the last append; it was never acknowledged, so dropping it loses nothing.
-        fs.ftruncateSync(segment.fd, scan.validSize);
-        fs.fsyncSync(segment.fd);
-      }
       this.segments.push(segment);
+      opened.push(o);
+    }
+    if (this.writable) {
+      const hw = readPublishedWatermark(this.dir);
+      const all = hw ? [{ end: hw.syncedEnd, source: `${this.dir}/hw (the synced end)` }, ...evidence] : evidence;
+      const found = findDamage(this, opened, all);
+      for (const d of found) report.report(d); // throws in 'refuse' mode
+      if (found.length > 0) {
+        // Collect mode (`sluice repair`): keep everything as found; this partition takes no appends.
+        this.failure = damagedError(found[0]!);
+        this.nextOffset = this.highWatermark = this.segments.length > 0 ? this.active.nextOffset : 0;
+        return;
+      }
+      const last = opened[opened.length - 1];
+      if (last && last.wholeEnd < last.fileSize) {
+        // A crash tore the last append after the last sync point: it was never acknowledged, and
+        // nothing durable says it existed, so dropping it loses nothing.
+        fs.ftruncateSync(last.segment.fd, last.wholeEnd);
+      }
     }
     if (this.segments.length === 0) {
       if (!this.writable) return;
@@ -152,7 +184,18 @@ export class Partition {
       fsyncDir(this.dir);
     }
     this.nextOffset = this.highWatermark = this.active.nextOffset;
-    if (this.writable) this.published = new WatermarkWriter(this.dir, this.highWatermark, this.highWatermark);
+    if (this.writable) {
+      // What was recovered (page-cache data of a killed writer included) is synced before it is
+      // published as synced, and the index saved to match it.
+      fs.fdatasyncSync(this.active.fd);
+      this.active.persistIndex();
+      this.syncedEnd = this.highWatermark;
+      this.published = new WatermarkWriter(this.dir, this.watermarks());
+    }
+  }
+
+  private watermarks(): { highWatermark: number; lastStableOffset: number; syncedEnd: number } {
+    return { highWatermark: this.highWatermark, lastStableOffset: this.lastStableOffset, syncedEnd: this.syncedEnd };
   }
 
   // ---- appends -------------------------------------------------------------
@@ -228,7 +271,8 @@ export class Partition {
         break;
       }
       this.highWatermark = group[group.length - 1]!.lastOffset + 1;
-      this.published?.publish(this.highWatermark, this.lastStableOffset);
+      if (this.config.fsync === 'always') this.syncedEnd = this.highWatermark;
+      this.published?.publish(this.watermarks());
       for (const a of group) a.resolve({ baseOffset: a.baseOffset, lastOffset: a.lastOffset });
       this.notifyWaiters();
     }
@@ -282,7 +326,10 @@ export class Partition {
 
   private async roll(baseOffset: number): Promise<void> {
     const old = this.active;
-    if (this.config.fsync !== 'never') await io.fdatasync(old.fd);
+    // Under every policy, also `never`: a closed segment is whole on disk, so its index (and the
+    // next segment's base) are evidence that recovery may hold it to.
+    await io.fdatasync(old.fd);
+    this.syncedEnd = Math.max(this.syncedEnd, old.nextOffset);
     old.persistIndex();
     // Replace, never mutate: reads in flight hold the previous array.
     this.segments = [...this.segments, Segment.create(this.dir, baseOffset)];
@@ -307,17 +354,25 @@ export class Partition {
   private async syncIfDirty(): Promise<void> {
     if (!this.dirty || this.closed || this.failure) return;
     this.dirty = false;
+    const seg = this.active;
+    const upTo = seg.nextOffset;
     try {
-      await io.fdatasync(this.active.fd);
+      await io.fdatasync(seg.fd);
     } catch (e) {
       this.fail(e, []);
+      return;
     }
+    this.syncedEnd = Math.max(this.syncedEnd, upTo);
+    this.published?.publish(this.watermarks());
   }
 
   // ---- reads (partition-reader.ts) -----------------------------------------
 
   async read(offset: number, opts: ReadOptions = {}): Promise<ReadResult> {
-    if (!this.writable) await this.refresh();
+    if (!this.writable) {
+      await this.refresh();
+      if (this.damaged && offset >= this.highWatermark) throw this.damaged;
+    }
     return readPartition(this, offset, opts);
   }
 
@@ -345,14 +400,14 @@ export class Partition {
   /** A transaction that wrote the batch at `baseOffset` was decided: its records are stable now. */
   resolveTxn(baseOffset: number): void {
     if (!this.pendingTxns.delete(baseOffset)) return;
-    this.published?.publish(this.highWatermark, this.lastStableOffset);
+    this.published?.publish(this.watermarks());
     this.notifyWaiters();
   }
 
   // ---- tailing ---------------------------------------------------------------
 
   waitFor(offset: number, signal?: AbortSignal, isolation: Isolation = 'read_committed'): Promise<void> {
-    if (this.visibleEnd(isolation) > offset || this.closed || signal?.aborted) return Promise.resolve();
+    if (this.visibleEnd(isolation) > offset || this.closed || this.damaged || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const w: Waiter = {
         offset,
@@ -376,7 +431,8 @@ export class Partition {
   }
 
   private notifyWaiters(): void {
-    for (const w of this.waiters) if (this.visibleEnd(w.isolation) > w.offset || this.closed) w.resolve();
+    // Damage wakes tailers too: their next read reports it rather than waiting forever.
+    for (const w of this.waiters) if (this.visibleEnd(w.isolation) > w.offset || this.closed || this.damaged) w.resolve();
   }
 
   /** Reader processes: pick up segments the writer created, deleted or replaced, and newly completed batches. */
@@ -402,6 +458,8 @@ export class Partition {
     if (this.writable && !this.failure && this.segments.length > 0) {
       if (this.dirty) fs.fdatasyncSync(this.active.fd);
       this.active.persistIndex();
+      this.syncedEnd = this.active.nextOffset;
+      this.published?.publish(this.watermarks());
     }
     for (const s of this.segments) s.close();
     this.published?.close();

@@ -6,6 +6,13 @@
 // Persisted as two files beside the segment: `.index` (offset → position) and
 // `.timeindex` (timestamp → offset). Both carry the segment size they cover; a
 // file whose covered size differs from the segment's is stale and is rebuilt.
+//
+// An index is derived data: it is never trusted over the segment. A missing,
+// damaged or stale one is rebuilt from the segment, silently, because nothing
+// is lost with it. The one thing recovery takes from it is its covered size
+// (CRC-checked with the rest): an index is only written after the bytes it
+// covers were fdatasynced, so a segment shorter than that lost acknowledged
+// data (see partition-recovery.ts).
 
 import { closeSync, openSync, readFileSync, writeSync, fsyncSync, renameSync } from 'node:fs';
 import { crc32c } from '../../util/crc32c.ts';
@@ -13,7 +20,10 @@ import { crc32c } from '../../util/crc32c.ts';
 export const INDEX_INTERVAL_BYTES = 4096;
 const INDEX_MAGIC = 0x534c4958; // "SLIX"
 const TIME_MAGIC = 0x534c5458; // "SLTX"
-const HEADER = 20; // magic u32 | coveredSize f64 | count u32 | crc u32
+// magic u32 | segment base offset f64 | coveredSize f64 | count u32 | crc u32 (of everything but itself).
+// The base offset keeps an index copied beside another segment from passing as its own.
+const HEADER = 28;
+const CRC_AT = 24;
 
 export class SegmentIndex {
   relOffsets: number[] = [];
@@ -90,8 +100,8 @@ export class SegmentIndex {
       tim.writeDoubleBE(this.maxTsBefore[i]!, HEADER + i * 12);
       tim.writeUInt32BE(this.relOffsets[i]!, HEADER + i * 12 + 8);
     }
-    writeIndexFile(indexPath(logPath), idx, INDEX_MAGIC, coveredSize, n);
-    writeIndexFile(timeIndexPath(logPath), tim, TIME_MAGIC, coveredSize, n);
+    writeIndexFile(indexPath(logPath), idx, INDEX_MAGIC, coveredSize, n, baseOf(logPath));
+    writeIndexFile(timeIndexPath(logPath), tim, TIME_MAGIC, coveredSize, n, baseOf(logPath));
   }
 
   /** Loads both files; null when either is missing, damaged, or covers a different segment size. */
@@ -124,11 +134,12 @@ export function timeIndexPath(logPath: string): string {
   return logPath.replace(/\.log$/, '.timeindex');
 }
 
-function writeIndexFile(path: string, buf: Buffer, magic: number, covered: number, count: number): void {
+function writeIndexFile(path: string, buf: Buffer, magic: number, covered: number, count: number, base: number): void {
   buf.writeUInt32BE(magic, 0);
-  buf.writeDoubleBE(covered, 4);
-  buf.writeUInt32BE(count, 12);
-  buf.writeUInt32BE(crc32c(buf, HEADER), 16);
+  buf.writeDoubleBE(base, 4);
+  buf.writeDoubleBE(covered, 12);
+  buf.writeUInt32BE(count, 20);
+  buf.writeUInt32BE(checksum(buf), CRC_AT);
   const tmp = path + '.tmp';
   const fd = openSync(tmp, 'w');
   try {
@@ -140,17 +151,34 @@ function writeIndexFile(path: string, buf: Buffer, magic: number, covered: numbe
   renameSync(tmp, path);
 }
 
-function readIndexFile(path: string, magic: number, covered: number, entrySize: number): { buf: Buffer; count: number } | null {
+function readIndexFile(path: string, magic: number, covered: number | null, entrySize: number): { buf: Buffer; count: number } | null {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
   } catch {
     return null;
   }
-  if (buf.length < HEADER || buf.readUInt32BE(0) !== magic) return null;
-  if (buf.readDoubleBE(4) !== covered) return null;
-  const count = buf.readUInt32BE(12);
+  if (buf.length < HEADER || buf.readUInt32BE(0) !== magic || buf.readDoubleBE(4) !== baseOf(path)) return null;
+  if (covered !== null && buf.readDoubleBE(12) !== covered) return null;
+  const count = buf.readUInt32BE(20);
   if (buf.length !== HEADER + count * entrySize) return null;
-  if (crc32c(buf, HEADER) !== buf.readUInt32BE(16)) return null;
+  if (checksum(buf) !== buf.readUInt32BE(CRC_AT)) return null;
   return { buf, count };
+}
+
+function checksum(buf: Buffer): number {
+  return crc32c(buf, HEADER, buf.length, crc32c(buf, 0, CRC_AT));
+}
+
+/** The base offset in a segment's (or its index's) file name: `<20 digits>.log`. */
+function baseOf(path: string): number {
+  return Number(/(\d{20})\.[a-z]+$/.exec(path)?.[1] ?? NaN);
+}
+
+/**
+ * The segment size the persisted offset index says it covers: the bytes known
+ * to have been fdatasynced. Null when the index is missing or fails its CRC.
+ */
+export function indexedSize(logPath: string): number | null {
+  return readIndexFile(indexPath(logPath), INDEX_MAGIC, null, 8)?.buf.readDoubleBE(12) ?? null;
 }

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { SegmentIndex, indexPath, timeIndexPath } from './segment-index.ts';
+import { SegmentIndex, indexPath, indexedSize, timeIndexPath } from './segment-index.ts';
 import { findNextValidBatchSync, problemAtSync, scanBatches, type ScanProblem, type ScanResult } from './scan.ts';
 import { readFully } from './io.ts';
 import type { BatchHeader } from '../batch.ts';
@@ -17,6 +17,17 @@ export function segmentFileName(baseOffset: number): string {
 export function parseSegmentFileName(name: string): number | null {
   const m = /^(\d{20})\.log$/.exec(name);
   return m ? Number(m[1]) : null;
+}
+
+/** A segment as found on open, with what recovery needs to judge it (partition-recovery.ts). */
+export interface OpenedSegment {
+  segment: Segment;
+  scan: ScanResult;
+  /** Where the whole, valid batches end; before fileSize when the file ends in a torn batch. */
+  wholeEnd: number;
+  fileSize: number;
+  /** The size its persisted index says was synced; null when there is no valid index. */
+  indexed: number | null;
 }
 
 export class Segment {
@@ -61,7 +72,7 @@ export class Segment {
     path: string,
     baseOffset: number,
     opts: { writable: boolean; full: boolean; onBatch?: (h: BatchHeader) => void },
-  ): Promise<{ segment: Segment; scan: ScanResult }> {
+  ): Promise<OpenedSegment> {
     const fd = fs.openSync(path, opts.writable ? 'r+' : 'r');
     const seg = new Segment(path, baseOffset, fd);
     const fileSize = fs.fstatSync(fd).size;
@@ -80,6 +91,7 @@ export class Segment {
       opts.onBatch?.(h);
     });
     let result = scan;
+    const opened = { wholeEnd: scan.validSize, fileSize, indexed: loaded ? fileSize : indexedSize(path) };
     if (!opts.full && scan.tornAt !== null) {
       // A closed segment was complete and fsynced before the next one was created: bad bytes
       // at its end are damage, not a torn append. Keep them, so reads report them instead of
@@ -94,8 +106,11 @@ export class Segment {
       const head = await readFully(fd, 48, 0);
       if (head.length === 48) seg.firstAppendTime = head.readDoubleBE(40);
     }
-    if (rebuild && opts.writable && result.tornAt === null) seg.index.persist(path, seg.size);
-    return { segment: seg, scan: result };
+    // A closed segment's rebuilt index is saved at once; the active segment's only after
+    // recovery has judged it, so a refused open leaves the index (evidence) as it was.
+    const whole = scan.tornAt === null && (opened.indexed === null || opened.indexed <= fileSize);
+    if (rebuild && opts.writable && !opts.full && whole) seg.index.persist(path, seg.size);
+    return { segment: seg, scan: result, ...opened };
   }
 
   noteBatch(h: BatchHeader): void {

@@ -1,35 +1,72 @@
-// The writer's published high watermark and last stable offset, for readers
-// in other processes.
+// The writer's published watermarks, for readers in other processes, and the
+// partition's durable-end evidence, for recovery.
 //
 // A reader that only scanned the segment file would see a batch between its
 // write(2) and its fdatasync, i.e. before the writer acknowledged it. So after
-// every acknowledged group commit the writer overwrites `<partition>/hw` (16
-// bytes: the high watermark, then the last stable offset — the start of the
-// first transaction still in flight; a pwrite into the page cache, no fsync: it
-// is a visibility signal, not a durability record) and readers never read past
-// them. The write also wakes readers' inotify watches on the partition directory.
+// every acknowledged group commit the writer overwrites `<partition>/hw`, and
+// readers never read past it while the writer lives:
+//
+//   magic u32 "SLHW" | high watermark f64 | last stable offset f64 | synced end f64 | crc u32
+//
+// The write is a pwrite into the page cache, no fsync: it is a visibility
+// signal. It also wakes readers' inotify watches on the partition directory.
+// The CRC makes a torn or damaged file recognisable: such a file is no
+// evidence of anything, and a reader then falls back to what it can verify.
+//
+// The synced end is what recovery may trust (see partition-recovery.ts): it is
+// only ever published after the data below it was fdatasynced (with fsync
+// `always` it equals the high watermark; with `interval` it trails it by up to
+// one interval; with `never` it moves at rolls and close). Durable data stays
+// durable, so whatever value the file holds after any crash — even an older
+// one, since the file itself is not fsynced — is a lower bound of the data that
+// must be on disk. The high watermark is not such a bound: with `interval` or
+// `never` it covers data a power loss may legitimately take.
 //
 // The file is rewritten on open from the recovered end of the partition, so a
-// stale value never outlives a restart; readers take min(scanned end, hw).
+// stale value never outlives a restart; a reader takes min(scanned end, hw)
+// only while a writer is alive (a dead writer's last acknowledgements may not
+// have reached this file, and its transactions in flight died with it).
 
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { crc32c } from '../../util/crc32c.ts';
 
 const FILE = 'hw';
+const MAGIC = 0x534c4857; // "SLHW"
+const SIZE = 32;
+
+export function watermarkPath(partitionDir: string): string {
+  return join(partitionDir, FILE);
+}
+
+export interface PublishedWatermarks {
+  highWatermark: number;
+  lastStableOffset: number;
+  /** Every offset below this was fdatasynced before it was published. */
+  syncedEnd: number;
+}
+
+function encode(w: PublishedWatermarks, buf: Buffer): void {
+  buf.writeUInt32BE(MAGIC, 0);
+  buf.writeDoubleBE(w.highWatermark, 4);
+  buf.writeDoubleBE(w.lastStableOffset, 12);
+  buf.writeDoubleBE(w.syncedEnd, 20);
+  buf.writeUInt32BE(crc32c(buf, 0, 28), 28);
+}
 
 export class WatermarkWriter {
   private fd: number;
-  private readonly buf = Buffer.alloc(16);
+  private readonly buf = Buffer.alloc(SIZE);
 
-  constructor(partitionDir: string, highWatermark: number, lastStableOffset: number) {
-    this.fd = fs.openSync(join(partitionDir, FILE), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    this.publish(highWatermark, lastStableOffset);
+  constructor(partitionDir: string, w: PublishedWatermarks) {
+    this.fd = fs.openSync(watermarkPath(partitionDir), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    fs.ftruncateSync(this.fd, SIZE);
+    this.publish(w);
   }
 
-  publish(highWatermark: number, lastStableOffset: number): void {
-    this.buf.writeDoubleBE(highWatermark, 0);
-    this.buf.writeDoubleBE(lastStableOffset, 8);
-    fs.writeSync(this.fd, this.buf, 0, 16, 0);
+  publish(w: PublishedWatermarks): void {
+    encode(w, this.buf);
+    fs.writeSync(this.fd, this.buf, 0, SIZE, 0);
   }
 
   close(): void {
@@ -38,27 +75,26 @@ export class WatermarkWriter {
   }
 }
 
-export interface PublishedWatermarks {
-  highWatermark: number;
-  lastStableOffset: number;
+/** Writes the file whole (repairs, with no writer running). */
+export function writeWatermarkFile(partitionDir: string, w: PublishedWatermarks): void {
+  const buf = Buffer.alloc(SIZE);
+  encode(w, buf);
+  fs.writeFileSync(watermarkPath(partitionDir), buf);
 }
 
-/** The published watermarks, or null when no writer has published them. */
+/** The published watermarks; null when the file is missing, torn or fails its CRC. */
 export function readPublishedWatermark(partitionDir: string): PublishedWatermarks | null {
-  let fd: number;
+  let buf: Buffer;
   try {
-    fd = fs.openSync(join(partitionDir, FILE), 'r');
+    buf = fs.readFileSync(watermarkPath(partitionDir));
   } catch {
     return null;
   }
-  try {
-    const buf = Buffer.alloc(16);
-    if (fs.readSync(fd, buf, 0, 16, 0) !== 16) return null;
-    const hw = buf.readDoubleBE(0);
-    const lso = buf.readDoubleBE(8);
-    const ok = (v: number) => Number.isSafeInteger(v) && v >= 0;
-    return ok(hw) && ok(lso) ? { highWatermark: hw, lastStableOffset: Math.min(lso, hw) } : null;
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (buf.length !== SIZE || buf.readUInt32BE(0) !== MAGIC || crc32c(buf, 0, 28) !== buf.readUInt32BE(28)) return null;
+  const hw = buf.readDoubleBE(4);
+  const lso = buf.readDoubleBE(12);
+  const synced = buf.readDoubleBE(20);
+  const ok = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  if (!ok(hw) || !ok(lso) || !ok(synced)) return null;
+  return { highWatermark: hw, lastStableOffset: Math.min(lso, hw), syncedEnd: synced };
 }
