@@ -33,6 +33,8 @@ export interface BrokerOptions {
   tls?: { cert: Buffer; key: Buffer };
   maxFrameBytes?: number;
   maxConnections?: number;
+  /** With a token: how long a new connection has to complete hello. Default 10 s. */
+  helloTimeoutMs?: number;
 }
 
 export interface HostPort {
@@ -90,7 +92,7 @@ export class Broker {
     const metrics = new BrokerMetrics(log);
     const undoFsync = instrumentFsync(metrics);
     const handlers = new Handlers(log, { recordsIn: (t, n, b) => metrics.recordsIn(t, n, b), recordsOut: (t, n, b) => metrics.recordsOut(t, n, b) });
-    const tcp = new TcpServer({ handlers, token: o.token, tls: o.tls, maxFrameBytes: o.maxFrameBytes, maxConnections: o.maxConnections });
+    const tcp = new TcpServer({ handlers, token: o.token, tls: o.tls, maxFrameBytes: o.maxFrameBytes, maxConnections: o.maxConnections, helloTimeoutMs: o.helloTimeoutMs });
     let httpServer: http.Server | null = null;
     let api: ReturnType<typeof createHttpApi> | null = null;
     let local: LocalServer | null = null;
@@ -121,6 +123,11 @@ export class Broker {
       await log.close();
       throw new SluiceError(ErrorCodes.IO_ERROR, `cannot listen: ${(e as Error).message}`, {}, { cause: e });
     }
+  }
+
+  /** Open protocol connections (tests). */
+  get connectionCount(): number {
+    return this.tcp.connectionCount;
   }
 
   /** sluice://HOST:PORT of the binary protocol (sluices:// with TLS). */

@@ -79,8 +79,9 @@ export function sendError(res: ServerResponse, e: unknown): void {
     return;
   }
   const headers = { ...b.headers };
-  // An unread (too large) body is left behind: the connection cannot be reused after it.
-  if (b.status === 413) headers['Connection'] = 'close';
+  // An unread body is left behind (too large, or not read before the token was checked): the
+  // connection is closed rather than made to take the rest, which an unauthenticated client could stream forever.
+  if (b.status === 413 || b.status === 401) headers['Connection'] = 'close';
   sendJson(res, b.status, { error: { code: b.code, message: b.message, details: b.details } }, undefined, headers);
 }
 

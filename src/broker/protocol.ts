@@ -88,10 +88,18 @@ function protocolError(message: string): SluiceError {
 export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private readonly maxFrameBytes: number;
+  private maxFrameBytes: number;
+  /** What the TOO_LARGE message tells the sender to do. */
+  private hint = 'send smaller batches';
 
   constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
     this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Changes the limit for the frames from the next length field on (the broker's is small until hello). */
+  limit(maxFrameBytes: number, hint: string): void {
+    this.maxFrameBytes = maxFrameBytes;
+    this.hint = hint;
   }
 
   push(chunk: Buffer): Frame[] {
@@ -102,7 +110,7 @@ export class FrameReader {
       if (this.buffered < 4) break;
       const first = this.peek(4);
       const length = first.readUInt32BE(0);
-      if (length > this.maxFrameBytes) throw new SluiceError(ErrorCodes.TOO_LARGE, `a frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}; send smaller batches`);
+      if (length > this.maxFrameBytes) throw new SluiceError(ErrorCodes.TOO_LARGE, `a frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}; ${this.hint}`, { length, limit: this.maxFrameBytes });
       if (length < HEADER_BYTES - 4) throw protocolError(`a frame of ${length} bytes is shorter than the ${HEADER_BYTES - 4}-byte header`);
       if (this.buffered < 4 + length) break;
       frames.push(decodeFrame(this.take(4 + length)));

@@ -19,7 +19,13 @@ export interface TcpServerOptions {
   maxFrameBytes?: number;
   maxConnections?: number;
   tls?: { cert: Buffer; key: Buffer };
+  /** With a token: how long a new connection has to complete hello. Default 10 s. */
+  helloTimeoutMs?: number;
 }
+
+/** With a token, the largest frame before hello succeeds: a hello is a few hundred bytes. */
+export const MAX_HELLO_FRAME_BYTES = 64 * 1024;
+const HELLO_TIMEOUT_MS = 10_000;
 
 /** Output buffered for a slow client beyond which the broker stops reading its requests. */
 const HIGH_WATER_BYTES = 8 * 1024 * 1024;
@@ -53,9 +59,16 @@ class FrameSplitter {
     this.reader = new FrameReader(maxFrameBytes);
   }
 
-  /** The whole frames in `chunk` (with what came before), up to the first broken one, which is `error`. */
-  push(chunk: Buffer): { frames: Frame[]; error?: unknown } {
-    const frames: Frame[] = [];
+  limit(maxFrameBytes: number, hint: string): void {
+    this.reader.limit(maxFrameBytes, hint);
+  }
+
+  /**
+   * Hands `onFrame` each whole frame in `chunk` (with what came before) as soon as it is complete,
+   * so a limit it changes applies to the next frame; stops when `onFrame` returns false, or at the
+   * first broken frame, which is returned.
+   */
+  push(chunk: Buffer, onFrame: (f: Frame) => boolean): unknown {
     for (let at = 0; at < chunk.length; ) {
       const start = at;
       if (this.lengthBytes < 4) {
@@ -72,13 +85,15 @@ class FrameSplitter {
         if (this.rest === 0) this.lengthBytes = 0;
       }
       // The reader checks the length (too large, shorter than a header) as soon as it has the field.
+      let frames: Frame[];
       try {
-        frames.push(...this.reader.push(chunk.subarray(start, at)));
+        frames = this.reader.push(chunk.subarray(start, at));
       } catch (error) {
-        return { frames, error };
+        return error;
       }
+      for (const f of frames) if (!onFrame(f)) return undefined;
     }
-    return { frames };
+    return undefined;
   }
 }
 
@@ -139,32 +154,46 @@ export class TcpServer {
     }
     const conn: Connection = { socket, session: { waits: new Map() }, inFlight: 0, idle: new Set(), reading: true };
     this.connections.add(conn);
-    const splitter = new FrameSplitter(this.o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const maxFrameBytes = this.o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    const splitter = new FrameSplitter(maxFrameBytes);
     let authenticated = this.o.token === undefined;
+    // Until hello proves the token, a client may not make the broker buffer much for it, nor hold a
+    // connection open for long: only an authenticated client gets the full frame limit.
+    let helloTimer: NodeJS.Timeout | undefined;
+    if (!authenticated) {
+      splitter.limit(MAX_HELLO_FRAME_BYTES, 'the first request must be hello with the token, and frames before it are limited to this size');
+      const ms = this.o.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+      helloTimer = setTimeout(() => this.reject(conn, 0, 0, new SluiceError(ErrorCodes.UNAUTHORIZED, `no hello with the token within ${ms} ms of connecting; the connection is closed`)), ms);
+      helloTimer.unref();
+    }
+    const onFrame = (f: Frame): boolean => {
+      if (socket.destroyed || !conn.reading) return false;
+      if (f.kind !== KIND_REQUEST) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `a client may only send requests (kind 1), got kind ${f.kind}`));
+      const name = REQUEST_NAMES.get(f.type);
+      if (!name) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `unknown request type ${f.type}`));
+      if (f.version !== PROTOCOL_VERSION) {
+        this.send(conn, KIND_ERROR, f.type, f.id, errorJson(new SluiceError(ErrorCodes.PROTOCOL_ERROR, `${name} version ${f.version} is not supported; this broker speaks version ${PROTOCOL_VERSION}`)));
+        return true;
+      }
+      if (!authenticated) {
+        const token = (f.json as { token?: unknown } | null)?.token;
+        if (name !== 'hello' || !this.checkToken(typeof token === 'string' ? token : undefined)) {
+          return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.UNAUTHORIZED, name === 'hello' ? 'wrong or missing token: give the broker\'s --auth-token (SLUICE_TOKEN)' : 'the first request must be hello with the token'));
+        }
+        authenticated = true;
+        clearTimeout(helloTimer);
+        splitter.limit(maxFrameBytes, 'send smaller batches');
+      }
+      this.dispatch(conn, f, name);
+      return true;
+    };
     socket.on('data', (chunk: Buffer) => {
       if (!conn.reading) return;
-      const { frames, error } = splitter.push(chunk);
-      for (const f of frames) {
-        if (socket.destroyed || !conn.reading) return;
-        if (f.kind !== KIND_REQUEST) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `a client may only send requests (kind 1), got kind ${f.kind}`));
-        const name = REQUEST_NAMES.get(f.type);
-        if (!name) return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.PROTOCOL_ERROR, `unknown request type ${f.type}`));
-        if (f.version !== PROTOCOL_VERSION) {
-          this.send(conn, KIND_ERROR, f.type, f.id, errorJson(new SluiceError(ErrorCodes.PROTOCOL_ERROR, `${name} version ${f.version} is not supported; this broker speaks version ${PROTOCOL_VERSION}`)));
-          continue;
-        }
-        if (!authenticated) {
-          const token = (f.json as { token?: unknown } | null)?.token;
-          if (name !== 'hello' || !this.checkToken(typeof token === 'string' ? token : undefined)) {
-            return this.reject(conn, f.type, f.id, new SluiceError(ErrorCodes.UNAUTHORIZED, name === 'hello' ? 'wrong or missing token: give the broker\'s --auth-token (SLUICE_TOKEN)' : 'the first request must be hello with the token'));
-          }
-          authenticated = true;
-        }
-        this.dispatch(conn, f, name);
-      }
+      const error = splitter.push(chunk, onFrame);
       if (error !== undefined) this.reject(conn, 0, 0, error);
     });
     socket.on('close', () => {
+      clearTimeout(helloTimer);
       for (const ac of conn.session.waits.values()) ac.abort();
       this.connections.delete(conn);
       for (const f of conn.idle) f();
@@ -218,9 +247,9 @@ export class TcpServer {
    * requests before it were started, and their answers go out first (parked waits answer at
    * once), then one error frame for the broken one, then the connection is closed.
    */
-  private reject(conn: Connection, type: number, id: number, e: unknown): void {
+  private reject(conn: Connection, type: number, id: number, e: unknown): false {
     const s = conn.socket;
-    if (s.destroyed || !conn.reading) return;
+    if (s.destroyed || !conn.reading) return false;
     conn.reading = false;
     s.pause();
     // A tick later: a waitFor dispatched just now whose record is already there answers ready: true.
@@ -232,6 +261,7 @@ export class TcpServer {
       s.end(Buffer.concat(encodeFrame(KIND_ERROR, type, id, errorJson(e))));
       setTimeout(() => s.destroy(), 1000).unref();
     });
+    return false;
   }
 
   /** Stops accepting, lets in-flight requests finish (parked waits end at once), then closes every connection. */
