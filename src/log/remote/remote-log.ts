@@ -7,9 +7,15 @@
 // per partition, one in flight per partition. A produce retried after a lost
 // connection (or a broker restart) is then answered from the first attempt
 // instead of appended twice.
+//
+// When the broker stays away longer than the connection retries, an append
+// fails with its outcome unknown (it may have been appended before the
+// acknowledgement was lost). The client keeps that append's sequence: the
+// caller's retry of the same records, however much later, is sent under it
+// again and answered from the first attempt if there was one.
 
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, SluiceError } from '../../errors.ts';
+import { ErrorCodes, SluiceError, isSluiceError, where } from '../../errors.ts';
 import { decodeRecords, encodeRecords } from '../../broker/protocol.ts';
 import type { LogRecord, ProducerRecord } from '../../record.ts';
 import type {
@@ -45,8 +51,8 @@ export class RemoteLog implements Log {
   readonly url: string;
   private readonly conn: BrokerConnection;
   private identity: Promise<ProducerIdentity> | null = null;
-  /** Per topic/partition: the last sequence used and the tail of the append chain (one in flight). */
-  private readonly partitions = new Map<string, { sequence: number; tail: Promise<unknown> }>();
+  /** Per topic/partition: the stamps of this client's appends there (one in flight). */
+  private readonly partitions = new Map<string, PartitionStamps>();
 
   constructor(o: RemoteLogOptions) {
     this.url = o.url;
@@ -87,14 +93,25 @@ export class RemoteLog implements Log {
     if (options?.producer) return this.call('append', { topic, partition, count: records.length, producer: options.producer }, blob);
     const key = `${topic}\0${partition}`;
     let p = this.partitions.get(key);
-    if (!p) this.partitions.set(key, (p = { sequence: -1, tail: Promise.resolve() }));
+    if (!p) this.partitions.set(key, (p = { sequence: -1, tail: Promise.resolve(), unknown: null, acked: null }));
     const slot = p;
     const result = slot.tail.then(async () => {
       const id = await this.producerIdentity();
-      // Used up whatever happens: after a failure whose outcome is unknown, reusing the number for
-      // other records could make the broker take them for a retry of the first and drop them.
-      const sequence = ++slot.sequence;
-      return this.call<AppendResult>('append', { topic, partition, count: records.length, producer: { producerId: id.producerId, epoch: id.epoch, sequence } }, blob);
+      // A number is used up whatever happens: reusing it for other records could make the broker
+      // take them for a retry of the first and drop them. Only byte-identical records (the
+      // caller's retry of an append whose outcome is unknown) go under the same number again.
+      const retry = slot.unknown !== null && slot.unknown.blob.equals(blob) ? slot.unknown.sequence : null;
+      slot.unknown = null;
+      const sequence = retry ?? ++slot.sequence;
+      try {
+        const r = await this.call<AppendResult>('append', { topic, partition, count: records.length, producer: { producerId: id.producerId, epoch: id.epoch, sequence } }, blob);
+        slot.acked = r.lastOffset + 1;
+        return r;
+      } catch (e) {
+        if (!outcomeUnknown(e)) throw e;
+        slot.unknown = { sequence, blob };
+        throw unknownAppend(e, topic, partition, records.length, slot.acked);
+      }
     });
     slot.tail = result.catch(() => {});
     return result;
@@ -166,12 +183,53 @@ export class RemoteLog implements Log {
     const writes = body.writes.map((w) => ({ topic: w.topic, partition: w.partition, count: w.records.length }));
     // Only the protocol's fields: `member` may be a richer object at the caller's end.
     const offsets = body.offsets.map(({ group, offsets, member }) => ({ group, offsets, member: member && { memberId: member.memberId, generation: member.generation } }));
-    return this.call('commitTransaction', { producer, sequence, writes, offsets }, Buffer.concat(blobs));
+    return this.call<TransactionResult>('commitTransaction', { producer, sequence, writes, offsets }, Buffer.concat(blobs)).catch((e: unknown) => {
+      if (!outcomeUnknown(e)) throw e;
+      const { transactionalId } = producer;
+      throw new SluiceError(
+        e.code,
+        `${e.message}; whether transaction ${sequence} of ${transactionalId} committed is unknown: commit it again with the same producer and sequence (the broker answers a repeat from the first commit), or look for its records with \`sluice consume TOPIC --from-offset P:O --with-meta\``,
+        { ...e.details, transactionalId, sequence, outcome: 'unknown' },
+        { cause: e },
+      );
+    });
   }
 
   async close(): Promise<void> {
     this.conn.close();
   }
+}
+
+interface PartitionStamps {
+  /** The last sequence used. */
+  sequence: number;
+  /** The tail of the append chain. */
+  tail: Promise<unknown>;
+  /** The last append, if its outcome is unknown: a retry of the same records reuses its sequence. */
+  unknown: { sequence: number; blob: Buffer } | null;
+  /** The end offset after this client's last acknowledged append, where an unknown one would begin. */
+  acked: number | null;
+}
+
+/**
+ * The connection gave up (the broker was away longer than it retries) or was closed with the request
+ * pending: the request may have been carried out before its answer was lost.
+ */
+function outcomeUnknown(e: unknown): e is SluiceError {
+  return isSluiceError(e, ErrorCodes.UNAVAILABLE) || isSluiceError(e, ErrorCodes.CLOSED);
+}
+
+function unknownAppend(e: SluiceError, topic: string, partition: number, count: number, acked: number | null): SluiceError {
+  const check =
+    acked === null
+      ? `\`sluice topic describe ${topic}\` shows partition ${partition}'s end offset, and \`sluice consume ${topic} --from-offset ${partition}:OFFSET --with-meta\` the records there`
+      : `\`sluice consume ${topic} --from-offset ${partition}:${acked} --with-meta\` shows whether they are there (this client's appends before it end at offset ${acked})`;
+  return new SluiceError(
+    e.code,
+    `${e.message}; whether the append of ${count} record${count === 1 ? '' : 's'} to ${where(topic, partition)} happened is unknown: retrying the same records with this client is safe (a repeat is answered from the first attempt), or check: ${check}`,
+    { ...e.details, topic, partition, outcome: 'unknown', ...(acked === null ? {} : { offset: acked }) },
+    { cause: e },
+  );
 }
 
 /** Opens a client for the broker at `url` and checks that it answers (and accepts the token). */
