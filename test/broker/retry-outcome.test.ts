@@ -5,14 +5,14 @@
 // answered from the first attempt instead of appended twice. Real broker
 // processes (SIGKILLed), and a TCP proxy in between that loses the ack.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { FrameReader, REQUEST_TYPES, encodeFrame, type Frame } from '../../src/broker/protocol.ts';
-import { openRemoteLog } from '../../src/log/remote/remote-log.ts';
+import { openRemoteLog, type RemoteLog } from '../../src/log/remote/remote-log.ts';
 import type { ProducerRecord } from '../../src/record.ts';
 import { readAll } from '../helpers/read-all.ts';
-import { scope, startBroker } from './helpers.ts';
+import { scope, startBroker, type BrokerProcess } from './helpers.ts';
 
 const T = 'payments';
 
@@ -84,17 +84,23 @@ class Proxy {
 
 const records = (from: number, n: number): ProducerRecord[] => Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${from + i}`), value: Buffer.from(JSON.stringify({ n: from + i })) }));
 
-test('an append whose ack was lost, then an outage longer than the retries and a broker restart: the retry is answered from the first attempt', { timeout: 120_000 }, async (t) => {
+/** A broker, the proxy in front of it, and a client through the proxy that retries for 300 ms only; topic T exists. */
+async function world(t: TestContext): Promise<{ broker: BrokerProcess; proxy: Proxy; client: RemoteLog }> {
   const s = scope(t);
-  const dataDir = s.dir();
-  let broker = await startBroker(dataDir);
-  s.defer(() => broker.stop());
-  const proxy = new Proxy(() => broker.port);
-  await proxy.start();
-  s.defer(() => proxy.stop());
-  const client = await openRemoteLog({ url: `sluice://127.0.0.1:${proxy.port}`, retryForMs: 300 });
-  s.defer(() => client.close());
-  await client.createTopic(T, { partitions: 1 });
+  const w = { broker: await startBroker(s.dir()) } as { broker: BrokerProcess; proxy: Proxy; client: RemoteLog };
+  s.defer(() => w.broker.stop());
+  w.proxy = new Proxy(() => w.broker.port);
+  await w.proxy.start();
+  s.defer(() => w.proxy.stop());
+  w.client = await openRemoteLog({ url: `sluice://127.0.0.1:${w.proxy.port}`, retryForMs: 300 });
+  s.defer(() => w.client.close());
+  await w.client.createTopic(T, { partitions: 1 });
+  return w;
+}
+
+test('an append whose ack was lost, then an outage longer than the retries and a broker restart: the retry is answered from the first attempt', { timeout: 120_000 }, async (t) => {
+  const w = await world(t);
+  const { proxy, client } = w;
   await client.append(T, 0, records(0, 10));
 
   // The broker appends the batch and acknowledges it; the ack is lost, the broker dies, and
@@ -105,7 +111,7 @@ test('an append whose ack was lost, then an outage longer than the retries and a
   const first = client.append(T, 0, batch);
   await landed;
   await proxy.stop();
-  await broker.stop('SIGKILL');
+  await w.broker.stop('SIGKILL');
   const e = await first.then(
     () => assert.fail('the append cannot be acknowledged'),
     (x: unknown) => x as { code: string; message: string; details: Record<string, unknown> },
@@ -115,7 +121,7 @@ test('an append whose ack was lost, then an outage longer than the retries and a
   assert.match(e.message, /sluice consume payments --from-offset 0:10 --with-meta/);
   assert.equal(e.details['outcome'], 'unknown');
 
-  broker = await startBroker(dataDir, { port: broker.port });
+  w.broker = await startBroker(w.broker.dataDir, { port: w.broker.port });
   proxy.mode = 'forward';
   await proxy.start(proxy.port);
   const retried = await client.append(T, 0, batch);
@@ -127,15 +133,7 @@ test('an append whose ack was lost, then an outage longer than the retries and a
 });
 
 test('after an unknown outcome, an append that never arrived is appended on retry, and other records are never taken for a retry', { timeout: 120_000 }, async (t) => {
-  const s = scope(t);
-  const broker = await startBroker(s.dir());
-  s.defer(() => broker.stop());
-  const proxy = new Proxy(() => broker.port);
-  await proxy.start();
-  s.defer(() => proxy.stop());
-  const client = await openRemoteLog({ url: `sluice://127.0.0.1:${proxy.port}`, retryForMs: 300 });
-  s.defer(() => client.close());
-  await client.createTopic(T, { partitions: 1 });
+  const { proxy, client } = await world(t);
   await client.append(T, 0, records(1000, 1));
 
   // Never reaches the broker: the same records again are appended once.
