@@ -18,7 +18,7 @@ import type { TopicConfig } from '../../src/log/log.ts';
 import type { LogRecord } from '../../src/record.ts';
 import { encodeBatch } from '../../src/log/batch.ts';
 import { prng, sameRecord } from '../helpers/crash-records.ts';
-import { batchPositions, flipByte, rec } from './damage/helpers.ts';
+import { assertRecords, batchPositions, flipByte, readRange as readRangeOf, rec } from './damage/helpers.ts';
 
 const T = 'rec';
 
@@ -66,26 +66,8 @@ function tornAppend(seg: string, baseOffset: number, count: number, cut: (size: 
   fs.appendFileSync(seg, batch.subarray(0, cut(batch.length)));
 }
 
-async function readRange(log: FileLog, from: number, to: number): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = from;
-  while (offset < to) {
-    const r = await log.read(T, 0, offset, { maxRecords: Math.min(50, to - offset) });
-    assert.ok(r.records.length > 0 || r.nextOffset > offset, `no progress at ${offset}`);
-    out.push(...r.records);
-    offset = r.nextOffset;
-  }
-  return out;
-}
-
-function assertRecords(got: LogRecord[], from: number, to: number, ctx = ''): void {
-  assert.deepEqual(
-    got.map((r) => r.offset),
-    Array.from({ length: to - from }, (_, k) => from + k),
-    `${ctx} offsets`,
-  );
-  for (const r of got) assert.ok(sameRecord(r, rec(r.offset)), `${ctx} record ${r.offset} intact`);
-}
+// Pages of 50, so reads cross batch and segment boundaries often.
+const readRange = (log: FileLog, from: number, to: number): Promise<LogRecord[]> => readRangeOf(log, from, to, T, 50);
 
 function isCorruptAt(offset: number, partition = 0) {
   return (e: unknown) => {

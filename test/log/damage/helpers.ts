@@ -93,11 +93,11 @@ export function snapshot(dataDir: string): Map<string, Buffer> {
   return out;
 }
 
-export async function readRange(log: FileLog, from: number, to: number, topic = T): Promise<LogRecord[]> {
+export async function readRange(log: FileLog, from: number, to: number, topic = T, pageSize = 500): Promise<LogRecord[]> {
   const out: LogRecord[] = [];
   let offset = from;
   while (offset < to) {
-    const r = await log.read(topic, 0, offset, { maxRecords: Math.min(500, to - offset) });
+    const r = await log.read(topic, 0, offset, { maxRecords: Math.min(pageSize, to - offset) });
     assert.ok(r.records.length > 0 || r.nextOffset > offset, `no progress at ${offset}`);
     out.push(...r.records);
     offset = r.nextOffset;
