@@ -9,8 +9,8 @@
 //   data below it was fdatasynced, under every fsync policy;
 // - a segment's persisted index: written only after the bytes it covers were
 //   fdatasynced (at a roll, a clean close, after recovery);
-// - the transaction log's committed ends, and the group offsets committed in
-//   transactions (a job read up to them), from the FileLog. With fsync
+// - the transaction log's committed ends (the records its commits wrote),
+//   from the FileLog; not committed offsets, which may name any offset. With fsync
 //   `interval` or `never` a transaction's records were not synced at its
 //   commit, so after a power loss these can exceed the data without damage;
 //   they are trusted anyway, because losing committed records silently is

@@ -134,3 +134,26 @@ test('a flipped byte in the last acknowledged batch is damage, not a torn tail',
   flipByte(seg!, batchPositions(seg!)[9]! + 100);
   await assertRefused(f.dataDir, seg!, new RegExp(`offsets 45-49 of ${T}/0`));
 });
+
+test('offsets a transaction commits past the end of a topic are not evidence: the dir reopens cleanly (found by the protocol fuzz)', async (t) => {
+  const f = await filled(t, 4, 5);
+  const log = await openFileLog({ dataDir: f.dataDir });
+  try {
+    await log.createTopic('out');
+    const p = await log.initProducer('job');
+    // Any offset may be committed, as in Kafka: here 570 on a partition that ends at 20.
+    await log.commitTransaction(p, 1, {
+      writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: Buffer.from('x') }] }],
+      offsets: [{ group: 'g', offsets: [{ topic: T, partition: 0, offset: 570 }] }],
+    });
+  } finally {
+    await log.close();
+  }
+  const again = await openFileLog({ dataDir: f.dataDir });
+  try {
+    assertRecords(await readRange(again, 0, 20), 0, 20);
+    assert.deepEqual(await again.append(T, 0, [rec(20)]), { baseOffset: 20, lastOffset: 20 });
+  } finally {
+    await again.close();
+  }
+});
