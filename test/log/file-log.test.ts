@@ -69,3 +69,21 @@ test('readers in other processes see a batch only once the writer acknowledged i
     }
   });
 });
+
+test('a tailer woken by deleteTopic reads UNKNOWN_TOPIC, not a reopened copy of the topic being deleted', async (t) => {
+  const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-delete-tail-'));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const log = await openFileLog({ dataDir });
+  try {
+    await log.createTopic('d');
+    const woken = log.waitFor('d', 0, 0);
+    const deleting = log.deleteTopic('d');
+    await woken;
+    // What an SSE stream does next: read again, while the delete is still being decided.
+    await assert.rejects(log.read('d', 0, 0), (e: unknown) => isSluiceError(e, 'UNKNOWN_TOPIC'));
+    await deleting;
+    assert.deepEqual(await log.listTopics(), []);
+  } finally {
+    await log.close();
+  }
+});

@@ -87,6 +87,12 @@ export class FileLog implements Log {
   private topics = new Map<string, OpenTopic>();
   /** Topics refused at open for damage (refuse mode), with the error every use of them gets. */
   private refused = new Map<string, SluiceError>();
+  /**
+   * Topics being deleted: unknown from the moment their partitions close, though their
+   * directory stays until the transaction log has forgotten them, so a tailer woken by
+   * the close cannot reopen the topic in between.
+   */
+  private deleting = new Set<string>();
   private opening = new Map<string, Promise<OpenTopic>>();
   private groups = new Map<string, GroupStore>();
   private coordinator: GroupCoordinator;
@@ -195,6 +201,7 @@ export class FileLog implements Log {
     if (open) return Promise.resolve(open);
     let pending = this.opening.get(name);
     if (!pending) {
+      if (this.deleting.has(name)) return Promise.reject(unknownTopic(name));
       pending = (async () => {
         const info = this.readTopicInfo(name);
         if (!info) throw unknownTopic(name);
@@ -289,14 +296,17 @@ export class FileLog implements Log {
   async deleteTopic(name: string): Promise<void> {
     this.checkWritable(`delete topic ${name}`);
     // A damaged topic may be deleted: that is one way out of its damage.
-    if (!this.refused.delete(name)) {
-      const t = await this.openTopic(name);
-      for (const p of t.partitions) await p.close();
+    const t = this.refused.delete(name) ? null : await this.openTopic(name);
+    this.deleting.add(name);
+    try {
       this.topics.delete(name);
+      if (t) for (const p of t.partitions) await p.close();
+      // First, so that a crash in between leaves stale-free evidence for a topic of the same name.
+      await this.decide(() => this.txnLog.forgetTopic(name));
+      removeTopicDir(this.topicsDir, name);
+    } finally {
+      this.deleting.delete(name);
     }
-    // First, so that a crash in between leaves stale-free evidence for a topic of the same name.
-    await this.decide(() => this.txnLog.forgetTopic(name));
-    removeTopicDir(this.topicsDir, name);
   }
 
   async listTopics(): Promise<TopicInfo[]> {
