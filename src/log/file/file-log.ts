@@ -287,7 +287,11 @@ export class FileLog implements Log {
       return (await this.openTopic(name)).info;
     } catch (e) {
       // A topic this process cannot open (EMFILE) would stop every later open of the dir: take it back.
-      removeTopicDir(this.topicsDir, name);
+      try {
+        removeTopicDir(this.topicsDir, name);
+      } catch {
+        // The open's error is the one to report; if even the removal failed, the topic stays whole on disk.
+      }
       if (isSluiceError(e)) e.message = `topic ${name} was created but could not be opened, so it was removed again: ${e.message}`;
       throw e;
     }
@@ -301,7 +305,8 @@ export class FileLog implements Log {
     try {
       this.topics.delete(name);
       if (t) for (const p of t.partitions) await p.close();
-      // First, so that a crash in between leaves stale-free evidence for a topic of the same name.
+      // Before the directory goes: a crash in between leaves the old topic with less evidence, never
+      // a new topic of the same name held to the old one's committed ends.
       await this.decide(() => this.txnLog.forgetTopic(name));
       removeTopicDir(this.topicsDir, name);
     } finally {

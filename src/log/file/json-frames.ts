@@ -67,20 +67,24 @@ export interface FrameScan<T> {
   damage: FrameDamage[];
 }
 
-type FrameAt = { ok: true; len: number } | { ok: false; torn: boolean; problem: string };
+type FrameAt = { ok: true; len: number } | { ok: false; pastEnd: boolean; problem: string };
 
 function frameAt(buf: Buffer, p: number): FrameAt {
-  if (p + FRAME_HEADER > buf.length) return { ok: false, torn: true, problem: `a frame header cut short at byte ${p}` };
+  if (p + FRAME_HEADER > buf.length) return { ok: false, pastEnd: true, problem: `a frame header cut short at byte ${p}` };
   const len = buf.readUInt32BE(p);
-  const crc = buf.readUInt32BE(p + 4);
-  if (p + FRAME_HEADER + len > buf.length) {
-    // A torn write leaves a prefix: its length field is right and its CRC covers bytes that are not
-    // all there. If the bytes that are there match the CRC, the frame is whole and its length is wrong.
-    const whole = crc32c(buf, p + FRAME_HEADER, buf.length) === crc && buf.length > p + FRAME_HEADER;
-    return { ok: false, torn: !whole, problem: `the frame at byte ${p} claims ${len} bytes, past the end of the file${whole ? ' (its length field is damaged)' : ''}` };
-  }
-  if (len === 0 || crc32c(buf, p + FRAME_HEADER, p + FRAME_HEADER + len) !== crc) return { ok: false, torn: false, problem: `CRC mismatch in the frame at byte ${p}` };
+  if (p + FRAME_HEADER + len > buf.length) return { ok: false, pastEnd: true, problem: `the frame at byte ${p} claims ${len} bytes, past the end of the file` };
+  if (len === 0 || crc32c(buf, p + FRAME_HEADER, p + FRAME_HEADER + len) !== buf.readUInt32BE(p + 4)) return { ok: false, pastEnd: false, problem: `CRC mismatch in the frame at byte ${p}` };
   return { ok: true, len };
+}
+
+/**
+ * A frame running past the end of the file is torn if it is a prefix of what
+ * was written: its length field is right and its CRC covers bytes that are not
+ * all there. If the bytes that are there match the CRC, the frame is whole and
+ * its length field is what is damaged.
+ */
+function tornPrefix(buf: Buffer, p: number): boolean {
+  return p + FRAME_HEADER >= buf.length || crc32c(buf, p + FRAME_HEADER, buf.length) !== buf.readUInt32BE(p + 4);
 }
 
 function parse<T>(buf: Buffer, p: number, len: number): T | undefined {
@@ -131,8 +135,10 @@ export function scanFrames<T>(buf: Buffer, base = 0, knownSynced = 0): FrameScan
     }
     const unsynced = base + p >= out.synced;
     const next = nextValidFrame(buf, p + 1);
-    if (unsynced && next < 0 && (zeroFrom(buf, p) || (!f.ok && f.torn))) break; // a torn tail
-    const problem = f.ok ? `the frame at byte ${base + p} is not JSON` : f.problem.replace(/byte (\d+)/, (_, n: string) => `byte ${base + Number(n)}`);
+    const torn = !f.ok && f.pastEnd && tornPrefix(buf, p);
+    if (unsynced && next < 0 && (torn || zeroFrom(buf, p))) break; // a torn tail
+    let problem = f.ok ? `the frame at byte ${base + p} is not JSON` : f.problem.replace(/byte (\d+)/, (_, n: string) => `byte ${base + Number(n)}`);
+    if (!f.ok && f.pastEnd && !torn) problem += ' (its length field is damaged)';
     out.damage.push({ at: base + p, to: base + (next < 0 ? buf.length : next), problem: next < 0 ? problem : `${problem}, with valid frames after it` });
     if (next < 0) break;
     p = next;
