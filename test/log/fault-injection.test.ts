@@ -219,6 +219,30 @@ test('a failing read rejects with IO_ERROR naming the file', async (t) => {
   assert.equal((await s.log.read(T, 0, 0)).records.length, 20, 'reads work again once the disk does');
 });
 
+test('closing while an interval fsync is in flight waits for it, then publishes once (CI hit fd -1 in a late publish)', async (t) => {
+  const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-faults-'));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const log = await openFileLog({ dataDir });
+  await log.createTopic(T, { partitions: 1, fsync: { intervalMs: 5 } });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let started!: () => void;
+  const syncStarted = new Promise<void>((r) => (started = r));
+  setIo(faultyIo({ fdatasync: async (fd) => { await realIo.fdatasync(fd); started(); await gate; } }));
+  await log.append(T, 0, [rec(0, 0)]);
+  const keepAlive = setInterval(() => {}, 1000); // the sync timer is unref'd
+  await syncStarted;
+  clearInterval(keepAlive);
+  const closed = log.close();
+  await new Promise((r) => setTimeout(r, 20));
+  release();
+  await closed;
+  setIo(realIo);
+  const again = await openFileLog({ dataDir });
+  assert.equal((await readPartition(again, T, 0, { from: 0 })).length, 1);
+  await again.close();
+});
+
 test('the injected Io is restored after each test', () => {
   assert.equal(io, realIo);
 });

@@ -66,6 +66,8 @@ export class Partition {
   private failure: SluiceError | null = null;
   private waiters = new Set<Waiter>();
   private dirty = false;
+  /** The interval fsync in flight: close waits for it, so it never publishes into a closed file. */
+  private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private watcher: TailWatcher | null = null;
   private closed = false;
@@ -351,8 +353,13 @@ export class Partition {
     this.pending = [];
   }
 
-  private async syncIfDirty(): Promise<void> {
-    if (!this.dirty || this.closed || this.failure) return;
+  private syncIfDirty(): Promise<void> {
+    if (!this.dirty || this.closed || this.failure || this.syncing) return Promise.resolve();
+    this.syncing = this.syncDirty().finally(() => (this.syncing = null));
+    return this.syncing;
+  }
+
+  private async syncDirty(): Promise<void> {
     this.dirty = false;
     const seg = this.active;
     const upTo = seg.nextOffset;
@@ -453,6 +460,7 @@ export class Partition {
     while (this.flushing) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
     if (this.syncTimer) clearInterval(this.syncTimer);
+    await this.syncing;
     this.watcher?.stop();
     this.notifyWaiters();
     if (this.writable && !this.failure && this.segments.length > 0) {
