@@ -11,8 +11,9 @@
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.ts';
 import { BatchingProducer, Producer, type BatcherSummary, type SendRecord } from '../log/producer.ts';
-import { EXIT_FAILURE, ExitError } from './exit.ts';
-import { parseIntArg, withLog } from './options.ts';
+import type { Log } from '../log/log.ts';
+import { EXIT_FAILURE, ExitError, messageFor } from './exit.ts';
+import { openLog, parseIntArg } from './options.ts';
 
 interface ProduceOptions {
   keyField?: string;
@@ -124,70 +125,87 @@ async function produce(topic: string, o: ProduceOptions, cmd: Command): Promise<
   if (o.tombstoneField !== undefined && o.keyField === undefined) {
     throw new SluiceError('INVALID_ARGUMENT', '--tombstone-field needs --key-field: a tombstone deletes the key its line gives');
   }
-  await withLog(cmd, 'write', async (log) => {
-    const producer = new Producer(log);
-    // Fails with UNKNOWN_TOPIC (exit 2) before any input is read.
-    const n = await producer.partitionCount(topic);
-    if (o.partition !== undefined && o.partition >= n) {
-      throw new SluiceError('INVALID_ARGUMENT', `--partition ${o.partition}: topic ${topic} has partitions 0..${n - 1}`);
-    }
-    const batcher = new BatchingProducer(producer, topic, { maxRecords: o.batchRecords, maxBytes: o.batchBytes });
-    let bad: unknown = undefined;
-    let line = 0;
-    try {
-      let carry: Uint8Array | null = null;
-      const take = async (raw: Uint8Array) => {
-        line++;
-        if (isBlank(raw)) return;
-        const wait = batcher.add(lineToRecord(raw, line, o));
-        if (wait) await wait;
-      };
-      outer: for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-        let start = 0;
-        let nl = chunk.indexOf(NL, start);
-        while (nl !== -1) {
-          let raw: Uint8Array = chunk.subarray(start, nl);
-          if (carry !== null) {
-            raw = Buffer.concat([carry, raw]);
-            carry = null;
-          }
-          try {
-            await take(raw);
-          } catch (e) {
-            bad = e;
-            break outer;
-          }
-          start = nl + 1;
-          nl = chunk.indexOf(NL, start);
+  const log = await openLog(cmd, 'write');
+  try {
+    await produceWith(log, topic, o);
+  } catch (e) {
+    await log.close().catch(() => {});
+    throw e;
+  }
+  // Every record is acknowledged by now, so a failure closing the log (an index that
+  // cannot be persisted on a full disk) loses nothing: exiting 1 would make a
+  // retrying script append them twice.
+  try {
+    await log.close();
+  } catch (e) {
+    process.stderr.write(`sluice: warning: the records above are acknowledged and safe (do not produce them again), but ${messageFor(e)}\n`);
+  }
+}
+
+/** Appends stdin's lines; returns once every record is acknowledged, throws ExitError after reporting a bad line or failed append. */
+async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<void> {
+  const producer = new Producer(log);
+  // Fails with UNKNOWN_TOPIC (exit 2) before any input is read.
+  const n = await producer.partitionCount(topic);
+  if (o.partition !== undefined && o.partition >= n) {
+    throw new SluiceError('INVALID_ARGUMENT', `--partition ${o.partition}: topic ${topic} has partitions 0..${n - 1}`);
+  }
+  const batcher = new BatchingProducer(producer, topic, { maxRecords: o.batchRecords, maxBytes: o.batchBytes });
+  let bad: unknown = undefined;
+  let line = 0;
+  try {
+    let carry: Uint8Array | null = null;
+    const take = async (raw: Uint8Array) => {
+      line++;
+      if (isBlank(raw)) return;
+      const wait = batcher.add(lineToRecord(raw, line, o));
+      if (wait) await wait;
+    };
+    outer: for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      let start = 0;
+      let nl = chunk.indexOf(NL, start);
+      while (nl !== -1) {
+        let raw: Uint8Array = chunk.subarray(start, nl);
+        if (carry !== null) {
+          raw = Buffer.concat([carry, raw]);
+          carry = null;
         }
-        if (start < chunk.length) carry = carry === null ? Buffer.from(chunk.subarray(start)) : Buffer.concat([carry, chunk.subarray(start)]);
-      }
-      // The last line may lack a newline.
-      if (bad === undefined && carry !== null) {
         try {
-          await take(carry);
+          await take(raw);
         } catch (e) {
           bad = e;
+          break outer;
         }
+        start = nl + 1;
+        nl = chunk.indexOf(NL, start);
       }
-    } finally {
-      // Whatever preceded a bad line (or an error) is appended; a flush error wins over a bad line
-      // only if nothing was reported yet.
+      if (start < chunk.length) carry = carry === null ? Buffer.from(chunk.subarray(start)) : Buffer.concat([carry, chunk.subarray(start)]);
+    }
+    // The last line may lack a newline.
+    if (bad === undefined && carry !== null) {
       try {
-        await batcher.flush();
+        await take(carry);
       } catch (e) {
-        bad ??= e;
+        bad = e;
       }
     }
-    if (bad !== undefined) {
-      const msg = bad instanceof Error ? bad.message : String(bad);
-      process.stderr.write(`sluice: ${msg}\n`);
-      const from = bad instanceof BadLine ? `; nothing from line ${line} on was written` : '';
-      process.stderr.write(`${formatSummary(topic, batcher.summary())}${from}\n`);
-      throw new ExitError(EXIT_FAILURE);
+  } finally {
+    // Whatever preceded a bad line (or an error) is appended; a flush error wins over a bad line
+    // only if nothing was reported yet.
+    try {
+      await batcher.flush();
+    } catch (e) {
+      bad ??= e;
     }
-    process.stderr.write(`${formatSummary(topic, batcher.summary())}\n`);
-  });
+  }
+  if (bad !== undefined) {
+    const msg = bad instanceof Error ? bad.message : String(bad);
+    process.stderr.write(`sluice: ${msg}\n`);
+    const from = bad instanceof BadLine ? `; nothing from line ${line} on was written` : '';
+    process.stderr.write(`${formatSummary(topic, batcher.summary())}${from}\n`);
+    throw new ExitError(EXIT_FAILURE);
+  }
+  process.stderr.write(`${formatSummary(topic, batcher.summary())}\n`);
 }
 
 export function registerProduce(program: Command): void {

@@ -648,9 +648,20 @@ export class FileLog implements Log {
     }
   }
 
+  /** Closes every partition even when one fails (its files are left whole), then throws the first failure. */
   private async closeTopics(): Promise<void> {
-    for (const t of this.topics.values()) for (const p of t.partitions) await p.close();
+    let failed: unknown;
+    for (const t of this.topics.values()) {
+      for (const p of t.partitions) {
+        try {
+          await p.close();
+        } catch (e) {
+          failed ??= e;
+        }
+      }
+    }
     this.topics.clear();
+    if (failed !== undefined) throw failed;
   }
 
   async close(): Promise<void> {
@@ -659,10 +670,13 @@ export class FileLog implements Log {
     if (this.groupSweeper) clearInterval(this.groupSweeper);
     while (this.maintaining.size > 0) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
-    await this.closeTopics();
-    for (const g of this.groups.values()) g.close();
-    this.txnLog.close();
-    this.lock?.release();
+    try {
+      await this.closeTopics();
+    } finally {
+      for (const g of this.groups.values()) g.close();
+      this.txnLog.close();
+      this.lock?.release();
+    }
   }
 }
 

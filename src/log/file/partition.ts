@@ -16,6 +16,7 @@ import { refreshFromDisk } from './partition-refresh.ts';
 import { WatermarkWriter, readPublishedWatermark } from './watermark-file.ts';
 import { findDamage, type EndEvidence } from './partition-recovery.ts';
 import { DamageReport, damagedError } from './damage.ts';
+import { fileError } from './file-errors.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
@@ -463,13 +464,21 @@ export class Partition {
     await this.syncing;
     this.watcher?.stop();
     this.notifyWaiters();
+    // Every acknowledged record is already written: a failure here (ENOSPC persisting
+    // the index) loses nothing, but must still close the files and name the partition.
+    let failed: unknown;
     if (this.writable && !this.failure && this.segments.length > 0) {
-      if (this.dirty) fs.fdatasyncSync(this.active.fd);
-      this.active.persistIndex();
-      this.syncedEnd = this.active.nextOffset;
-      this.published?.publish(this.watermarks());
+      try {
+        if (this.dirty) fs.fdatasyncSync(this.active.fd);
+        this.active.persistIndex();
+        this.syncedEnd = this.active.nextOffset;
+        this.published?.publish(this.watermarks());
+      } catch (e) {
+        failed = fileError(e, `finish writing ${this.where()} in`, this.dir);
+      }
     }
     for (const s of this.segments) s.close();
     this.published?.close();
+    if (failed !== undefined) throw failed;
   }
 }
