@@ -53,6 +53,8 @@ export interface ExecOptions {
   hangTimeoutMs?: number;
   /** Progress lines (replay) go here; default stderr. */
   progress?: (line: string) => void;
+  /** A replay progress bar (carriage returns): only for a terminal. Default: whether stderr is one. */
+  progressBar?: boolean;
 }
 
 export interface ExecResult {
@@ -94,6 +96,7 @@ export class ExecJob {
       maxRestarts: 5,
       hangTimeoutMs: 60_000,
       progress: (line) => process.stderr.write(line),
+      progressBar: process.stderr.isTTY === true,
       ...options,
     } as typeof this.o;
     if (this.o.instances > 1 && !this.o.partitionBy) {
@@ -161,7 +164,7 @@ export class ExecJob {
       const snap = committed.snapshot;
       if (snap) await inst.child!.write(JSON.stringify({ sluice: 'restore', state: snap.state }) + '\n');
       inst.discard = committed.outputs - (snap?.outputs ?? 0);
-      await replayJournal(log, journalTopic(job), i, snap?.journalOffset ?? 0, committed.journal - (snap?.journal ?? 0), inst, this.o.progress);
+      await replayJournal(log, journalTopic(job), i, snap?.journalOffset ?? 0, committed.journal - (snap?.journal ?? 0), inst, this.o.progress, this.o.progressBar);
     }
     this.source = new TopicSource(this.o.inputs, job, 'beginning');
     await this.source.open({ log, job, untilEnd: this.o.untilEnd, maxBatchRecords: 1000, guarantee: 'exactly-once' });

@@ -1,5 +1,7 @@
 // Replay: feeds a fresh program the inputs recorded in its journal partition,
-// in the recorded order. Shows progress on stderr when it takes over a second.
+// in the recorded order. On a terminal, a progress bar once it takes over a
+// second; always one line at the end saying how many inputs were replayed (a
+// log file or CI output gets no carriage-return bar).
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
@@ -16,6 +18,7 @@ export async function replayJournal(
   count: number,
   inst: Instance,
   progress: (line: string) => void,
+  bar = false,
 ): Promise<void> {
   if (count <= 0) return;
   const started = Date.now();
@@ -39,16 +42,16 @@ export async function replayJournal(
     fed += lines.length;
     offset = r.nextOffset;
     const now = Date.now();
-    if (now - started > 1000 && now - lastShown >= 200) {
+    if (bar && now - started > 1000 && now - lastShown >= 200) {
       shown = true;
       lastShown = now;
-      progress(`\r${inst.label}: replaying ${bar(fed / count)} ${fed.toLocaleString('en-US')}/${count.toLocaleString('en-US')} inputs`);
+      progress(`\r${inst.label}: replaying ${drawBar(fed / count)} ${fed.toLocaleString('en-US')}/${count.toLocaleString('en-US')} inputs`);
     }
   }
-  if (shown) progress(`\r${inst.label}: replayed ${count.toLocaleString('en-US')} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  progress(`${shown ? '\r' : ''}${inst.label}: replayed ${count.toLocaleString('en-US')} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
-function bar(f: number): string {
+function drawBar(f: number): string {
   const w = 24;
   const n = Math.round(f * w);
   return `[${'#'.repeat(n)}${'.'.repeat(w - n)}] ${(f * 100).toFixed(0).padStart(3)}%`;

@@ -8,7 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prng, sluice, spawnSluice, type Run } from '../fixtures/crash-harness.ts';
+import assert from 'node:assert/strict';
+import { generateTransfers, prng, setupDataDir, sluice, spawnSluice, type Run, type TopicInput } from '../fixtures/crash-harness.ts';
+import { openFileLog } from '../../src/log/file/file-log.ts';
+import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export const EXAMPLES = {
@@ -43,6 +46,62 @@ export function missingTools(): string | null {
     return 'jq is not installed';
   }
   return null;
+}
+
+export const IN = 'transfers';
+export const OUT = 'transfer-outcomes';
+
+/** Asserts two lists are equal, naming the first difference (a deepEqual of 100,000 lines is unreadable). */
+export function sameList(got: string[], want: string[], what: string): void {
+  for (let i = 0; i < Math.max(got.length, want.length); i++) {
+    if (got[i] !== want[i]) assert.fail(`${what}: first difference at #${i} (got ${got.length} records, want ${want.length}):\n  got  ${got[i]}\n  want ${want[i]}`);
+  }
+}
+
+const transferCache = new Map<string, string[]>();
+/** `n` generated transfers (seeded), cached per process: several tests use the same input. */
+export async function transfers(n: number, seed: number): Promise<string[]> {
+  const k = `${n}/${seed}`;
+  if (!transferCache.has(k)) transferCache.set(k, await generateTransfers(n, seed));
+  return transferCache.get(k)!;
+}
+
+/** The sequential reference's outcomes for these transfers, as JSON lines. */
+export const expected = (lines: string[]): string[] => referenceOutcomes(lines.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
+
+/** A data dir with the input topic holding `values` (1 partition) and an empty output topic. */
+export async function setup(dir: string, values: string[], extra: TopicInput[] = []): Promise<void> {
+  await setupDataDir(dir, [{ topic: IN, partitions: 1, values }, ...extra], [{ topic: OUT, partitions: 1 }]);
+}
+
+/** `sluice exec` arguments: IN to OUT, --until-end, then the flags, then the program. */
+export const execArgs = (job: string, program: string[], ...flags: string[]): string[] => ['exec', '--input', IN, '--output', OUT, '--job', job, '--until-end', ...flags, '--', ...program];
+
+export interface ExecState {
+  journal: number;
+  outputs: number;
+  snapshot?: { journal: number; outputs: number; journalOffset: number; state: unknown };
+}
+
+/**
+ * The newest committed ["exec", 0] state of an exec job (from `<job>-changelog`), read
+ * in-process: `sluice consume` would wait for a killed run's open transaction.
+ */
+export async function execState(dir: string, job: string): Promise<ExecState | undefined> {
+  const log = await openFileLog({ dataDir: dir, readOnly: true });
+  try {
+    let last: ExecState | undefined;
+    for (let offset = 0; ; ) {
+      const r = await log.read(`${job}-changelog`, 0, offset);
+      for (const rec of r.records) {
+        if (rec.key && rec.value && Buffer.from(rec.key).toString() === '["exec",0]') last = JSON.parse(Buffer.from(rec.value).toString()) as ExecState;
+      }
+      if (r.nextOffset >= r.highWatermark) return last;
+      offset = r.nextOffset;
+    }
+  } finally {
+    await log.close();
+  }
 }
 
 /** The committed values of a topic (read_committed, through `sluice consume`), one JSON line each, in order. */
