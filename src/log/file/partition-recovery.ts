@@ -41,6 +41,7 @@ import { fsyncDir } from './io.ts';
 import { segmentFileName, type OpenedSegment } from './segment.ts';
 import { indexPath, timeIndexPath } from './segment-index.ts';
 import { writeWatermarkFile } from './watermark-file.ts';
+import { removeProducerSnapshot } from './producer-state.ts';
 
 /** Something durable saying offsets below `end` existed; `source` names it for messages. */
 export interface EndEvidence {
@@ -142,6 +143,8 @@ function damage(p: RecoveryTarget, o: OpenedSegment, problem: string, loss: stri
       }
       // Derived from the segment: the next open rebuilds them from what is now there.
       for (const f of [indexPath(path), timeIndexPath(path)]) fs.rmSync(f, { force: true });
+      // It may name batches the truncation cut: rebuilt from the segments that remain.
+      removeProducerSnapshot(p.dir);
       if (gap && last) writeWatermarkFile(p.dir, { highWatermark: gapTo, lastStableOffset: gapTo, syncedEnd: gapTo });
       fsyncDir(p.dir);
     },

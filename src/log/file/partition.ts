@@ -18,6 +18,8 @@ import { findDamage, type EndEvidence } from './partition-recovery.ts';
 import { DamageReport, damagedError } from './damage.ts';
 import { fileError } from './file-errors.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
+import { noteBatch, readProducerSnapshot, writeProducerSnapshot, type ProducerWindow } from './producer-state.ts';
+import { scanBatches } from './scan.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -82,7 +84,7 @@ export class Partition {
   /** Base offsets of transactional batches whose transaction is not decided yet. */
   private readonly pendingTxns = new Set<number>();
   /** Per producer id, its last stamped append: a retry of it is answered, not appended again. */
-  private readonly lastStamps = new Map<number, { epoch: number; sequence: number; count: number; baseOffset: number }>();
+  private lastStamps: ProducerWindow = new Map();
   /** Readers in other processes: the writer's published last stable offset (see watermark-file.ts). */
   publishedLso: number | null = null;
   /** Decides transactional batches below the last stable offset (the transaction log's view). */
@@ -192,6 +194,7 @@ export class Partition {
       // published as synced, and the index saved to match it.
       fs.fdatasyncSync(this.active.fd);
       this.active.persistIndex();
+      await this.restoreProducerWindow();
       this.syncedEnd = this.highWatermark;
       this.published = new WatermarkWriter(this.dir, this.watermarks());
     }
@@ -225,7 +228,7 @@ export class Partition {
       return Promise.reject(new SluiceError(ErrorCodes.TOO_LARGE, `a batch of ${buf.length} bytes for ${this.where()} exceeds the limit of ${MAX_BATCH_BYTES}; append fewer records at a time`));
     }
     this.nextOffset += records.length;
-    if (producer) this.lastStamps.set(producer.producerId, { epoch: producer.producerEpoch, sequence: producer.baseSequence, count: records.length, baseOffset });
+    if (producer) this.lastStamps.set(producer.producerId, { epoch: producer.producerEpoch, sequence: producer.baseSequence, count: records.length, baseOffset, appendTime: Date.now() });
     // Registered before the write so the batch is never stable before its transaction is decided.
     if (attributes & ATTR_TRANSACTIONAL) this.pendingTxns.add(baseOffset);
     return new Promise((resolve, reject) => {
@@ -239,7 +242,25 @@ export class Partition {
   }
 
   private noteProducer(h: BatchHeader): void {
-    if (h.producerId >= 0) this.lastStamps.set(h.producerId, { epoch: h.producerEpoch, sequence: h.baseSequence, count: h.recordCount, baseOffset: h.baseOffset });
+    noteBatch(this.lastStamps, h);
+  }
+
+  /** The stamps of the closed segments, from the snapshot and the segments it does not cover, under the active one's. */
+  private async restoreProducerWindow(): Promise<void> {
+    const closed = this.segments.slice(0, -1);
+    if (closed.length === 0) return;
+    const snap = readProducerSnapshot(this.dir);
+    const below = snap?.window ?? new Map();
+    const from = snap?.end ?? 0;
+    const stale = closed.filter((s) => s.nextOffset > from);
+    for (const seg of stale) {
+      await scanBatches(seg.fd, 0, seg.size, seg.baseOffset, (h) => {
+        if (h.baseOffset >= from) noteBatch(below, h);
+      });
+    }
+    if (stale.length > 0) writeProducerSnapshot(this.dir, this.active.baseOffset, below);
+    for (const [id, last] of this.lastStamps) below.set(id, last);
+    this.lastStamps = below;
   }
 
   /**
@@ -334,6 +355,7 @@ export class Partition {
     await io.fdatasync(old.fd);
     this.syncedEnd = Math.max(this.syncedEnd, old.nextOffset);
     old.persistIndex();
+    writeProducerSnapshot(this.dir, baseOffset, this.lastStamps);
     // Replace, never mutate: reads in flight hold the previous array.
     this.segments = [...this.segments, Segment.create(this.dir, baseOffset)];
     fsyncDir(this.dir);

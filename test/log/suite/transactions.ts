@@ -88,4 +88,21 @@ export function transactionSuite(f: LogFactory): void {
       assert.deepEqual(await values(log, 'out', 0), ['once', 'x']);
     });
   });
+
+  test(`${f.name}: a retried stamped append does not duplicate after a restart, even once its segment has rolled`, async (t) => {
+    await withLog(f, t, async (s) => {
+      let log = s.log;
+      await log.createTopic('rolled', { segmentBytes: 4096 });
+      const stamp = { producerId: 42, epoch: 0, sequence: 7 };
+      const first = await log.append('rolled', 0, [{ key: null, value: b('stamped') }], { producer: stamp });
+      // Another producer's appends roll the stamped batch's segment away from the active one.
+      for (let i = 0; i < 40; i++) await log.append('rolled', 0, [{ key: null, value: b(`other-${i}-${'p'.repeat(300)}`) }], { producer: { producerId: 43, epoch: 0, sequence: i } });
+      log = await s.restart();
+      assert.deepEqual(await log.append('rolled', 0, [{ key: null, value: b('stamped') }], { producer: stamp }), first, 'the retry gets the first append\'s offsets');
+      await assert.rejects(log.append('rolled', 0, [{ key: null, value: b('old') }], { producer: { ...stamp, sequence: 3 } }), /sequences must increase/);
+      const all = await values(log, 'rolled', 0);
+      assert.equal(all.length, 41);
+      assert.equal(all.filter((v) => v === 'stamped').length, 1);
+    });
+  });
 }
