@@ -2,10 +2,11 @@
 // code scripts can branch on. 2 = the command was wrong (bad flags, bad option
 // values, unknown topic); 1 = it was right but failed (bad input data, I/O, lock
 // held...). Stack traces only with SLUICE_DEBUG=1: messages are written to be
-// enough on their own.
+// enough on their own, also for errors that escape every await (installLastResort).
 
 import { CommanderError } from 'commander';
 import { isSluiceError } from '../errors.ts';
+import { hintFor } from '../log/file/file-errors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -33,11 +34,46 @@ export function messageFor(e: unknown): string {
   return String(e);
 }
 
+function debugging(): boolean {
+  return process.env['SLUICE_DEBUG'] === '1';
+}
+
 /** Prints the error (unless commander or the command already did) and returns the exit code. */
 export function reportError(e: unknown): number {
   const code = exitCodeFor(e);
   if (e instanceof ExitError || e instanceof CommanderError) return code;
   process.stderr.write(`sluice: ${messageFor(e)}\n`);
-  if (process.env['SLUICE_DEBUG'] === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (debugging() && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   return code;
+}
+
+/** A system call's failure with a known remedy (ENOSPC, EMFILE...): the environment's fault, not a bug to report. */
+function systemErrorMessage(e: unknown): string | undefined {
+  const hint = hintFor((e as NodeJS.ErrnoException | undefined)?.code);
+  return hint === undefined ? undefined : `${messageFor(e)} — ${hint}`;
+}
+
+/**
+ * The last resort: an error nothing awaited (a timer's throw, a promise nobody
+ * handles: in Sluice, a connector or an app file) would otherwise end the CLI
+ * with Node's stack trace. A SluiceError was raised on purpose and its message
+ * stands alone; anything else is a bug somewhere, said so in one line.
+ */
+export function installLastResort(): void {
+  let handling = false;
+  const handle = (e: unknown): void => {
+    // A second escape while reporting the first: the first one's report is what matters.
+    if (handling) return;
+    handling = true;
+    const code = e instanceof ExitError ? e.exitCode : exitCodeFor(e);
+    if (!(e instanceof ExitError)) {
+      const message = isSluiceError(e) ? e.message : systemErrorMessage(e) ?? `internal error: ${messageFor(e)} (please report; run with SLUICE_DEBUG=1 for the stack)`;
+      process.stderr.write(`sluice: ${message}\n`);
+      if (debugging() && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    }
+    process.exitCode = code;
+    process.stdout.write('', () => process.exit(code));
+  };
+  process.on('uncaughtException', handle);
+  process.on('unhandledRejection', handle);
 }

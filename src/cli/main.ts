@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { reportError } from './exit.ts';
+import { installLastResort, reportError } from './exit.ts';
 import { registerConsume } from './consume.ts';
 import { registerProduce } from './produce.ts';
 import { registerTopic } from './topic.ts';
@@ -51,6 +51,7 @@ export function createProgram(): Command {
 }
 
 async function main(): Promise<number> {
+  installLastResort();
   try {
     await createProgram().parseAsync(process.argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

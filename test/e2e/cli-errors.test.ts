@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../helpers/cli.ts';
+import { CLI, runCli, type CliResult } from '../helpers/cli.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { pathToFileURL } from 'node:url';
 import { freeBytes, mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { readAll } from '../helpers/read-all.ts';
@@ -67,3 +69,37 @@ test('produce: once its records are acknowledged it exits 0, and trouble closing
   assert.ok(refused > 0, 'with one free page produce fails: the sizes still test the edge');
   assert.ok(warned > 0, 'some run acknowledged the record and then ran out of space closing: the sizes still test the edge');
 });
+
+// The last resort: an error nothing awaited (a timer's throw, a promise nobody
+// handles) anywhere in a command. Triggered for real by `sluice run` of an app
+// file whose default export (a factory the CLI awaits) sets one off.
+const SLUICE_INDEX = pathToFileURL(join(CLI, '..', '..', 'index.js')).href;
+const ESCAPES: Record<string, string> = {
+  'uncaught exception': `export default () => new Promise(() => setTimeout(() => { throw new TypeError('boom in a timer'); }, 0));`,
+  'unhandled rejection': `setTimeout(() => {}, 60_000);\nexport default () => { Promise.reject(new RangeError('boom in a promise')); return new Promise(() => {}); };`,
+  'unhandled SluiceError': `import { SluiceError } from '${SLUICE_INDEX}';\nsetTimeout(() => {}, 60_000);\nexport default () => { Promise.reject(new SluiceError('INVALID_ARGUMENT', 'a bad option, found late')); return new Promise(() => {}); };`,
+};
+
+for (const [kind, source] of Object.entries(ESCAPES)) {
+  test(`an ${kind} in a command is one sluice: line with the documented exit code; SLUICE_DEBUG=1 adds the stack`, async (t) => {
+    const dir = tmpDir(t);
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, source + '\n');
+    const dataDir = join(dir, 'data');
+    const r = await runCli(['run', app], { dataDir });
+    noStack(r, kind);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, `${kind}: one line on stderr:\n${r.stderr}`);
+    if (kind === 'unhandled SluiceError') {
+      assert.equal(r.code, 2, `${kind}: INVALID_ARGUMENT is a usage error (exit 2)`);
+      assert.equal(lines[0], 'sluice: a bad option, found late');
+    } else {
+      assert.equal(r.code, 1, `${kind}: exit 1 (${r.stderr})`);
+      assert.match(lines[0]!, /^sluice: internal error: boom in a (timer|promise) \(please report; run with SLUICE_DEBUG=1 for the stack\)$/);
+    }
+    const debug = await runCli(['run', app], { dataDir, env: { SLUICE_DEBUG: '1' } });
+    assert.equal(debug.code, r.code, `${kind} with SLUICE_DEBUG=1: same exit code`);
+    assert.match(debug.stderr, /^sluice: /, `${kind} with SLUICE_DEBUG=1: the line first`);
+    assert.match(debug.stderr, /\n\s+at .*app\.mjs/, `${kind} with SLUICE_DEBUG=1: then the stack, down to the app`);
+  });
+}
