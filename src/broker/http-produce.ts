@@ -12,6 +12,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { Producer, type SendRecord } from '../log/producer.ts';
 import type { Partitioner } from '../partitioner.ts';
+import { MAX_TIMESTAMP, timestampProblem } from '../record.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import { HttpError, readBody, sendJson, utf8 } from './http-io.ts';
 import { arrayElements, rawValueAt } from './http-json.ts';
@@ -75,9 +76,9 @@ export function toSendRecord(v: unknown, at: Place, partitions: number, rawValue
 
   const t = o['timestamp'];
   if (t !== undefined && t !== null) {
-    if (typeof t === 'number' && Number.isSafeInteger(t) && t >= 0) r.timestamp = t;
-    else if (typeof t === 'string' && /^\d{4}-\d{2}-\d{2}/.test(t) && !Number.isNaN(Date.parse(t))) r.timestamp = Date.parse(t);
-    else throw badRecord(at, `"timestamp" must be epoch milliseconds (an integer >= 0) or an ISO-8601 string, got ${JSON.stringify(t)}`);
+    const ms = typeof t === 'string' && /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : t;
+    if (timestampProblem(ms) === null) r.timestamp = ms as number;
+    else throw badRecord(at, `"timestamp" must be epoch milliseconds (an integer from 0 to ${MAX_TIMESTAMP}) or an ISO-8601 string from 1970 on, got ${typeof t === 'number' ? String(t) : JSON.stringify(t)}`);
   }
   return r;
 }

@@ -15,7 +15,7 @@
 // request's schema readable and versionable.
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import { EMPTY_HEADERS, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
+import { EMPTY_HEADERS, timestampError, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 4 + 1 + 1 + 1 + 4 + 4;
@@ -158,7 +158,14 @@ function decodeFrame(buf: Buffer): Frame {
 // i32 key length (-1: null) + key, i32 value length (-1: null) + value,
 // u32 headers length (0: none) + headers as JSON.
 
-export function encodeRecords(records: readonly (ProducerRecord | LogRecord)[], withOffsets: boolean): Buffer {
+/** `where` (e.g. `orders/2`) names the partition of records to append in a refusal. */
+export function encodeRecords(records: readonly (ProducerRecord | LogRecord)[], withOffsets: boolean, where?: string): Buffer {
+  // Records to append: NaN on the wire means "none given", so a NaN (or any invalid
+  // time) must be refused here, not silently turned into the append time.
+  if (!withOffsets) {
+    const badTime = timestampError(records, where);
+    if (badTime) throw badTime;
+  }
   const n = records.length;
   const fixed = (withOffsets ? 8 : 0) + 8 + 4 + 4 + 4;
   let size = n * fixed;

@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { SluiceError } from '../errors.ts';
 import { BatchingProducer, Producer, type BatcherSummary, type SendRecord } from '../log/producer.ts';
 import type { Log } from '../log/log.ts';
+import { MAX_TIMESTAMP, timestampProblem } from '../record.ts';
 import { EXIT_FAILURE, ExitError, messageFor } from './exit.ts';
 import { openLog, parseIntArg } from './options.ts';
 
@@ -55,14 +56,12 @@ function timestampOf(doc: unknown, field: string, line: number): number {
   }
   const v = (doc as Record<string, unknown>)[field];
   if (v === undefined) throw new BadLine(line, `timestamp field ${JSON.stringify(field)} is missing`);
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.floor(v);
-  if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v)) {
-    const t = Date.parse(v);
-    if (!Number.isNaN(t)) return t;
-  }
+  // Fractions of a millisecond are dropped (as ISO strings' would be); the range is the log's.
+  const t = typeof v === 'number' ? Math.floor(v) : typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
+  if (timestampProblem(t) === null) return t;
   throw new BadLine(
     line,
-    `timestamp field ${JSON.stringify(field)} is ${JSON.stringify(v)}: expected epoch milliseconds (a number >= 0) or an ISO-8601 string`,
+    `timestamp field ${JSON.stringify(field)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}: expected epoch milliseconds (a number from 0 to ${MAX_TIMESTAMP}) or an ISO-8601 string from 1970 on`,
   );
 }
 

@@ -7,7 +7,7 @@
 
 import { SluiceError, isSluiceError, where } from '../errors.ts';
 import { Partitioner } from '../partitioner.ts';
-import type { Headers, ProducerRecord } from '../record.ts';
+import { timestampError, type Headers, type ProducerRecord } from '../record.ts';
 import type { Log } from './log.ts';
 
 export interface SendRecord {
@@ -59,6 +59,9 @@ export class Producer {
    */
   async send(topic: string, records: readonly SendRecord[]): Promise<RecordMetadata[]> {
     if (records.length === 0) return [];
+    // Before any partition is appended to: one bad record must not leave the others half sent.
+    const badTime = timestampError(records, `topic ${topic}`);
+    if (badTime) throw badTime;
     const n = await this.partitionCount(topic);
     const chosen = new Array<number>(records.length);
     const groups = new Map<number, ProducerRecord[]>();

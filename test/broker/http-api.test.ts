@@ -143,6 +143,11 @@ test('produce: one bad line or element rejects the whole body and appends nothin
       ['[{"value":1},{"vaule":2}]', 'application/json', /^records\[1\]: unknown field "vaule"/, { index: 1 }],
       ['{"key":"k"}', 'application/json', /missing "value"/, {}],
       ['[{"value":1}', 'application/json', /not valid JSON/, {}],
+      // Timestamps: integer epoch ms in the log's range (0 .. 8.64e15), or an ISO-8601 string in it.
+      ['{"value":1}\n{"value":2,"timestamp":8640000000000001}', 'application/x-ndjson', /^line 2: "timestamp" must be epoch milliseconds/, { line: 2 }],
+      ['[{"value":1},{"value":2,"timestamp":1.5}]', 'application/json', /^records\[1\]: "timestamp" must be/, { index: 1 }],
+      ['[{"value":1},{"value":2,"timestamp":"1969-12-31T23:59:59Z"}]', 'application/json', /^records\[1\]: "timestamp" must be/, { index: 1 }],
+      ['{"value":1,"timestamp":1e400}', 'application/json', /"timestamp" must be .* got Infinity/, {}],
     ];
     for (const [body, type, message, details] of cases) {
       const r = await post(`${url}/topics/t/records`, body, type);

@@ -103,3 +103,27 @@ for (const [kind, source] of Object.entries(ESCAPES)) {
     assert.match(debug.stderr, /\n\s+at .*app\.mjs/, `${kind} with SLUICE_DEBUG=1: then the stack, down to the app`);
   });
 }
+
+test('produce --timestamp-field: event times outside 0..8.64e15 ms are refused naming the line; those kept print as valid JSON', async (t) => {
+  const dataDir = tmpDir(t);
+  assert.equal((await runCli(['topic', 'create', 'ev', '--partitions', '1'], { dataDir })).code, 0);
+  const good = '{"t":0}\n{"t":8640000000000000}\n{"t":"2024-05-01T12:00:00.123Z"}\n';
+  for (const [bad, shown] of [
+    ['{"t":8640000000000001}', '8640000000000001'],
+    ['{"t":1e400}', 'Infinity'],
+    ['{"t":-1}', '-1'],
+    ['{"t":"1969-12-31T23:59:59Z"}', '"1969-12-31T23:59:59Z"'],
+  ] as const) {
+    const r = await runCli(['produce', 'ev', '--timestamp-field', 't'], { dataDir, input: `${good}${bad}\n{"t":5}\n` });
+    noStack(r, bad);
+    assert.equal(r.code, 1, `${bad}: ${r.stderr}`);
+    const expected = `sluice: line 4: timestamp field "t" is ${shown}: expected epoch milliseconds (a number from 0 to 8640000000000000) or an ISO-8601 string from 1970 on`;
+    assert.equal(r.stderr.split('\n')[0], expected, bad);
+    assert.match(r.stderr, /produced 3 records to ev .*; nothing from line 4 on was written/, bad);
+  }
+  const meta = await runCli(['consume', 'ev', '--with-meta'], { dataDir });
+  assert.equal(meta.code, 0, meta.stderr);
+  const times = meta.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { timestamp: number }).timestamp);
+  const run = [0, 8640000000000000, Date.parse('2024-05-01T12:00:00.123Z')];
+  assert.deepEqual(times, [...run, ...run, ...run, ...run], 'each of the four runs kept its three good lines, and every line printed is JSON');
+});

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError, where } from '../../errors.ts';
-import type { ProducerRecord } from '../../record.ts';
+import { timestampError, type ProducerRecord } from '../../record.ts';
 import { ATTR_TRANSACTIONAL, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type BatchHeader, type ProducerStamp } from '../batch.ts';
 import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
 import { offsetForTimestamp, readPartition } from './partition-reader.ts';
@@ -211,6 +211,9 @@ export class Partition {
     if (this.closed) return Promise.reject(new SluiceError(ErrorCodes.CLOSED, `cannot append to ${this.where()}: the log is closed`));
     if (this.failure) return Promise.reject(this.failure);
     if (records.length === 0) return Promise.reject(new SluiceError(ErrorCodes.INVALID_ARGUMENT, `empty append to ${this.where()}`));
+    // Every append to a file log passes here; an Infinity stored would later print as invalid JSON.
+    const badTime = timestampError(records, this.where());
+    if (badTime) return Promise.reject(badTime);
     if (this.config.compact) {
       for (const r of records) {
         if (r.key === null) {

@@ -89,7 +89,13 @@ export class RemoteLog implements Log {
   }
 
   append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult> {
-    const blob = encodeRecords(records, false);
+    let blob: Buffer;
+    try {
+      blob = encodeRecords(records, false, where(topic, partition));
+    } catch (e) {
+      // An invalid timestamp: a rejection, as from any Log, never a throw from append().
+      return Promise.reject(e);
+    }
     if (options?.producer) return this.call('append', { topic, partition, count: records.length, producer: options.producer }, blob);
     const key = `${topic}\0${partition}`;
     let p = this.partitions.get(key);
@@ -179,7 +185,12 @@ export class RemoteLog implements Log {
   }
 
   commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
-    const blobs = body.writes.map((w) => encodeRecords(w.records, false));
+    let blobs: Buffer[];
+    try {
+      blobs = body.writes.map((w) => encodeRecords(w.records, false, where(w.topic, w.partition)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const writes = body.writes.map((w) => ({ topic: w.topic, partition: w.partition, count: w.records.length }));
     // Only the protocol's fields: `member` may be a richer object at the caller's end.
     const offsets = body.offsets.map(({ group, offsets, member }) => ({ group, offsets, member: member && { memberId: member.memberId, generation: member.generation } }));

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSluiceError } from '../../../src/errors.ts';
 import type { Log } from '../../../src/log/log.ts';
-import type { LogRecord } from '../../../src/record.ts';
+import { MAX_TIMESTAMP, type LogRecord } from '../../../src/record.ts';
+import { Producer } from '../../../src/log/producer.ts';
 import { readAll as readPartition } from '../../helpers/read-all.ts';
 import type { LogFactory } from './factory.ts';
 import { b, sleep, withLog } from './helpers.ts';
@@ -163,6 +164,28 @@ export function recordSuite(f: LogFactory): void {
         await assert.rejects(log.commitOffsets(group, [{ topic: 'small', partition: 0, offset: 1 }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'), `group ${JSON.stringify(group.slice(0, 5))}`);
       }
       assert.deepEqual(await log.listGroups(), []);
+    });
+  });
+
+  // Issue 13: +Infinity was stored and later printed as invalid JSON; over the
+  // remote log a NaN silently became the append time.
+  test(`${f.name}: timestamps: integer ms from 0 to ${MAX_TIMESTAMP} are kept; anything else is refused naming the record`, async (t) => {
+    await withLog(f, t, async ({ log }) => {
+      await log.createTopic('ts', { partitions: 2 });
+      await log.append('ts', 0, [
+        { key: null, value: b('first'), timestamp: 0 },
+        { key: null, value: b('last'), timestamp: MAX_TIMESTAMP },
+      ]);
+      const producer = new Producer(log);
+      for (const bad of [Infinity, -Infinity, NaN, -1, 1.5, MAX_TIMESTAMP + 1]) {
+        const refused = (e: unknown) => isSluiceError(e, 'INVALID_ARGUMENT') && /record 1 of the append/.test(e.message) && /timestamp/.test(e.message);
+        await assert.rejects(log.append('ts', 0, [{ key: null, value: b('ok') }, { key: null, value: b('bad'), timestamp: bad }]), refused, `append, timestamp ${bad}`);
+        // Nothing of a send is appended when one record is bad, whichever partition it goes to.
+        const send = [{ key: null, value: b('ok'), partition: 1 }, { key: null, value: b('bad'), partition: 0, timestamp: bad }];
+        await assert.rejects(producer.send('ts', send), refused, `send, timestamp ${bad}`);
+      }
+      assert.deepEqual((await readAll(log, 'ts', 0)).map((r) => [str(r), r.timestamp]), [['first', 0], ['last', MAX_TIMESTAMP]]);
+      assert.deepEqual(await readAll(log, 'ts', 1), []);
     });
   });
 }
