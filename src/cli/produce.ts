@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { SluiceError } from '../errors.ts';
 import { BatchingProducer, Producer, type BatcherSummary, type SendRecord } from '../log/producer.ts';
 import type { Log } from '../log/log.ts';
+import { MAX_RECORD_BYTES } from '../log/batch.ts';
 import { MAX_TIMESTAMP, timestampProblem } from '../record.ts';
 import { EXIT_FAILURE, ExitError, messageFor } from './exit.ts';
 import { openLog, parseIntArg } from './options.ts';
@@ -63,6 +64,17 @@ function timestampOf(doc: unknown, field: string, line: number): number {
     line,
     `timestamp field ${JSON.stringify(field)} is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}: expected epoch milliseconds (a number from 0 to ${MAX_TIMESTAMP}) or an ISO-8601 string from 1970 on`,
   );
+}
+
+const RECORD_LIMIT = `the limit of ${MAX_RECORD_BYTES} bytes for one record (key and value); the limit is fixed (no option raises it): store a payload this large elsewhere and produce a reference to it`;
+/** A line's CR and BOM are not stored, so a longer line is too large whatever its key. */
+const MAX_LINE_BYTES = MAX_RECORD_BYTES + 4;
+
+/** The record, or BadLine when it is too large to append (the log would refuse its batch). */
+function checkSize(r: SendRecord, line: number): SendRecord {
+  const size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  if (size > MAX_RECORD_BYTES) throw new BadLine(line, `the record is ${size} bytes, over ${RECORD_LIMIT}`);
+  return r;
 }
 
 function isBlank(b: Uint8Array): boolean {
@@ -153,11 +165,14 @@ async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<
   let bad: unknown = undefined;
   let line = 0;
   try {
-    let carry: Uint8Array | null = null;
+    // A line split over chunks is kept as a list and joined once, at its newline:
+    // joining at every chunk made an 80 MB line cost minutes (quadratic copying).
+    let carry: Buffer[] = [];
+    let carried = 0;
     const take = async (raw: Uint8Array) => {
       line++;
       if (isBlank(raw)) return;
-      const wait = batcher.add(lineToRecord(raw, line, o));
+      const wait = batcher.add(checkSize(lineToRecord(raw, line, o), line));
       if (wait) await wait;
     };
     outer: for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
@@ -165,9 +180,11 @@ async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<
       let nl = chunk.indexOf(NL, start);
       while (nl !== -1) {
         let raw: Uint8Array = chunk.subarray(start, nl);
-        if (carry !== null) {
-          raw = Buffer.concat([carry, raw]);
-          carry = null;
+        if (carried > 0) {
+          carry.push(chunk.subarray(start, nl));
+          raw = Buffer.concat(carry, carried + nl - start);
+          carry = [];
+          carried = 0;
         }
         try {
           await take(raw);
@@ -178,12 +195,21 @@ async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<
         start = nl + 1;
         nl = chunk.indexOf(NL, start);
       }
-      if (start < chunk.length) carry = carry === null ? Buffer.from(chunk.subarray(start)) : Buffer.concat([carry, chunk.subarray(start)]);
+      if (start < chunk.length) {
+        carry.push(chunk.subarray(start));
+        carried += chunk.length - start;
+        // Refused before all of it is buffered: the line could be endless.
+        if (carried > MAX_LINE_BYTES) {
+          line++;
+          bad = new BadLine(line, `the line is longer than ${MAX_LINE_BYTES} bytes (${carried} read so far), over ${RECORD_LIMIT}`);
+          break outer;
+        }
+      }
     }
     // The last line may lack a newline.
-    if (bad === undefined && carry !== null) {
+    if (bad === undefined && carried > 0) {
       try {
-        await take(carry);
+        await take(Buffer.concat(carry, carried));
       } catch (e) {
         bad = e;
       }

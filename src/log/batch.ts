@@ -30,13 +30,19 @@ import { crc32c } from '../util/crc32c.ts';
 import { EMPTY_HEADERS, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 
-export const BATCH_HEADER_SIZE = 66;
-export const RECORD_OVERHEAD = 26;
 export const MAGIC = 1;
 export const ATTR_TRANSACTIONAL = 1;
 export const ATTR_CONTROL = 2;
+export const BATCH_HEADER_SIZE = 66;
+export const RECORD_OVERHEAD = 26;
 /** Hard limit on one batch, so a corrupt length field cannot make a reader allocate gigabytes. */
 export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/**
+ * The most a single record's key, value and headers may hold together: what a
+ * batch of that one record leaves. Fixed, like MAX_BATCH_BYTES (no option raises
+ * it): a larger payload belongs in a file or object store, with a reference in the log.
+ */
+export const MAX_RECORD_BYTES = MAX_BATCH_BYTES - BATCH_HEADER_SIZE - RECORD_OVERHEAD;
 
 const TWO32 = 0x100000000;
 
@@ -108,6 +114,24 @@ function headersSize(h: Headers | undefined): number {
 /** Byte size of one record inside a batch (including its length field). */
 export function recordSize(r: ProducerRecord): number {
   return RECORD_OVERHEAD + (r.key ? r.key.length : 0) + (r.value ? r.value.length : 0) + headersSize(r.headers);
+}
+
+/** TOO_LARGE for an encoded batch of `bytes` over MAX_BATCH_BYTES: one record too big, or too many at once. */
+export function batchTooLarge(bytes: number, records: readonly ProducerRecord[], where: string): SluiceError {
+  const big = records.findIndex((r) => recordSize(r) - RECORD_OVERHEAD > MAX_RECORD_BYTES);
+  if (big >= 0) {
+    const size = recordSize(records[big]!) - RECORD_OVERHEAD;
+    return new SluiceError(
+      ErrorCodes.TOO_LARGE,
+      `record ${big} of the append to ${where} holds ${size} bytes (key, value and headers), over the limit of ${MAX_RECORD_BYTES} for one record; ` +
+        'the limit is fixed: store a payload this large elsewhere and append a reference to it',
+      { record: big, bytes: size, limit: MAX_RECORD_BYTES },
+    );
+  }
+  return new SluiceError(ErrorCodes.TOO_LARGE, `a batch of ${bytes} bytes (${records.length} records) for ${where} exceeds the limit of ${MAX_BATCH_BYTES}; append fewer records at a time`, {
+    bytes,
+    limit: MAX_BATCH_BYTES,
+  });
 }
 
 /** Encodes records into one batch; offsets are baseOffset + offsetDeltas[i]. */

@@ -9,6 +9,7 @@ import { SluiceError, isSluiceError, where } from '../errors.ts';
 import { Partitioner } from '../partitioner.ts';
 import { timestampError, type Headers, type ProducerRecord } from '../record.ts';
 import type { Log } from './log.ts';
+import { BATCH_HEADER_SIZE, MAX_BATCH_BYTES, recordSize } from './batch.ts';
 
 export interface SendRecord {
   key?: Uint8Array | null;
@@ -153,6 +154,8 @@ export interface BatcherSummary {
  * After a failed send, `add` and `flush` reject with its error; what was sent
  * before it is acknowledged and reported by `summary()`.
  */
+const BATCH_ROOM = MAX_BATCH_BYTES - BATCH_HEADER_SIZE;
+
 export class BatchingProducer {
   readonly topic: string;
   readonly #producer: Producer;
@@ -169,7 +172,8 @@ export class BatchingProducer {
     this.#producer = producer;
     this.topic = topic;
     this.#maxRecords = options.maxRecords ?? 1000;
-    this.#maxBytes = options.maxBytes ?? 1024 * 1024;
+    // Counted as encoded (with each record's overhead), so a full buffer fits one batch.
+    this.#maxBytes = Math.min(options.maxBytes ?? 1024 * 1024, BATCH_ROOM);
   }
 
   /** Buffered records not yet handed to the log. */
@@ -179,10 +183,17 @@ export class BatchingProducer {
 
   add(record: SendRecord): Promise<void> | null {
     if (this.#error !== undefined) return Promise.reject(this.#error);
+    const size = recordSize({ key: record.key ?? null, value: record.value, headers: record.headers });
+    // A record that would take the buffer past what one batch may hold starts the next
+    // batch: else a big record after small ones made a batch over MAX_BATCH_BYTES, refused whole.
+    let wait: Promise<void> | null = this.#buffer.length > 0 && this.#bytes + size > BATCH_ROOM ? this.#cut() : null;
     this.#buffer.push(record);
-    this.#bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    if (this.#buffer.length >= this.#maxRecords || this.#bytes >= this.#maxBytes) return this.#cut();
-    return null;
+    this.#bytes += size;
+    if (this.#buffer.length >= this.#maxRecords || this.#bytes >= this.#maxBytes) {
+      // #cut takes the buffer when it runs: after the first cut, this one holds just `record`.
+      wait = wait === null ? this.#cut() : wait.then(() => this.#cut());
+    }
+    return wait;
   }
 
   /** Sends everything buffered and waits until all of it is acknowledged. */

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { freeBytes, mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { readAll } from '../helpers/read-all.ts';
+import { MAX_RECORD_BYTES } from '../../src/log/batch.ts';
 
 const PAGE = 4096;
 
@@ -126,4 +127,47 @@ test('produce --timestamp-field: event times outside 0..8.64e15 ms are refused n
   const times = meta.stdout.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { timestamp: number }).timestamp);
   const run = [0, 8640000000000000, Date.parse('2024-05-01T12:00:00.123Z')];
   assert.deepEqual(times, [...run, ...run, ...run, ...run], 'each of the four runs kept its three good lines, and every line printed is JSON');
+});
+
+// One record may hold MAX_RECORD_BYTES (a batch of just it fills MAX_BATCH_BYTES).
+// A line of that size after small ones went into one batch with them and all were
+// refused ("append fewer records at a time"), after minutes of quadratic copying.
+test('produce: a line of exactly the record limit is appended, one byte more is refused naming the line, its size and the limit', async (t) => {
+  const dataDir = tmpDir(t);
+  assert.equal((await runCli(['topic', 'create', 'big', '--partitions', '1'], { dataDir })).code, 0);
+  const jsonString = (bytes: number) => {
+    const b = Buffer.alloc(bytes, 0x61);
+    b[0] = 0x22;
+    b[bytes - 1] = 0x22;
+    return b;
+  };
+  const nl = Buffer.from('\n');
+  const exact = await runCli(['produce', 'big'], { dataDir, input: Buffer.concat([Buffer.from('{"n":1}\n'), jsonString(MAX_RECORD_BYTES), nl, Buffer.from('{"n":3}\n')]) });
+  assert.equal(exact.code, 0, exact.stderr);
+  assert.match(exact.stderr, /^produced 3 records to big \(partition 0 offsets 0-2\)$/m);
+
+  const over = await runCli(['produce', 'big'], { dataDir, input: Buffer.concat([Buffer.from('{"n":4}\n'), jsonString(MAX_RECORD_BYTES + 1), nl, Buffer.from('{"n":6}\n')]) });
+  noStack(over, 'one byte over');
+  assert.equal(over.code, 1, over.stderr);
+  const [error, summary] = over.stderr.split('\n');
+  assert.equal(
+    error,
+    `sluice: line 2: the record is ${MAX_RECORD_BYTES + 1} bytes, over the limit of ${MAX_RECORD_BYTES} bytes for one record (key and value); ` +
+      'the limit is fixed (no option raises it): store a payload this large elsewhere and produce a reference to it',
+  );
+  assert.equal(summary, 'produced 1 record to big (partition 0 offset 3); nothing from line 2 on was written');
+
+  // A line far longer is refused once the limit is passed, before the rest of it is read.
+  const endless = await runCli(['produce', 'big'], { dataDir, input: Buffer.concat([jsonString(MAX_RECORD_BYTES + 1024 * 1024), nl]) });
+  assert.equal(endless.code, 1, endless.stderr);
+  assert.match(endless.stderr, new RegExp(`^sluice: line 1: the line is longer than ${MAX_RECORD_BYTES + 4} bytes \\(\\d+ read so far\\), over the limit of ${MAX_RECORD_BYTES} bytes`));
+  assert.match(endless.stderr, /^produced 0 records to big; nothing from line 1 on was written$/m);
+
+  const log = await openFileLog({ dataDir, readOnly: true });
+  try {
+    const sizes = (await readAll(log, 'big', 0)).map((r) => r.value!.length);
+    assert.deepEqual(sizes, [7, MAX_RECORD_BYTES, 7, 7]);
+  } finally {
+    await log.close();
+  }
 });

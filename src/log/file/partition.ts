@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError, where } from '../../errors.ts';
 import { timestampError, type ProducerRecord } from '../../record.ts';
-import { ATTR_TRANSACTIONAL, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type BatchHeader, type ProducerStamp } from '../batch.ts';
+import { ATTR_TRANSACTIONAL, batchTooLarge, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type BatchHeader, type ProducerStamp } from '../batch.ts';
 import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
 import { offsetForTimestamp, readPartition } from './partition-reader.ts';
 import { io, fsyncDir } from './io.ts';
@@ -228,7 +228,7 @@ export class Partition {
     const baseOffset = this.nextOffset;
     const buf = encodeBatch(records, { baseOffset, appendTime: Date.now(), producer, attributes });
     if (buf.length > MAX_BATCH_BYTES) {
-      return Promise.reject(new SluiceError(ErrorCodes.TOO_LARGE, `a batch of ${buf.length} bytes for ${this.where()} exceeds the limit of ${MAX_BATCH_BYTES}; append fewer records at a time`));
+      return Promise.reject(batchTooLarge(buf.length, records, this.where()));
     }
     this.nextOffset += records.length;
     if (producer) this.lastStamps.set(producer.producerId, { epoch: producer.producerEpoch, sequence: producer.baseSequence, count: records.length, baseOffset, appendTime: Date.now() });
