@@ -154,16 +154,31 @@ export function scanFrames<T>(buf: Buffer, base = 0, knownSynced = 0): FrameScan
   return out;
 }
 
+/**
+ * How often a read that finds damage is repeated before it is believed. A reader
+ * beside a writer process can catch an append half-way: readFileSync takes the
+ * size, the writer appends a frame and rewrites the header, and the read gets the
+ * new header with the old length ("truncated"), or a header mid-rewrite. Each
+ * re-read is a fresh look, wrong only if another append lands inside its own
+ * microseconds, so five wrong in a row do not happen; damage on disk is found
+ * every time.
+ */
+const READS_BEFORE_DAMAGE = 5;
+
 /** Reads `file` whole; a missing file reads as null. */
 export function readFrameFile<T>(file: string): FrameScan<T> | null {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw fileError(e, 'read', file);
+  let scan: FrameScan<T> | null = null;
+  for (let attempt = 0; attempt < READS_BEFORE_DAMAGE && (scan === null || scan.damage.length > 0); attempt++) {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fileError(e, 'read', file);
+    }
+    scan = scanFrames<T>(buf);
   }
-  return scanFrames<T>(buf);
+  return scan;
 }
 
 /** Replaces `path` with `buf` so that a crash leaves the old file or the new one, never half of either. */
