@@ -60,6 +60,13 @@ async function main(): Promise<number> {
   }
 }
 
+// Sluice's own warnings (a rebuilt index, records lost to retention) are one `sluice: warning:` line
+// like its errors; anything else keeps Node's format.
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  process.stderr.write(w.name === 'SluiceWarning' ? `sluice: warning: ${w.message}\n` : `(node:${process.pid}) ${w.name}: ${w.message}\n`);
+});
+
 const code = await main();
 process.exitCode = code;
 // Exit explicitly (a reader's file watchers must not keep us alive), but only once

@@ -8,8 +8,9 @@
 // file whose covered size differs from the segment's is stale and is rebuilt.
 //
 // An index is derived data: it is never trusted over the segment. A missing,
-// damaged or stale one is rebuilt from the segment, silently, because nothing
-// is lost with it. The one thing recovery takes from it is its covered size
+// damaged or stale one is rebuilt from the segment; nothing is lost with it, but
+// a closed segment's bad index (or a malformed active one) is damage to the
+// disk, so a warning names it (indexProblems). The one thing recovery takes from it is its covered size
 // (CRC-checked with the rest): an index is only written after the bytes it
 // covers were fdatasynced, so a segment shorter than that lost acknowledged
 // data (see partition-recovery.ts).
@@ -152,18 +153,51 @@ function writeIndexFile(path: string, buf: Buffer, magic: number, covered: numbe
 }
 
 function readIndexFile(path: string, magic: number, covered: number | null, entrySize: number): { buf: Buffer; count: number } | null {
+  const r = inspectIndexFile(path, magic, covered, entrySize);
+  return typeof r === 'string' ? null : r;
+}
+
+/** The file's contents, or why it cannot be used: 'missing', 'stale: ...' or what is wrong with it. */
+function inspectIndexFile(path: string, magic: number, covered: number | null, entrySize: number): { buf: Buffer; count: number } | string {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
-  } catch {
-    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(e as Error).message})`;
   }
-  if (buf.length < HEADER || buf.readUInt32BE(0) !== magic || buf.readDoubleBE(4) !== baseOf(path)) return null;
-  if (covered !== null && buf.readDoubleBE(12) !== covered) return null;
+  if (buf.length < HEADER) return `${buf.length} bytes long, shorter than its ${HEADER}-byte header`;
+  if (buf.readUInt32BE(0) !== magic) return 'not an index of this kind (bad magic)';
+  if (buf.readDoubleBE(4) !== baseOf(path)) return `written for the segment at offset ${buf.readDoubleBE(4)}, not this one`;
   const count = buf.readUInt32BE(20);
-  if (buf.length !== HEADER + count * entrySize) return null;
-  if (checksum(buf) !== buf.readUInt32BE(CRC_AT)) return null;
+  if (buf.length !== HEADER + count * entrySize) return `${buf.length} bytes long, but its header says ${HEADER + count * entrySize}`;
+  if (checksum(buf) !== buf.readUInt32BE(CRC_AT)) return 'its checksum does not match';
+  if (covered !== null && buf.readDoubleBE(12) !== covered) return `stale: it covers ${buf.readDoubleBE(12)} bytes of a ${covered}-byte segment`;
   return { buf, count };
+}
+
+/**
+ * What a warning should say about a segment's index files that SegmentIndex.load
+ * could not use (they are rebuilt from the segment). For the active segment a
+ * missing or stale index is what any crash after a roll or an append leaves, so only a
+ * file that is there and malformed is reported; a closed segment's index was
+ * written and synced at its roll, so anything wrong with it is damage.
+ */
+export function indexProblems(logPath: string, segmentSize: number, active: boolean): { file: string; problem: string }[] {
+  const out: { file: string; problem: string }[] = [];
+  for (const [file, magic, size] of [[indexPath(logPath), INDEX_MAGIC, 8], [timeIndexPath(logPath), TIME_MAGIC, 12]] as const) {
+    const r = inspectIndexFile(file, magic, segmentSize, size);
+    if (typeof r !== 'string') continue;
+    if (active && (r === 'missing' || r.startsWith('stale'))) continue;
+    out.push({ file, problem: r });
+  }
+  // Called when SegmentIndex.load failed: both files whole, so they disagree with each other or the segment.
+  if (!active && out.length === 0) out.push({ file: indexPath(logPath), problem: 'its entries do not match its .timeindex or its segment' });
+  return out;
+}
+
+/** The warning for one unusable index file; it is derived data, so nothing is lost. */
+export function warnIndexRebuilt(p: { file: string; problem: string }, logPath: string): void {
+  process.emitWarning(`${p.file}: ${p.problem}; an index is derived data, so it is rebuilt from ${logPath} (nothing is lost)`, { type: 'SluiceWarning', code: 'INDEX_REBUILT' });
 }
 
 function checksum(buf: Buffer): number {

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { SegmentIndex, indexPath, indexedSize, timeIndexPath } from './segment-index.ts';
+import { SegmentIndex, indexPath, indexProblems, indexedSize, timeIndexPath, warnIndexRebuilt } from './segment-index.ts';
 import { findNextValidBatchSync, problemAtSync, scanBatches, type ScanProblem, type ScanResult } from './scan.ts';
 import { readFully } from './io.ts';
 import type { BatchHeader } from '../batch.ts';
@@ -85,6 +85,7 @@ export class Segment {
       seg.nextOffset = baseOffset + loaded.relOffsets[loaded.length - 1]!;
     }
     const rebuild = !loaded;
+    if (rebuild) for (const problem of indexProblems(path, fileSize, opts.full)) warnIndexRebuilt(problem, path);
     const scan = await scanBatches(fd, from, fileSize, seg.nextOffset, (h, position) => {
       if (rebuild) seg.index.onBatch(h.baseOffset - baseOffset, position, seg.maxTimestamp, h.size);
       seg.noteBatch(h);
