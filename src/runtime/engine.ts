@@ -13,6 +13,7 @@ import type { SinkRecord, SourceBatch } from '../connectors/connector.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
 import type { Headers } from '../record.ts';
+import { eventTime } from './event-time.ts';
 import { EventClock } from './event-clock.ts';
 import { Operator, type Emitted } from './operator.ts';
 import type { StateChange } from './state-changelog.ts';
@@ -123,8 +124,7 @@ export class Engine {
       if (extract === 'processing') timestamp = now;
       else if (extract) {
         try {
-          timestamp = extract(value, r.timestamp);
-          if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) throw new TypeError(`the timestamp extractor returned ${String(timestamp)}, not a finite number of ms`);
+          timestamp = eventTime(extract(value, r.timestamp), 'the timestamp extractor');
         } catch (e) {
           this.fail('decode', node, e, { origin: batch.origin, position: batch.position + i, timestamp: r.timestamp }, r.value);
           continue;

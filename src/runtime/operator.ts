@@ -11,6 +11,7 @@
 import type { EmitOptions, ProcessContext } from '../dataflow/context.ts';
 import type { Event, ProcessNode, TimeDomain } from '../dataflow/graph.ts';
 import { EMPTY_HEADERS } from '../record.ts';
+import { eventTime } from './event-time.ts';
 import { KeyedState } from './keyed-state.ts';
 import { Timers, type DueTimer } from './timers.ts';
 
@@ -194,7 +195,7 @@ export class Operator {
       value,
       key: options?.key === undefined ? (this.node.global ? null : this.ctx.key) : options.key,
       partition: cur.partition,
-      timestamp: options?.timestamp ?? this.ctx.timestamp,
+      timestamp: options?.timestamp === undefined ? this.ctx.timestamp : eventTime(options.timestamp, 'emit'),
       watermark: this.stampWatermark,
       headers: cur.headers,
       origin: cur.origin,
