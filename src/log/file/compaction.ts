@@ -51,11 +51,13 @@ function keyString(k: Uint8Array): string {
 }
 
 async function eachBatch(p: Partition, seg: Segment, visit: (h: BatchHeader, records: LogRecord[], raw: Buffer) => void): Promise<void> {
-  const scan = await scanBatches(seg.fd, 0, seg.size, seg.baseOffset, (h, _pos, buf, bufPos) => {
-    const records: LogRecord[] = [];
-    if ((h.attributes & ATTR_CONTROL) === 0) decodeRecords(buf, bufPos, h, 0, records, Infinity);
-    visit(h, records, buf.subarray(bufPos, bufPos + h.size));
-  });
+  const scan = await seg.withFd((fd) =>
+    scanBatches(fd, 0, seg.size, seg.baseOffset, (h, _pos, buf, bufPos) => {
+      const records: LogRecord[] = [];
+      if ((h.attributes & ATTR_CONTROL) === 0) decodeRecords(buf, bufPos, h, 0, records, Infinity);
+      visit(h, records, buf.subarray(bufPos, bufPos + h.size));
+    }),
+  );
   const damage = scan.corrupt[0]?.position ?? scan.tornAt;
   if (damage !== null) {
     // Rewriting would drop the damaged bytes silently; left alone, reads keep reporting them.
@@ -203,7 +205,7 @@ async function replaceSegments(p: Partition, segs: Segment[], batches: Buffer[])
   for (const f of [indexPath(first.path), timeIndexPath(first.path)]) fs.rmSync(f, { force: true });
   fsyncDir(p.dir);
   fs.renameSync(cleaned, first.path);
-  const { segment } = await Segment.open(first.path, first.baseOffset, { writable: true, full: true });
+  const { segment } = await Segment.open(first.path, first.baseOffset, { writable: true, full: true, files: p.files });
   segment.persistIndex();
   p.segments = p.segments.flatMap((s) => (s === first ? [segment] : segs.includes(s) ? [] : [s]));
   first.close();

@@ -27,9 +27,17 @@ export function openFilesLimit(): number | null {
 export function hintFor(code: string | undefined): string | undefined {
   if (code === 'EMFILE' || code === 'ENFILE') {
     const limit = openFilesLimit();
-    return `too many open files${limit === null ? '' : ` (this process may open ${limit}: \`ulimit -n\`)`}; raise the limit (e.g. \`ulimit -n 65536\`) or use fewer partitions, then retry`;
+    // Sluice keeps at most $SLUICE_MAX_OPEN_FILES segment files open (fd-cache.ts), so this is
+    // the rest of the process (sockets, a job's own files) or a cache bound set too high.
+    return `too many open files${limit === null ? '' : ` (this process may open ${limit}: \`ulimit -n\`)`}; raise the limit (e.g. \`ulimit -n 65536\`), or lower $SLUICE_MAX_OPEN_FILES (the segment files Sluice keeps open, now ${process.env.SLUICE_MAX_OPEN_FILES || 'the default'}), then retry`;
   }
   return code === undefined ? undefined : HINTS[code];
+}
+
+/** The hint for a failed system call, as ` — hint` to append to a message ('' when there is none). */
+export function hintSuffix(e: unknown): string {
+  const h = hintFor((e as NodeJS.ErrnoException | null)?.code);
+  return h ? ` — ${h}` : '';
 }
 
 /** `e` (a failed fs call on `file`) as an IO_ERROR naming the file; SluiceErrors pass through. */

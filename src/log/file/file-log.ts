@@ -49,6 +49,7 @@ import { fileError } from './file-errors.ts';
 import { createTopicDir, readTopicInfo, removeLeftovers, removeTopicDir, topicNamesOnDisk } from './topic-dir.ts';
 import { TransactionLog, type TxnOffset, type TxnWriteRange } from './transaction-log.ts';
 import { ATTR_TRANSACTIONAL } from '../batch.ts';
+import { FdCache, maxOpenFilesFromEnv } from './fd-cache.ts';
 
 export interface FileLogOptions {
   dataDir: string;
@@ -64,6 +65,12 @@ export interface FileLogOptions {
    * is written, and no maintenance runs.
    */
   damage?: DamageReport;
+  /**
+   * At most this many segment and `hw` files are kept open at once (fd-cache.ts); the
+   * least recently used are closed and reopened on demand. Default: `$SLUICE_MAX_OPEN_FILES`,
+   * else 256 or a quarter of `ulimit -n`, whichever is larger (at most half of it).
+   */
+  maxOpenFiles?: number;
 }
 
 interface OpenTopic {
@@ -107,6 +114,8 @@ export class FileLog implements Log {
   private maintainAgain = new Set<Partition>();
   private readonly maintenanceIntervalMs: number;
   private closed = false;
+  /** Every partition's descriptors: a data dir costs at most this many, whatever its partition count. */
+  readonly files: FdCache;
 
   constructor(o: FileLogOptions) {
     this.dataDir = o.dataDir;
@@ -115,6 +124,7 @@ export class FileLog implements Log {
     this.topicsDir = join(o.dataDir, 'topics');
     this.groupsDir = join(o.dataDir, 'groups');
     this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
+    this.files = new FdCache(o.maxOpenFiles ?? maxOpenFilesFromEnv());
     this.coordinator = new GroupCoordinator((t) => this.topics.get(t)?.info.config.partitions ?? 0);
     this.txnLog = new TransactionLog(o.dataDir, this.damage);
   }
@@ -154,6 +164,7 @@ export class FileLog implements Log {
     } catch (e) {
       await this.closeTopics();
       this.txnLog.close();
+      this.files.closeAll();
       this.lock.release();
       throw e;
     }
@@ -244,6 +255,7 @@ export class FileLog implements Log {
         damage: this.damage,
         evidence: this.readOnly ? [] : this.endEvidence(info, i),
         lockPath: join(this.dataDir, 'LOCK'),
+        files: this.files,
       });
     } catch (e) {
       throw fileError(e, 'open', (e as NodeJS.ErrnoException).path ?? dir);
@@ -675,6 +687,7 @@ export class FileLog implements Log {
     } finally {
       for (const g of this.groups.values()) g.close();
       this.txnLog.close();
+      this.files.closeAll();
       this.lock?.release();
     }
   }

@@ -95,12 +95,12 @@ function missingError(p: Partition, file: string, end: number, synced: number): 
 async function scanTail(seg: Segment): Promise<void> {
   let fileSize: number;
   try {
-    fileSize = fs.fstatSync(seg.fd).size;
+    fileSize = fs.statSync(seg.path).size;
   } catch {
     return;
   }
-  if (fileSize <= seg.size) return;
-  const scan = await scanBatches(seg.fd, seg.size, fileSize, seg.nextOffset, (h, position) => seg.onAppended(h, position));
+  if (fileSize <= seg.size || seg.file.closed) return;
+  const scan = await seg.withFd((fd) => scanBatches(fd, seg.size, fileSize, seg.nextOffset, (h, position) => seg.onAppended(h, position)));
   seg.corrupt.push(...scan.corrupt);
 }
 
@@ -127,7 +127,7 @@ async function syncSegmentList(p: Partition): Promise<void> {
     if (seg && replaced(seg)) seg = undefined; // compaction swapped the file: reopen the new one
     if (!seg) {
       try {
-        seg = (await Segment.open(path, base, { writable: false, full: last })).segment;
+        seg = (await Segment.open(path, base, { writable: false, full: last, files: p.files })).segment;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted while we looked
         throw e;
@@ -142,7 +142,8 @@ async function syncSegmentList(p: Partition): Promise<void> {
 
 function replaced(seg: Segment): boolean {
   try {
-    return fs.statSync(seg.path).ino !== fs.fstatSync(seg.fd).ino;
+    // The inode first opened, not the open fd's: the cache may have closed that one.
+    return fs.statSync(seg.path).ino !== seg.file.ino;
   } catch {
     return true;
   }

@@ -16,10 +16,11 @@ import { refreshFromDisk } from './partition-refresh.ts';
 import { WatermarkWriter, readPublishedWatermark } from './watermark-file.ts';
 import { findDamage, type EndEvidence } from './partition-recovery.ts';
 import { DamageReport, damagedError } from './damage.ts';
-import { fileError } from './file-errors.ts';
+import { fileError, hintSuffix } from './file-errors.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
 import { noteBatch, readProducerSnapshot, writeProducerSnapshot, type ProducerWindow } from './producer-state.ts';
 import { scanBatches } from './scan.ts';
+import { sharedFdCache, type FdCache } from './fd-cache.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -50,6 +51,8 @@ export interface PartitionOptions {
   evidence?: EndEvidence[];
   /** Readers: the writer's lock, to tell a live writer's published watermarks from a dead one's. */
   lockPath?: string;
+  /** Where the partition's file descriptors are kept (default: one cache shared by the process). */
+  files?: FdCache;
 }
 
 export class Partition {
@@ -59,6 +62,7 @@ export class Partition {
   config: TopicConfig;
   readonly writable: boolean;
   readonly lockPath: string | undefined;
+  readonly files: FdCache;
   segments: Segment[] = [];
   /** End of acknowledged (writer) or completely written (reader) records. */
   highWatermark = 0;
@@ -69,6 +73,12 @@ export class Partition {
   private failure: SluiceError | null = null;
   private waiters = new Set<Waiter>();
   private dirty = false;
+  /**
+   * With `interval`, the segment holding unsynced writes stays pinned open until its fsync: a descriptor
+   * opened after a write-back error would not report it (errseq), so closing the one that
+   * wrote could let that fsync succeed on data that never reached the disk.
+   */
+  private dirtyPin: Segment | null = null;
   /** The interval fsync in flight: close waits for it, so it never publishes into a closed file. */
   private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -101,6 +111,7 @@ export class Partition {
     this.config = o.config;
     this.writable = o.writable;
     this.lockPath = o.lockPath;
+    this.files = o.files ?? sharedFdCache();
   }
 
   static async open(o: PartitionOptions): Promise<Partition> {
@@ -151,6 +162,7 @@ export class Partition {
       const o = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
         writable: this.writable,
         full: last,
+        files: this.files,
         // The active segment's producer stamps rebuild the idempotence window after a restart.
         onBatch: last ? (h) => this.noteProducer(h) : undefined,
       });
@@ -180,23 +192,23 @@ export class Partition {
       if (last && last.wholeEnd < last.fileSize) {
         // A crash tore the last append after the last sync point: it was never acknowledged, and
         // nothing durable says it existed, so dropping it loses nothing.
-        fs.ftruncateSync(last.segment.fd, last.wholeEnd);
+        last.segment.withFdSync((fd) => fs.ftruncateSync(fd, last.wholeEnd));
       }
     }
     if (this.segments.length === 0) {
       if (!this.writable) return;
-      this.segments.push(Segment.create(this.dir, 0));
+      this.segments.push(Segment.create(this.dir, 0, this.files));
       fsyncDir(this.dir);
     }
     this.nextOffset = this.highWatermark = this.active.nextOffset;
     if (this.writable) {
       // What was recovered (page-cache data of a killed writer included) is synced before it is
       // published as synced, and the index saved to match it.
-      fs.fdatasyncSync(this.active.fd);
+      this.active.withFdSync((fd) => fs.fdatasyncSync(fd));
       this.active.persistIndex();
       await this.restoreProducerWindow();
       this.syncedEnd = this.highWatermark;
-      this.published = new WatermarkWriter(this.dir, this.watermarks());
+      this.published = new WatermarkWriter(this.dir, this.watermarks(), this.files);
     }
   }
 
@@ -257,9 +269,12 @@ export class Partition {
     const from = snap?.end ?? 0;
     const stale = closed.filter((s) => s.nextOffset > from);
     for (const seg of stale) {
-      await scanBatches(seg.fd, 0, seg.size, seg.baseOffset, (h) => {
-        if (h.baseOffset >= from) noteBatch(below, h);
-      });
+      // Through the cache: a writer opening thousands of partitions must not hold each one's closed segments open.
+      await seg.withFd((fd) =>
+        scanBatches(fd, 0, seg.size, seg.baseOffset, (h) => {
+          if (h.baseOffset >= from) noteBatch(below, h);
+        }),
+      );
     }
     if (stale.length > 0) writeProducerSnapshot(this.dir, this.active.baseOffset, below);
     for (const [id, last] of this.lastStamps) below.set(id, last);
@@ -320,8 +335,23 @@ export class Partition {
       runBytes += a.buf.length;
     }
     if (run.length > 0) await this.writeRun(run);
-    if (this.config.fsync === 'always') await io.fdatasync(this.active.fd);
-    else this.dirty = true;
+    if (this.config.fsync === 'always') await this.active.withFd((fd) => io.fdatasync(fd));
+    else this.markDirty();
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    // `never` promises no fsync to report errors of; pinning every written partition until its
+    // roll would make the bound meaningless for such topics.
+    if (this.dirtyPin === this.active || typeof this.config.fsync !== 'object') return;
+    this.unpinDirty();
+    this.dirtyPin = this.active;
+    this.files.acquire(this.active.file);
+  }
+
+  private unpinDirty(): void {
+    if (this.dirtyPin) this.files.release(this.dirtyPin.file);
+    this.dirtyPin = null;
   }
 
   private shouldRoll(extraBytes: number): boolean {
@@ -337,11 +367,13 @@ export class Partition {
     const total = bufs.reduce((n, b) => n + b.length, 0);
     let written = 0;
     let chunk = bufs.length > MAX_IOVECS ? [Buffer.concat(bufs, total)] : bufs;
-    while (written < total) {
-      const n = await io.writev(seg.fd, chunk, position + written);
-      written += n;
-      if (written < total) chunk = [Buffer.concat(bufs, total).subarray(written)];
-    }
+    await seg.withFd(async (fd) => {
+      while (written < total) {
+        const n = await io.writev(fd, chunk, position + written);
+        written += n;
+        if (written < total) chunk = [Buffer.concat(bufs, total).subarray(written)];
+      }
+    });
     let pos = position;
     for (const b of bufs) {
       const h = readBatchHeader(b, 0, b.length, false);
@@ -355,12 +387,13 @@ export class Partition {
     const old = this.active;
     // Under every policy, also `never`: a closed segment is whole on disk, so its index (and the
     // next segment's base) are evidence that recovery may hold it to.
-    await io.fdatasync(old.fd);
+    await old.withFd((fd) => io.fdatasync(fd));
+    if (this.dirtyPin === old) this.unpinDirty();
     this.syncedEnd = Math.max(this.syncedEnd, old.nextOffset);
     old.persistIndex();
     writeProducerSnapshot(this.dir, baseOffset, this.lastStamps);
     // Replace, never mutate: reads in flight hold the previous array.
-    this.segments = [...this.segments, Segment.create(this.dir, baseOffset)];
+    this.segments = [...this.segments, Segment.create(this.dir, baseOffset, this.files)];
     fsyncDir(this.dir);
     this.onRoll?.();
   }
@@ -368,7 +401,7 @@ export class Partition {
   private fail(e: unknown, group: PendingAppend[]): void {
     const err = new SluiceError(
       ErrorCodes.IO_ERROR,
-      `writing to ${this.where()} failed (${(e as Error).message}); the records of this append were not acknowledged, ` +
+      `writing to ${this.where()} failed (${(e as Error).message}${hintSuffix(e)}); the records of this append were not acknowledged, ` +
         `records acknowledged before it are safe. Fix the disk problem and restart: the partition is recovered on open.`,
       { topic: this.topic, partition: this.partition },
       { cause: e },
@@ -390,11 +423,13 @@ export class Partition {
     const seg = this.active;
     const upTo = seg.nextOffset;
     try {
-      await io.fdatasync(seg.fd);
+      await seg.withFd((fd) => io.fdatasync(fd));
     } catch (e) {
       this.fail(e, []);
       return;
     }
+    // Appends since the sync began marked it dirty again: it stays pinned for the next sync.
+    if (!this.dirty && this.dirtyPin === seg) this.unpinDirty();
     this.syncedEnd = Math.max(this.syncedEnd, upTo);
     this.published?.publish(this.watermarks());
   }
@@ -494,7 +529,7 @@ export class Partition {
     let failed: unknown;
     if (this.writable && !this.failure && this.segments.length > 0) {
       try {
-        if (this.dirty) fs.fdatasyncSync(this.active.fd);
+        if (this.dirty) this.active.withFdSync((fd) => fs.fdatasyncSync(fd));
         this.active.persistIndex();
         this.syncedEnd = this.active.nextOffset;
         this.published?.publish(this.watermarks());
@@ -502,6 +537,7 @@ export class Partition {
         failed = fileError(e, `finish writing ${this.where()} in`, this.dir);
       }
     }
+    this.unpinDirty();
     for (const s of this.segments) s.close();
     this.published?.close();
     if (failed !== undefined) throw failed;

@@ -15,7 +15,8 @@
 // covers were fdatasynced, so a segment shorter than that lost acknowledged
 // data (see partition-recovery.ts).
 
-import { closeSync, openSync, readFileSync, writeSync, fsyncSync, renameSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync, fsyncSync, renameSync, rmSync } from 'node:fs';
+import { fileError } from './file-errors.ts';
 import { crc32c } from '../../util/crc32c.ts';
 
 export const INDEX_INTERVAL_BYTES = 4096;
@@ -142,14 +143,21 @@ function writeIndexFile(path: string, buf: Buffer, magic: number, covered: numbe
   buf.writeUInt32BE(count, 20);
   buf.writeUInt32BE(checksum(buf), CRC_AT);
   const tmp = path + '.tmp';
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, buf);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, buf);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    // A full disk left a half-written tmp file and "ENOSPC ... write" naming nothing. The old
+    // index (if any) is intact; the tmp would only take space, and be removed on the next open.
+    rmSync(tmp, { force: true });
+    throw fileError(e, 'write the index', path);
   }
-  renameSync(tmp, path);
 }
 
 function readIndexFile(path: string, magic: number, covered: number | null, entrySize: number): { buf: Buffer; count: number } | null {

@@ -30,6 +30,8 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../../util/crc32c.ts';
+import type { CachedFile, FdCache } from './fd-cache.ts';
+import { fileError } from './file-errors.ts';
 
 const FILE = 'hw';
 const MAGIC = 0x534c4857; // "SLHW"
@@ -54,24 +56,41 @@ function encode(w: PublishedWatermarks, buf: Buffer): void {
   buf.writeUInt32BE(crc32c(buf, 0, 28), 28);
 }
 
+/** Keeps the file's descriptor in the log's cache: one per partition would not be bounded. */
 export class WatermarkWriter {
-  private fd: number;
+  private readonly file: CachedFile;
+  private readonly files: FdCache;
   private readonly buf = Buffer.alloc(SIZE);
+  private warned = false;
 
-  constructor(partitionDir: string, w: PublishedWatermarks) {
-    this.fd = fs.openSync(watermarkPath(partitionDir), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-    fs.ftruncateSync(this.fd, SIZE);
-    this.publish(w);
+  constructor(partitionDir: string, w: PublishedWatermarks, files: FdCache) {
+    this.files = files;
+    // Rewritten whole each time, so a file recreated since (deleted by hand) is as good as the first.
+    const flags = fs.constants.O_RDWR | fs.constants.O_CREAT;
+    this.file = files.open(watermarkPath(partitionDir), flags, flags, 0o644, { sameFile: false });
+    files.use(this.file, (fd) => fs.ftruncateSync(fd, SIZE));
+    encode(w, this.buf);
+    files.use(this.file, (fd) => fs.writeSync(fd, this.buf, 0, SIZE, 0));
   }
 
+  /**
+   * Never throws: it runs between an append's write and its acknowledgement. If reopening
+   * the file fails (EMFILE), readers in other processes stay behind (never ahead) until the
+   * next publish gets through; the writer's own view is not affected.
+   */
   publish(w: PublishedWatermarks): void {
     encode(w, this.buf);
-    fs.writeSync(this.fd, this.buf, 0, SIZE, 0);
+    try {
+      this.files.use(this.file, (fd) => fs.writeSync(fd, this.buf, 0, SIZE, 0));
+      this.warned = false;
+    } catch (e) {
+      if (!this.warned) process.emitWarning(fileError(e, 'publish the watermarks to', this.file.path).message);
+      this.warned = true;
+    }
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.files.close(this.file);
   }
 }
 
