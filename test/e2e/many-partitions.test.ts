@@ -17,19 +17,23 @@ const PARTITIONS = 10_000;
 const LIMIT = 1024;
 const TIMEOUT_MS = 240_000;
 
-function underLimit(args: string[], dataDir: string): ChildProcessWithoutNullStreams {
+function underLimit(args: string[], dataDir: string, maxOpenFiles = ''): ChildProcessWithoutNullStreams {
   return spawn('bash', ['-c', `ulimit -n ${LIMIT} && exec "$0" "$@"`, process.execPath, CLI, ...args], {
-    env: { ...process.env, SLUICE_DEBUG: '', SLUICE_DATA_DIR: dataDir, SLUICE_MAX_OPEN_FILES: '' },
+    env: { ...process.env, SLUICE_DEBUG: '', SLUICE_DATA_DIR: dataDir, SLUICE_MAX_OPEN_FILES: maxOpenFiles },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
 
-async function ok(args: string[], dataDir: string, input = ''): Promise<CliResult> {
-  const child = underLimit(args, dataDir);
+async function run(args: string[], dataDir: string, input = '', maxOpenFiles = ''): Promise<CliResult> {
+  const child = underLimit(args, dataDir, maxOpenFiles);
   const done = finished(child, TIMEOUT_MS);
   child.stdin.on('error', () => {});
   child.stdin.end(input);
-  const r = await done;
+  return done;
+}
+
+async function ok(args: string[], dataDir: string, input = ''): Promise<CliResult> {
+  const r = await run(args, dataDir, input);
   assert.equal(r.code, 0, `sluice ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r;
 }
@@ -106,4 +110,19 @@ test(`a topic of ${PARTITIONS} partitions under ulimit -n ${LIMIT}: created, wri
     broker.child.kill('SIGTERM');
     await broker.exit;
   }
+});
+
+test('maxOpenFiles set above ulimit -n: EMFILE is one sluice: line naming the limit, the setting and what to do', { timeout: TIMEOUT_MS }, async (t) => {
+  const data = tmpDir(t);
+  // 600 partitions hold 1,200 files (segment and hw): under a bound of 5,000 none is closed.
+  const r = await run(['topic', 'create', 'wide', '--partitions', '600'], data, '', '5000');
+  assert.equal(r.code, 1, `exit 1 (an I/O error), got ${r.code}: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+  assert.match(lines[0]!, /^sluice: .*EMFILE/);
+  assert.match(lines[0]!, new RegExp(`may open ${LIMIT}: \`ulimit -n\``), 'names the limit');
+  assert.match(lines[0]!, /lower \$SLUICE_MAX_OPEN_FILES .*now 5000/, 'names the setting and its value');
+  assert.match(lines[0]!, /topics\/wide\//, 'names the file');
+  // The failed creation left nothing; under the default bound the same topic is created.
+  await ok(['topic', 'create', 'wide', '--partitions', '600'], data);
 });

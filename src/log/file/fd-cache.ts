@@ -17,7 +17,7 @@
 // inode refuses (ESTALE) and the owner looks again (partition-refresh.ts).
 
 import fs from 'node:fs';
-import { openFilesLimit } from './file-errors.ts';
+import { noteMaxOpenFiles, openFilesLimit } from './file-errors.ts';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 
 const DEFAULT_MIN = 256;
@@ -77,6 +77,8 @@ export class FdCache {
   constructor(maxOpenFiles = defaultMaxOpenFiles()) {
     if (!Number.isSafeInteger(maxOpenFiles) || maxOpenFiles < 1) throw new RangeError(`maxOpenFiles must be a positive integer, got ${maxOpenFiles}`);
     this.maxOpenFiles = maxOpenFiles;
+    noteMaxOpenFiles(maxOpenFiles);
+    openFilesLimit(); // read now, while a descriptor is free: an EMFILE message names it
   }
 
   get openCount(): number {

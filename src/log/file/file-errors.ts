@@ -14,14 +14,30 @@ const HINTS: Record<string, string> = {
   EIO: 'the disk reported an I/O error: check it (dmesg) before retrying',
 };
 
-/** The soft limit on open files of this process (`ulimit -n`), or null where it cannot be read. */
+let limitRead: { value: number | null } | null = null;
+
+/**
+ * The soft limit on open files of this process (`ulimit -n`), or null where it cannot be read.
+ * Read once: when EMFILE strikes, reading /proc/self/limits fails too, and the message
+ * lost the very number it is for. A process cannot raise its own limit without native code.
+ */
 export function openFilesLimit(): number | null {
+  if (limitRead) return limitRead.value;
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
-  } catch {
-    return null;
+    limitRead = { value: m && m[1] !== 'unlimited' ? Number(m[1]) : null };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return null; // try again later, when a descriptor is free
+    limitRead = { value: null };
   }
+  return limitRead.value;
+}
+
+/** The bound of the last file cache made (fd-cache.ts), for the EMFILE hint. */
+let maxOpenFilesInUse: number | null = null;
+export function noteMaxOpenFiles(n: number): void {
+  maxOpenFilesInUse = n;
 }
 
 export function hintFor(code: string | undefined): string | undefined {
@@ -29,7 +45,7 @@ export function hintFor(code: string | undefined): string | undefined {
     const limit = openFilesLimit();
     // Sluice keeps at most $SLUICE_MAX_OPEN_FILES segment files open (fd-cache.ts), so this is
     // the rest of the process (sockets, a job's own files) or a cache bound set too high.
-    return `too many open files${limit === null ? '' : ` (this process may open ${limit}: \`ulimit -n\`)`}; raise the limit (e.g. \`ulimit -n 65536\`), or lower $SLUICE_MAX_OPEN_FILES (the segment files Sluice keeps open, now ${process.env.SLUICE_MAX_OPEN_FILES || 'the default'}), then retry`;
+    return `too many open files${limit === null ? '' : ` (this process may open ${limit}: \`ulimit -n\`)`}; raise the limit (e.g. \`ulimit -n 65536\`), or lower $SLUICE_MAX_OPEN_FILES (the segment files Sluice keeps open, now ${maxOpenFilesInUse ?? 'the default'}), then retry`;
   }
   return code === undefined ? undefined : HINTS[code];
 }
