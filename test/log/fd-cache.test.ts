@@ -173,3 +173,29 @@ test('a read in flight keeps its segment open while other partitions push it out
     await log.close();
   }
 });
+
+test('fsync interval: partitions written between two syncs stay within the bound, and read back whole', async (t) => {
+  const dir = tmpDir(t);
+  const MAX = 8;
+  const PARTITIONS = 40;
+  const log = await openFileLog({ dataDir: dir, maxOpenFiles: MAX });
+  try {
+    // An hour: no interval sync runs during the test, every written segment stays unsynced.
+    await log.createTopic('t', { partitions: PARTITIONS, fsync: { intervalMs: 3_600_000 } });
+    for (let p = 0; p < PARTITIONS; p++) await log.append('t', p, [{ key: null, value: Buffer.from(`p${p}`) }]);
+    assert.ok(log.files.openCount <= MAX, `open files ${log.files.openCount} within ${MAX}`);
+    assert.ok(fdsUnder(dir).filter((f) => f.includes('/topics/')).length <= MAX);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const got = (await log.read('t', p, 0)).records.map((r) => Buffer.from(r.value!).toString());
+      assert.deepEqual(got, [`p${p}`]);
+    }
+  } finally {
+    await log.close();
+  }
+  const again = await openFileLog({ dataDir: dir, maxOpenFiles: MAX });
+  try {
+    for (let p = 0; p < PARTITIONS; p++) assert.equal((await again.read('t', p, 0)).records.length, 1);
+  } finally {
+    await again.close();
+  }
+});

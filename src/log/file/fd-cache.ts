@@ -55,6 +55,11 @@ export class CachedFile {
   readonly reopenFlags: string | number;
   /** Whether a reopen must find the inode first opened (false: any file at the path will do). */
   readonly sameFile: boolean;
+  /**
+   * Runs just before the cache closes the descriptor to make room (not on close()): an owner
+   * with unsynced writes fsyncs here, since a later descriptor might not report their error.
+   */
+  beforeEvict: ((fd: number) => void) | null = null;
 
   constructor(path: string, reopenFlags: string | number, sameFile: boolean) {
     this.path = path;
@@ -172,6 +177,8 @@ export class FdCache {
     for (const f of this.lru.keys()) {
       if (this.lru.size <= target) break;
       if (f.pins > 0) continue;
+      f.beforeEvict?.(f.fd);
+      f.beforeEvict = null;
       this.closeFd(f);
       this.evictions++;
       closed = true;

@@ -74,11 +74,12 @@ export class Partition {
   private waiters = new Set<Waiter>();
   private dirty = false;
   /**
-   * With `interval`, the segment holding unsynced writes stays pinned open until its fsync: a descriptor
-   * opened after a write-back error would not report it (errseq), so closing the one that
-   * wrote could let that fsync succeed on data that never reached the disk.
+   * With `interval`, the segment holding unsynced writes is fsynced before the cache closes its
+   * descriptor to make room: a descriptor opened after a write-back error might not report it
+   * (errseq), so the interval's fsync on a reopened one could succeed on data never on disk.
+   * Pinning it open instead let every partition written between two syncs hold a descriptor.
    */
-  private dirtyPin: Segment | null = null;
+  private dirtySeg: Segment | null = null;
   /** The interval fsync in flight: close waits for it, so it never publishes into a closed file. */
   private syncing: Promise<void> | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -341,17 +342,27 @@ export class Partition {
 
   private markDirty(): void {
     this.dirty = true;
-    // `never` promises no fsync to report errors of; pinning every written partition until its
-    // roll would make the bound meaningless for such topics.
-    if (this.dirtyPin === this.active || typeof this.config.fsync !== 'object') return;
-    this.unpinDirty();
-    this.dirtyPin = this.active;
-    this.files.acquire(this.active.file);
+    // `never` promises no fsync whose errors could be lost.
+    if (typeof this.config.fsync !== 'object') return;
+    const seg = this.active;
+    this.dirtySeg = seg;
+    seg.file.beforeEvict ??= (fd) => this.syncBeforeEvict(seg, fd);
   }
 
-  private unpinDirty(): void {
-    if (this.dirtyPin) this.files.release(this.dirtyPin.file);
-    this.dirtyPin = null;
+  /** Called by the cache, synchronously, while another file waits for the room. */
+  private syncBeforeEvict(seg: Segment, fd: number): void {
+    if (this.dirtySeg !== seg || this.failure) return;
+    try {
+      fs.fdatasyncSync(fd);
+    } catch (e) {
+      this.fail(e, []);
+    }
+  }
+
+  private forgetDirty(seg: Segment): void {
+    if (this.dirtySeg !== seg) return;
+    seg.file.beforeEvict = null;
+    this.dirtySeg = null;
   }
 
   private shouldRoll(extraBytes: number): boolean {
@@ -388,7 +399,7 @@ export class Partition {
     // Under every policy, also `never`: a closed segment is whole on disk, so its index (and the
     // next segment's base) are evidence that recovery may hold it to.
     await old.withFd((fd) => io.fdatasync(fd));
-    if (this.dirtyPin === old) this.unpinDirty();
+    this.forgetDirty(old);
     this.syncedEnd = Math.max(this.syncedEnd, old.nextOffset);
     old.persistIndex();
     writeProducerSnapshot(this.dir, baseOffset, this.lastStamps);
@@ -428,8 +439,8 @@ export class Partition {
       this.fail(e, []);
       return;
     }
-    // Appends since the sync began marked it dirty again: it stays pinned for the next sync.
-    if (!this.dirty && this.dirtyPin === seg) this.unpinDirty();
+    // Appends since the sync began marked it dirty again: their fsync is still owed.
+    if (!this.dirty) this.forgetDirty(seg);
     this.syncedEnd = Math.max(this.syncedEnd, upTo);
     this.published?.publish(this.watermarks());
   }
@@ -537,7 +548,7 @@ export class Partition {
         failed = fileError(e, `finish writing ${this.where()} in`, this.dir);
       }
     }
-    this.unpinDirty();
+    if (this.dirtySeg) this.forgetDirty(this.dirtySeg);
     for (const s of this.segments) s.close();
     this.published?.close();
     if (failed !== undefined) throw failed;
