@@ -16,11 +16,17 @@
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import { EMPTY_HEADERS, timestampError, type Headers, type LogRecord, type ProducerRecord } from '../record.ts';
+import { MAX_BATCH_BYTES } from '../log/batch.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 4 + 1 + 1 + 1 + 4 + 4;
-/** Default hard limit on one frame (a produce batch or a fetch response). */
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Default hard limit on one frame (a produce batch or a fetch response): one full
+ * batch of the log and room for the request's JSON and the wire's few bytes more
+ * per record. At exactly MAX_BATCH_BYTES, a record the log accepts (up to
+ * MAX_RECORD_BYTES) made a frame just over the limit, refused by every broker.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = MAX_BATCH_BYTES + 1024 * 1024;
 
 export const KIND_REQUEST = 1;
 export const KIND_RESPONSE = 2;

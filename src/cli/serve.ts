@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import { resolveToken } from '../broker/auth.ts';
 import { Broker, DEFAULT_HTTP, DEFAULT_LISTEN } from '../broker/broker.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../broker/protocol.ts';
 import { dataDirOf, parseIntArg } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 
@@ -41,7 +42,7 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate: TLS for the protocol (sluices://) and HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--max-connections <n>', 'refuse connections beyond this many', parseIntArg(1), 1024)
-    .option('--max-frame-bytes <n>', 'largest request or response frame', parseIntArg(1024), 64 * 1024 * 1024)
+    .option('--max-frame-bytes <n>', 'largest request or response frame', parseIntArg(1024), DEFAULT_MAX_FRAME_BYTES)
     .action(async (opts: ServeOptions, cmd: Command) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'give both --tls-cert and --tls-key, or neither');
       const token = resolveToken({ token: opts.authToken, tokenFile: opts.authTokenFile, env: process.env['SLUICE_TOKEN'] });

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
-import { FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../broker/protocol.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../broker/protocol.ts';
 
 export interface BrokerAddress {
   host: string;
@@ -56,7 +56,17 @@ interface Pending {
   blob: Buffer | undefined;
   resolve: (r: Response) => void;
   reject: (e: Error) => void;
+  /** The frame's length field as last written: how the broker's TOO_LARGE (id 0) names it. */
+  frameLength?: number;
 }
+
+/**
+ * A response is a read's records (up to the read's soft maxBytes plus one batch) or
+ * an append's reply; the broker is trusted, so its frames may be larger than the
+ * requests it accepts. A response over the reader's limit would break the connection
+ * and its request would be sent again and again.
+ */
+const MAX_RESPONSE_FRAME_BYTES = 2 * DEFAULT_MAX_FRAME_BYTES;
 
 export class BrokerConnection {
   readonly address: BrokerAddress;
@@ -100,7 +110,9 @@ export class BrokerConnection {
   }
 
   private write(id: number, p: Pending): void {
-    for (const b of encodeFrame(KIND_REQUEST, p.type, id, p.json, p.blob)) this.socket!.write(b);
+    const frame = encodeFrame(KIND_REQUEST, p.type, id, p.json, p.blob);
+    p.frameLength = frame[0]!.readUInt32BE(0);
+    for (const b of frame) this.socket!.write(b);
   }
 
   private connect(): Promise<void> {
@@ -151,7 +163,7 @@ export class BrokerConnection {
       const socket =
         path !== undefined ? net.connect({ path }) : this.address.tls ? tls.connect({ host, port, ca: this.o.ca, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
       if (path === undefined) socket.setNoDelay(true);
-      const reader = new FrameReader();
+      const reader = new FrameReader(MAX_RESPONSE_FRAME_BYTES);
       let greeted = false;
       const fail = (e: Error) => {
         socket.destroy();
@@ -198,6 +210,7 @@ export class BrokerConnection {
       // A connection-level error (the broker is closing the connection): outstanding requests are retried.
       const e = errorFrom(f.json);
       if (isSluiceError(e, ErrorCodes.UNAUTHORIZED)) this.failAll(e);
+      if (isSluiceError(e, ErrorCodes.TOO_LARGE)) this.failTooLarge(e);
       return;
     }
     const p = this.pending.get(f.id);
@@ -205,6 +218,26 @@ export class BrokerConnection {
     this.pending.delete(f.id);
     if (f.kind === KIND_ERROR) p.reject(errorFrom(f.json));
     else p.resolve({ json: f.json, blob: f.blob });
+  }
+
+  /**
+   * The broker refused a frame as too large: sent again, it would be refused
+   * again, forever. The request(s) of that length fail; the others are retried on
+   * the next connection (the broker read nothing after the refused frame).
+   */
+  private failTooLarge(e: SluiceError): void {
+    const { length, limit } = e.details as { length?: unknown; limit?: unknown };
+    const refused = [...this.pending].filter(([, p]) => p.frameLength === length);
+    const error = new SluiceError(
+      ErrorCodes.TOO_LARGE,
+      `a request of ${String(length)} bytes is over the broker's limit of ${String(limit)} bytes for one frame (sluice serve --max-frame-bytes); send fewer or smaller records at a time, or raise the limit`,
+      { length, limit },
+    );
+    // No request of that length (cannot happen with this client): fail them all rather than loop.
+    for (const [id, p] of refused.length > 0 ? refused : [...this.pending]) {
+      this.pending.delete(id);
+      p.reject(error);
+    }
   }
 
   private failAll(e: Error): void {

@@ -96,7 +96,11 @@ export class RemoteLog implements Log {
       // An invalid timestamp: a rejection, as from any Log, never a throw from append().
       return Promise.reject(e);
     }
-    if (options?.producer) return this.call('append', { topic, partition, count: records.length, producer: options.producer }, blob);
+    if (options?.producer) {
+      return this.call<AppendResult>('append', { topic, partition, count: records.length, producer: options.producer }, blob).catch((e: unknown) => {
+        throw isSluiceError(e, ErrorCodes.TOO_LARGE) ? tooLarge(e, topic, partition, records.length) : e;
+      });
+    }
     const key = `${topic}\0${partition}`;
     let p = this.partitions.get(key);
     if (!p) this.partitions.set(key, (p = { sequence: -1, tail: Promise.resolve(), unknown: null, acked: null }));
@@ -114,6 +118,7 @@ export class RemoteLog implements Log {
         slot.acked = r.lastOffset + 1;
         return r;
       } catch (e) {
+        if (isSluiceError(e, ErrorCodes.TOO_LARGE)) throw tooLarge(e, topic, partition, records.length);
         if (!outcomeUnknown(e)) throw e;
         slot.unknown = { sequence, blob };
         throw unknownAppend(e, topic, partition, records.length, slot.acked);
@@ -241,6 +246,11 @@ function unknownAppend(e: SluiceError, topic: string, partition: number, count: 
     { ...e.details, topic, partition, outcome: 'unknown', ...(acked === null ? {} : { offset: acked }) },
     { cause: e },
   );
+}
+
+/** The broker refused the append's frame: nothing of it was written (the broker never read it). */
+function tooLarge(e: SluiceError, topic: string, partition: number, count: number): SluiceError {
+  return new SluiceError(e.code, `the append of ${count} record${count === 1 ? '' : 's'} to ${where(topic, partition)} was not written: ${e.message}`, { ...e.details, topic, partition }, { cause: e });
 }
 
 /** Opens a client for the broker at `url` and checks that it answers (and accepts the token). */
