@@ -99,7 +99,9 @@ export async function readChangelogLatest(log: Log, job: string): Promise<Map<st
   for (;;) {
     const r = await log.read(topic, 0, offset, { isolation: 'read_committed' });
     for (const rec of r.records) if (rec.key) latest.set(Buffer.from(rec.key).toString('utf8'), rec.value ? Buffer.from(rec.value).toString('utf8') : '');
-    if (r.nextOffset >= r.highWatermark) return latest;
+    // Done only after a read *at* the end: that is where a reader finds out that records a writer
+    // synced are missing (DAMAGED), instead of restoring an older state as if it were the newest.
+    if (r.records.length === 0 && r.nextOffset >= r.highWatermark) return latest;
     offset = r.nextOffset;
   }
 }

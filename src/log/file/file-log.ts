@@ -253,7 +253,7 @@ export class FileLog implements Log {
         config: info.config,
         writable: !this.readOnly,
         damage: this.damage,
-        evidence: this.readOnly ? [] : this.endEvidence(info, i),
+        evidence: this.readOnly && !this.collecting ? [] : this.endEvidence(info, i),
         lockPath: join(this.dataDir, 'LOCK'),
         files: this.files,
       });

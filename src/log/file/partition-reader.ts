@@ -56,7 +56,7 @@ export function corruption(p: Partition, offset: number, seg: Segment, position:
   return new SluiceError(
     ErrorCodes.CORRUPT_RECORD,
     `corrupt batch in ${p.where(offset)} (${problem} check failed at byte ${position} of ${seg.path}); ` +
-      `its records are not returned. Restore the partition from a backup, or read on from an offset past the damage.`,
+      `its records are not returned. Run \`sluice repair --data-dir DIR\` to see what a repair would lose, restore the partition from a backup, or read on from an offset past the damage.`,
     { topic: p.topic, partition: p.partition, offset, file: seg.path, position },
   );
 }

@@ -56,9 +56,14 @@ export interface RecoveryTarget {
   config: TopicConfig;
 }
 
-/** The damage among a partition's segments (oldest first), judged against the evidence. */
-export function findDamage(p: RecoveryTarget, opened: readonly OpenedSegment[], evidence: readonly EndEvidence[]): Damage[] {
+/**
+ * The damage among a partition's segments (oldest first), judged against the evidence.
+ * `midSegment` (only `sluice repair`, which scans every segment in full): also bad batches
+ * with valid ones after them, which a writer leaves for reads to report (CORRUPT_RECORD).
+ */
+export function findDamage(p: RecoveryTarget, opened: readonly OpenedSegment[], evidence: readonly EndEvidence[], midSegment = false): Damage[] {
   const out: Damage[] = [];
+  if (midSegment) for (const o of opened) if (o.scan.corrupt.some((c) => Number.isFinite(c.resumeOffset))) out.push(corruptBatchesDamage(p, o));
   for (let i = 0; i + 1 < opened.length; i++) {
     const d = closedSegmentDamage(p, opened[i]!, opened[i + 1]!.segment.baseOffset);
     if (d) out.push(d);
@@ -111,6 +116,43 @@ function missingPartitionDamage(p: RecoveryTarget, evidence: readonly EndEvidenc
       fs.mkdirSync(p.dir, { recursive: true });
       fs.closeSync(fs.openSync(join(p.dir, segmentFileName(e.end)), 'w'));
       writeWatermarkFile(p.dir, { highWatermark: e.end, lastStableOffset: e.end, syncedEnd: e.end });
+      fsyncDir(p.dir);
+    },
+  };
+}
+
+/**
+ * Bad batches inside a segment: the repair rewrites it (tmp + rename) with a gap batch in place
+ * of each bad range, so its offsets read as lost, are never reused, and the batches after it stay.
+ */
+function corruptBatchesDamage(p: RecoveryTarget, o: OpenedSegment): Damage {
+  const path = o.segment.path;
+  const bad = o.scan.corrupt.filter((c) => Number.isFinite(c.resumeOffset));
+  const ranges = bad.map((c) => offsets(p, c.offset, c.resumeOffset));
+  return {
+    file: path,
+    problem: `bad batches in ${p.topic}/${p.partition} with valid ones after them: ${bad.map((c) => `${c.kind} check failed at byte ${c.position} (offset ${c.offset})`).join(', ')}`,
+    loss: `${ranges.join(', ')} (the records of the bad batches)`,
+    action: `rewrite ${path} with the bad bytes replaced by a mark that ${ranges.join(', ')} are lost, so they are never reused`,
+    repair: () => {
+      const buf = fs.readFileSync(path);
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (const c of bad) {
+        parts.push(buf.subarray(at, c.position), encodeGapBatch(c.offset, c.resumeOffset, Date.now()));
+        at = c.resumeAt;
+      }
+      parts.push(buf.subarray(at));
+      const tmp = `${path}.tmp`;
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeSync(fd, Buffer.concat(parts));
+        fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      for (const f of [indexPath(path), timeIndexPath(path)]) fs.rmSync(f, { force: true });
+      fs.renameSync(tmp, path);
       fsyncDir(p.dir);
     },
   };

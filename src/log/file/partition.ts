@@ -162,7 +162,8 @@ export class Partition {
       const last = i === bases.length - 1;
       const o = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
         writable: this.writable,
-        full: last,
+        // `sluice repair` scans every segment in full, to list bad batches anywhere.
+        full: last || report.mode === 'collect',
         files: this.files,
         // The active segment's producer stamps rebuild the idempotence window after a restart.
         onBatch: last ? (h) => this.noteProducer(h) : undefined,
@@ -178,10 +179,11 @@ export class Partition {
       this.segments.push(segment);
       opened.push(o);
     }
-    if (this.writable) {
+    // Judged by writers, and by `sluice repair`'s read-only dry run so that it lists what --yes would repair.
+    if (this.writable || report.mode === 'collect') {
       const hw = readPublishedWatermark(this.dir);
       const all = hw ? [{ end: hw.syncedEnd, source: `${this.dir}/hw (the synced end)` }, ...evidence] : evidence;
-      const found = findDamage(this, opened, all);
+      const found = findDamage(this, opened, all, report.mode === 'collect');
       for (const d of found) report.report(d); // throws in 'refuse' mode
       if (found.length > 0) {
         // Collect mode (`sluice repair`): keep everything as found; this partition takes no appends.
@@ -189,6 +191,8 @@ export class Partition {
         this.nextOffset = this.highWatermark = this.segments.length > 0 ? this.active.nextOffset : 0;
         return;
       }
+    }
+    if (this.writable) {
       const last = opened[opened.length - 1];
       if (last && last.wholeEnd < last.fileSize) {
         // A crash tore the last append after the last sync point: it was never acknowledged, and
