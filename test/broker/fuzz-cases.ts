@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { encodeRecords, decodeRecords, HEADER_BYTES, REQUEST_TYPES, type Frame } from '../../src/broker/protocol.ts';
-import type { LogRecord, ProducerRecord } from '../../src/record.ts';
+import { timestampError, type LogRecord, type ProducerRecord } from '../../src/record.ts';
 
 export const GOLDEN = 'golden';
 export const SCRATCH = 'scratch';
@@ -282,8 +282,10 @@ function scratchAppend(c: Ctx): Part {
   if (want !== null) {
     const w = want;
     const valid = w.every((x) => Object.values(x.headers ?? {}).every((v) => typeof v === 'string'));
-    e.codes = valid ? [] : ['PROTOCOL_ERROR'];
-    if (valid) e.ok = (j: { baseOffset: number; lastOffset: number }) => void c.accepted.push({ p, base: j.baseOffset, last: j.lastOffset, records: w });
+    // A flipped bit in a timestamp can make it fractional, negative or past 8.64e15: refused as the log refuses it.
+    const badTime = valid && timestampError(w) !== null;
+    e.codes = !valid ? ['PROTOCOL_ERROR'] : badTime ? ['INVALID_ARGUMENT'] : [];
+    if (valid && !badTime) e.ok = (j: { baseOffset: number; lastOffset: number }) => void c.accepted.push({ p, base: j.baseOffset, last: j.lastOffset, records: w });
   }
   return { bytes: req('append', id, { topic: SCRATCH, partition: p, count: n }, blob), expects: [e] };
 }

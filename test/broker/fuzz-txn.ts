@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { decodeRecords, encodeRecords, REQUEST_TYPES } from '../../src/broker/protocol.ts';
 import type { Log, ProducerIdentity } from '../../src/log/log.ts';
 import type { RemoteLog } from '../../src/log/remote/remote-log.ts';
-import type { ProducerRecord } from '../../src/record.ts';
+import { timestampError, type ProducerRecord } from '../../src/record.ts';
 import { GOLDEN, checkReply, flip, frame, int, pick, randomRecords, sameRecords, type Expect, type Rand } from './fuzz-cases.ts';
 import { prng } from '../helpers/crash-records.ts';
 import { RawConn } from './helpers.ts';
@@ -101,6 +101,8 @@ export class TxnFuzzer {
       // refused, below
     }
     if (decoded === null) e.codes = ['PROTOCOL_ERROR'];
+    // A flipped bit in a timestamp can make it fractional, negative or past 8.64e15: refused, nothing written.
+    else if (timestampError(decoded) !== null) e.codes = ['INVALID_ARGUMENT'];
     else if (how === 'valid' || how === 'mutated') {
       const want = decoded;
       e.ok = (j: { appended: { topic: string; partition: number; baseOffset: number; lastOffset: number }[] }) => {

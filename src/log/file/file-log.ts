@@ -15,8 +15,8 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
-import type { ProducerRecord } from '../../record.ts';
+import { ErrorCodes, SluiceError, isSluiceError, where } from '../../errors.ts';
+import { timestampError, type ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,
   AppendResult,
@@ -439,7 +439,11 @@ export class FileLog implements Log {
     if (sequence !== last + 1) {
       throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `transaction ${sequence} of producer ${transactionalId} does not follow ${last}; sequences go 1, 2, 3... per epoch`, { transactionalId });
     }
-    // Validate everything before writing anything.
+    // Validate everything before writing anything: a write refused once others were written fails the producer.
+    for (const w of body.writes) {
+      const badTime = timestampError(w.records, `${where(w.topic, w.partition)} in transaction ${sequence} of producer ${transactionalId}`);
+      if (badTime) throw badTime;
+    }
     const parts: { w: TransactionBody['writes'][number]; p: Partition }[] = [];
     for (const w of body.writes) if (w.records.length > 0) parts.push({ w, p: await this.partition(w.topic, w.partition) });
     const offsets: TxnOffset[] = [];
