@@ -21,15 +21,14 @@
 // fdatasync (delayed allocation without reservation, NFS, thin provisioning):
 // that case is the fault-injection test in test/e2e/exactly-once.test.ts.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BANK_APP, generateTransfers, sameList, setupDataDir } from '../fixtures/crash-harness.ts';
 import { EXAMPLES, missingTools } from '../exec/harness.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
+import { freeBytes, mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { values as committedValues } from '../log/suite/transactions.ts';
 import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
@@ -45,9 +44,7 @@ const JOB_ROOM = 300_000;
 const EXEC_ROOM = 300_000;
 
 function whyNot(): string | null {
-  if (process.platform !== 'linux') return 'it needs Linux to mount a tmpfs';
-  if (process.getuid?.() !== 0) return 'it needs root to mount a tmpfs (run it as root, as CI does)';
-  return missingTools();
+  return tmpfsUnavailable() ?? missingTools();
 }
 
 const why = whyNot();
@@ -55,34 +52,6 @@ const why = whyNot();
 const mustRun = process.env.CI === 'true';
 const skip = why !== null && !mustRun ? `disk-full test skipped: ${why}` : false;
 
-/** A tmpfs of `size` mounted on a fresh directory, unmounted and removed when the test ends; null if mount refuses (not CI). */
-function mountTmpfs(t: TestContext, size: string): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-disk-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (e) {
-    rmdirSync(dir);
-    const msg = `could not mount a tmpfs on ${dir}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || String(e)}`;
-    if (mustRun) throw new Error(`CI=true, so the disk-full test must run, but ${msg}`);
-    t.skip(`disk-full test skipped: ${msg}`);
-    return null;
-  }
-  t.after(() => {
-    try {
-      execFileSync('umount', [dir], { stdio: 'pipe' });
-    } catch {
-      // Busy (a process left behind by a failure): detach now, freed when it exits.
-      execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
-    }
-    rmdirSync(dir);
-  });
-  return dir;
-}
-
-function freeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
-}
 
 /** A file of `bytes` (tmpfs allocates the pages as they are written). */
 function filler(path: string, bytes: number): string {
