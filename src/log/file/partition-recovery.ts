@@ -42,6 +42,7 @@ import { segmentFileName, type OpenedSegment } from './segment.ts';
 import { indexPath, timeIndexPath } from './segment-index.ts';
 import { writeWatermarkFile } from './watermark-file.ts';
 import { removeProducerSnapshot } from './producer-state.ts';
+import { replaceFile } from './json-frames.ts';
 
 /** Something durable saying offsets below `end` existed; `source` names it for messages. */
 export interface EndEvidence {
@@ -143,17 +144,10 @@ function corruptBatchesDamage(p: RecoveryTarget, o: OpenedSegment): Damage {
         at = c.resumeAt;
       }
       parts.push(buf.subarray(at));
-      const tmp = `${path}.tmp`;
-      const fd = fs.openSync(tmp, 'w');
-      try {
-        fs.writeSync(fd, Buffer.concat(parts));
-        fs.fdatasyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
+      // Derived from the segment: gone before it changes, so no index outlives the bytes it describes.
       for (const f of [indexPath(path), timeIndexPath(path)]) fs.rmSync(f, { force: true });
-      fs.renameSync(tmp, path);
-      fsyncDir(p.dir);
+      replaceFile(path, Buffer.concat(parts));
+      removeProducerSnapshot(p.dir); // it may name a batch the gap replaced
     },
   };
 }

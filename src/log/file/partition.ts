@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError, where } from '../../errors.ts';
 import { timestampError, type ProducerRecord } from '../../record.ts';
-import { ATTR_TRANSACTIONAL, batchTooLarge, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type BatchHeader, type ProducerStamp } from '../batch.ts';
+import { ATTR_TRANSACTIONAL, batchTooLarge, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type ProducerStamp } from '../batch.ts';
 import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
 import { offsetForTimestamp, readPartition } from './partition-reader.ts';
 import { io, fsyncDir } from './io.ts';
@@ -166,7 +166,7 @@ export class Partition {
         full: last || report.mode === 'collect',
         files: this.files,
         // The active segment's producer stamps rebuild the idempotence window after a restart.
-        onBatch: last ? (h) => this.noteProducer(h) : undefined,
+        onBatch: last ? (h) => noteBatch(this.lastStamps, h) : undefined,
       });
       const segment = o.segment;
       const prev = this.segments[this.segments.length - 1];
@@ -259,10 +259,6 @@ export class Partition {
         queueMicrotask(() => void this.flushLoop());
       }
     });
-  }
-
-  private noteProducer(h: BatchHeader): void {
-    noteBatch(this.lastStamps, h);
   }
 
   /** The stamps of the closed segments, from the snapshot and the segments it does not cover, under the active one's. */

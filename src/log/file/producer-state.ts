@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../../util/crc32c.ts';
 import type { BatchHeader } from '../batch.ts';
+import { replaceFile } from './json-frames.ts';
 
 export interface ProducerLast {
   epoch: number;
@@ -57,21 +58,12 @@ export function readProducerSnapshot(partitionDir: string): { end: number; windo
   }
 }
 
-/** Writes the snapshot whole (tmp file, fdatasync, rename): a crash leaves the old one or the new one. */
+/** Writes the snapshot whole: a crash leaves the old one or the new one. */
 export function writeProducerSnapshot(partitionDir: string, end: number, window: ProducerWindow, now = Date.now()): void {
   const producers: number[][] = [];
   for (const [id, s] of window) if (now - s.appendTime < PRODUCER_EXPIRY_MS) producers.push([id, s.epoch, s.sequence, s.count, s.baseOffset, s.appendTime]);
   const body = JSON.stringify({ v: VERSION, end, producers });
-  const path = join(partitionDir, FILE);
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, `${crc32c(Buffer.from(body)).toString(16)}\n${body}`);
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path);
+  replaceFile(join(partitionDir, FILE), Buffer.from(`${crc32c(Buffer.from(body)).toString(16)}\n${body}`));
 }
 
 /** Forgets the snapshot (a repair that cut records may have cut batches it names). */
