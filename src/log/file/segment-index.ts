@@ -171,7 +171,11 @@ function inspectIndexFile(path: string, magic: number, covered: number | null, e
   try {
     buf = readFileSync(path);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(e as Error).message})`;
+    const code = (e as NodeJS.ErrnoException).code;
+    // Short of descriptors (or memory), the process cannot read a sound index: that is the
+    // environment's error to report, not damage to warn about and rebuild around.
+    if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') throw fileError(e, 'read the index', path);
+    return code === 'ENOENT' ? 'missing' : `unreadable (${(e as Error).message})`;
   }
   if (buf.length < HEADER) return `${buf.length} bytes long, shorter than its ${HEADER}-byte header`;
   if (buf.readUInt32BE(0) !== magic) return 'not an index of this kind (bad magic)';
