@@ -18,7 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openFileLog, runJob, topicSink, topicSource, type FileLog } from '../src/index.ts';
-import type { Guarantee } from '../src/connectors/connector.ts';
+import type { Guarantee } from '../src/dataflow/io.ts';
 import { build } from '../examples/bank-transfers/app.ts';
 import { fmtMs, fmtRatio, median, now, percentile, printTable, removeDir, settle, tempDir } from './util.ts';
 

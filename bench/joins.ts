@@ -37,7 +37,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { openFileLog, Producer, runJob, type FileLog } from '../src/index.ts';
-import type { Guarantee, SourceBatch } from '../src/connectors/connector.ts';
+import type { Guarantee, SourceBatch } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { EMPTY_HEADERS } from '../src/record.ts';
 import { Engine } from '../src/runtime/engine.ts';

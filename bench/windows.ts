@@ -32,7 +32,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { Application, hopping, json, jsonOf, openFileLog, Producer, runJob, topicSink, topicSource, tumbling, type FileLog, type WindowResult, type WindowSpec } from '../src/index.ts';
-import type { Guarantee, SourceBatch, SourceRecord } from '../src/connectors/connector.ts';
+import type { Guarantee, SourceBatch, SourceRecord } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { partitionForKey } from '../src/partitioner.ts';
 import { EMPTY_HEADERS } from '../src/record.ts';

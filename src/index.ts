@@ -34,8 +34,8 @@ export type { SendRecord, RecordMetadata, ProducerOptions } from './log/producer
 export { Consumer } from './log/consumer.ts';
 export { RemoteLog, openRemoteLog } from './log/remote/remote-log.ts';
 export type { RemoteLogOptions } from './log/remote/remote-log.ts';
-export { Broker } from './broker/broker.ts';
-export type { BrokerOptions } from './broker/broker.ts';
+export { Broker } from './server/broker.ts';
+export type { BrokerOptions } from './server/broker.ts';
 export type { ConsumerOptions, ConsumerRecord, StartFrom, PollOptions } from './log/consumer.ts';
 
 export { Application, isApplication } from './dataflow/application.ts';
@@ -54,7 +54,7 @@ export { Table } from './dataflow/table.ts';
 export type { Change, Upsert, TableOptions } from './dataflow/table.ts';
 export type { StreamTableJoinOptions, StreamStreamJoinOptions } from './dataflow/joins.ts';
 export { Job, runJob } from './runtime/job.ts';
-export { QueryServer, type QueryServerOptions } from './runtime/query-server.ts';
+export { QueryServer, type QueryServerOptions } from './server/query-server.ts';
 export type { JobOptions, JobResult } from './runtime/job.ts';
 export { TestDriver } from './runtime/test-driver.ts';
 export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';

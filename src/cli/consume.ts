@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { SluiceError } from '../errors.ts';
 import { Consumer, type ConsumerOptions, type StartFrom } from '../log/consumer.ts';
-import { renderRecords } from './json-out.ts';
+import { renderRecords } from '../log/record-json.ts';
 import { parseIntArg, parsePartitionOffset, parseTime, withLog } from './options.ts';
 import { Output } from './stdout.ts';
 import { untilStopped } from './stop-signal.ts';

@@ -8,7 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { openFileLog } from '../log/file/file-log.ts';
 import { openRemoteLog } from '../log/remote/remote-log.ts';
-import { openSharedLog } from '../shared-dir/shared-log.ts';
+import { openSharedLog } from '../server/shared-log.ts';
 import type { Log } from '../log/log.ts';
 
 export const DEFAULT_DATA_DIR = './.sluice';
@@ -34,7 +34,7 @@ export function dataDirOf(cmd: Command): string {
 
 /**
  * Writers (topic create/delete, produce, run, exec) share the data dir: the first
- * holds its lock and serves it to the others (shared-dir/shared-log.ts). Readers
+ * holds its lock and serves it to the others (server/shared-log.ts). Readers
  * (consume, describe, list) open it read-only, beside any writer: they read the
  * files directly, so they need no holder and add no load to it.
  */

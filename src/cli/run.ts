@@ -4,10 +4,10 @@
 
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ErrorPolicy } from '../dataflow/application.ts';
-import type { Guarantee } from '../connectors/connector.ts';
+import type { Guarantee } from '../dataflow/io.ts';
 import { loadApplication } from '../runtime/load-app.ts';
 import { Job } from '../runtime/job.ts';
-import { QueryServer } from '../runtime/query-server.ts';
+import { QueryServer } from '../server/query-server.ts';
 import { parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 

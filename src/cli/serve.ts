@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import { resolveToken } from '../broker/auth.ts';
-import { Broker, DEFAULT_HTTP, DEFAULT_LISTEN } from '../broker/broker.ts';
-import { DEFAULT_MAX_FRAME_BYTES } from '../broker/protocol.ts';
+import { resolveToken } from '../server/auth.ts';
+import { Broker, DEFAULT_HTTP, DEFAULT_LISTEN } from '../server/broker.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.ts';
 import { dataDirOf, parseIntArg } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 

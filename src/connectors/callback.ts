@@ -2,7 +2,7 @@
 // job in a larger program. The function's promise is awaited, so a slow
 // callback slows the job like any other sink.
 
-import type { Sink, SinkContext, SinkRecord } from './connector.ts';
+import type { Sink, SinkContext, SinkRecord } from '../dataflow/io.ts';
 import { invalid } from './options.ts';
 
 export type SinkCallback = (records: SinkRecord[]) => void | Promise<void>;

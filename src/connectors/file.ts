@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SluiceError } from '../errors.ts';
-import type { Sink, SinkContext, SinkRecord } from './connector.ts';
+import type { Sink, SinkContext, SinkRecord } from '../dataflow/io.ts';
 import { encodeLines } from './framing.ts';
 import { checkBoolean, checkInt, checkObject, checkOneOf, checkString, errorText } from './options.ts';
 import { LineStreamSource } from './stream-source.ts';

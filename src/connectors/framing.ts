@@ -9,7 +9,7 @@
 
 import { SluiceError } from '../errors.ts';
 import { EMPTY_HEADERS } from '../record.ts';
-import type { SinkRecord, SourceBatch, SourceRecord } from './connector.ts';
+import type { SinkRecord, SourceBatch, SourceRecord } from '../dataflow/io.ts';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const NL = 0x0a;

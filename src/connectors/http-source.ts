@@ -11,7 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.ts';
 import { listen } from './listen.ts';
-import type { Source, SourceBatch, SourceContext } from './connector.ts';
+import type { Source, SourceBatch, SourceContext } from '../dataflow/io.ts';
 import { BatchQueue, LineDecoder, abortPromise } from './framing.ts';
 import { checkFunction, checkInt, checkObject, checkPort, checkString, errorText, stderrLogger } from './options.ts';
 

@@ -1,7 +1,7 @@
 // Sources and sinks for jobs. The factories are the public API; the classes
 // are exported as types for their extra members (address(), buffered).
 
-export type { Source, Sink, SourceBatch, SourceRecord, SourceContext, SourceCheckpoint, SinkRecord, SinkContext, Guarantee } from './connector.ts';
+export type { Source, Sink, SourceBatch, SourceRecord, SourceContext, SourceCheckpoint, SinkRecord, SinkContext, Guarantee } from '../dataflow/io.ts';
 export { topicSource } from './topic-source.ts';
 export { topicSink } from './topic-sink.ts';
 export type { TopicSource, TopicSourceOptions } from './topic-source.ts';

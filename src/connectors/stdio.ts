@@ -3,7 +3,7 @@
 
 import type { Readable, Writable } from 'node:stream';
 import { SluiceError } from '../errors.ts';
-import type { Sink, SinkContext, SinkRecord } from './connector.ts';
+import type { Sink, SinkContext, SinkRecord } from '../dataflow/io.ts';
 import { encodeLines } from './framing.ts';
 import { checkInt, checkObject } from './options.ts';
 import { LineStreamSource } from './stream-source.ts';

@@ -8,7 +8,7 @@
 
 import type { Readable } from 'node:stream';
 import { SluiceError, isSluiceError } from '../errors.ts';
-import type { Source, SourceBatch, SourceContext } from './connector.ts';
+import type { Source, SourceBatch, SourceContext } from '../dataflow/io.ts';
 import { BatchQueue, LineDecoder, abortPromise } from './framing.ts';
 
 export interface LineStreamOptions {

@@ -10,7 +10,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { SluiceError } from '../errors.ts';
-import type { Sink, SinkContext, SinkRecord } from './connector.ts';
+import type { Sink, SinkContext, SinkRecord } from '../dataflow/io.ts';
 import { encodeFrames, encodeRaw } from './framing.ts';
 import { checkFunction, checkInt, checkObject, checkOneOf, checkPort, checkString, errorText, stderrLogger } from './options.ts';
 

@@ -10,7 +10,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { SluiceError } from '../errors.ts';
-import type { Source, SourceBatch, SourceContext } from './connector.ts';
+import type { Source, SourceBatch, SourceContext } from '../dataflow/io.ts';
 import { listen } from './listen.ts';
 import { BatchQueue, DEFAULT_MAX_FRAME_BYTES, LengthPrefixedDecoder, LineDecoder, abortPromise, type Decoder } from './framing.ts';
 import { checkFunction, checkInt, checkObject, checkOneOf, checkPort, checkString, errorText, stderrLogger } from './options.ts';

@@ -10,7 +10,7 @@ import type { TransactionWrite } from '../log/log.ts';
 import { BatchingProducer, Producer, type SendRecord } from '../log/producer.ts';
 import { Partitioner } from '../partitioner.ts';
 import type { ProducerRecord } from '../record.ts';
-import type { Sink, SinkContext, SinkRecord } from './connector.ts';
+import type { Sink, SinkContext, SinkRecord } from '../dataflow/io.ts';
 import { checkFunction, checkInt, checkObject, checkString } from './options.ts';
 
 export interface TopicSinkOptions {

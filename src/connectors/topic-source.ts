@@ -12,7 +12,7 @@
 
 import { ErrorCodes, isSluiceError, SluiceError } from '../errors.ts';
 import type { Log, TopicPartitionOffset } from '../log/log.ts';
-import type { Source, SourceBatch, SourceCheckpoint, SourceContext, SourceRecord } from './connector.ts';
+import type { Source, SourceBatch, SourceCheckpoint, SourceContext, SourceRecord } from '../dataflow/io.ts';
 import { checkObject, checkOneOf, checkString, invalid } from './options.ts';
 
 export interface TopicSourceOptions {

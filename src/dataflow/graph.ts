@@ -4,7 +4,7 @@
 // same application run in a job, in a worker, or in the test driver.
 
 import type { Decoder, Encoder } from '../codec.ts';
-import type { Sink, Source } from '../connectors/connector.ts';
+import type { Sink, Source } from './io.ts';
 import type { Headers } from '../record.ts';
 import type { ProcessContext } from './context.ts';
 

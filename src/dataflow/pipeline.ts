@@ -2,7 +2,7 @@
 // they end in. An application runs all its pipelines side by side.
 
 import type { Decoder } from '../codec.ts';
-import type { Source } from '../connectors/connector.ts';
+import type { Source } from './io.ts';
 import type { Application } from './application.ts';
 import type { Node, SourceNode, WatermarkOptions } from './graph.ts';
 import { Stream } from './stream.ts';

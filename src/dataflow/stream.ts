@@ -3,7 +3,7 @@
 // source's codec fixes T, every operator's function types the next stream.
 
 import type { Encoder } from '../codec.ts';
-import type { Sink } from '../connectors/connector.ts';
+import type { Sink } from './io.ts';
 import type { ProcessContext } from './context.ts';
 import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec, Timer } from './graph.ts';
 import { WindowedStream } from './windowed-stream.ts';

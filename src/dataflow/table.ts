@@ -5,7 +5,7 @@
 // `toStream()` and `to(topic)` consume.
 
 import type { Decoder, Encoder } from '../codec.ts';
-import type { Sink } from '../connectors/connector.ts';
+import type { Sink } from './io.ts';
 import type { ProcessContext } from './context.ts';
 import { tableTableJoin } from './joins.ts';
 import type { ProcessNode } from './graph.ts';

@@ -21,7 +21,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Log, TransactionWrite, ProducerIdentity } from '../log/log.ts';
 import { partitionForStringKey, Partitioner } from '../partitioner.ts';
 import { TopicSource } from '../connectors/topic-source.ts';
-import type { SourceBatch, SourceCheckpoint } from '../connectors/connector.ts';
+import type { SourceBatch, SourceCheckpoint } from '../dataflow/io.ts';
 import { changelogTopic, ensureChangelog, readChangelogLatest } from '../runtime/state-changelog.ts';
 import { Instance, type InstanceState } from './instance.ts';
 import { replayJournal } from './journal.ts';

@@ -10,7 +10,7 @@
 // producer (fencing any older instance of the job), then restores its state
 // and its sources' resume state from the changelog.
 
-import type { Guarantee, Sink, SourceCheckpoint } from '../connectors/connector.ts';
+import type { Guarantee, Sink, SourceCheckpoint } from '../dataflow/io.ts';
 import type { Application } from '../dataflow/application.ts';
 import type { SourceNode } from '../dataflow/graph.ts';
 import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';

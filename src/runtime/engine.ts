@@ -9,7 +9,7 @@
 // each other's changes.
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { SinkRecord, SourceBatch } from '../connectors/connector.ts';
+import type { SinkRecord, SourceBatch } from '../dataflow/io.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
 import type { Headers } from '../record.ts';

@@ -6,7 +6,7 @@
 // exactly-once, the outputs, state changes and input positions of the epoch
 // since the last checkpoint commit as one transaction.
 
-import type { Guarantee, Sink, SinkRecord, Source } from '../connectors/connector.ts';
+import type { Guarantee, Sink, SinkRecord, Source } from '../dataflow/io.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
 import { Checkpointer } from './checkpointer.ts';

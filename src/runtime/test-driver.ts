@@ -4,7 +4,7 @@
 // with the sink's, so codecs are tested too. Time is virtual: records get the
 // driver's clock as their timestamp unless given one.
 
-import type { SinkRecord } from '../connectors/connector.ts';
+import type { SinkRecord } from '../dataflow/io.ts';
 import type { Decoder, Encoder } from '../codec.ts';
 import type { Application } from '../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../dataflow/graph.ts';

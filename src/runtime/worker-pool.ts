@@ -5,7 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, SluiceError, type ErrorCode } from '../errors.ts';
-import type { SinkRecord } from '../connectors/connector.ts';
+import type { SinkRecord } from '../dataflow/io.ts';
 import type { Event } from '../dataflow/graph.ts';
 import { sumCounters, type DeadLetter } from './engine.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';

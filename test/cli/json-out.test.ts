@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderKey, renderRecords, renderValue } from '../../src/cli/json-out.ts';
+import { renderKey, renderRecords, renderValue } from '../../src/log/record-json.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 

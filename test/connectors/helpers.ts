@@ -2,7 +2,7 @@
 // SourceContext, draining a source), and small byte helpers.
 
 import type { Log } from '../../src/log/log.ts';
-import type { Source, SourceBatch, SourceContext, SinkContext } from '../../src/connectors/connector.ts';
+import type { Source, SourceBatch, SourceContext, SinkContext } from '../../src/dataflow/io.ts';
 
 export const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 export const text = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('utf8'));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { callbackSink, fileSink, fileSource, stdinSource, stdoutSink } from '../../src/connectors/index.ts';
-import type { SinkRecord } from '../../src/connectors/connector.ts';
+import type { SinkRecord } from '../../src/dataflow/io.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { drain, sinkCtx, sourceCtx, tick, utf8, values } from './helpers.ts';

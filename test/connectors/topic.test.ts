@@ -5,7 +5,7 @@ import type { Log } from '../../src/log/log.ts';
 import { partitionForKey } from '../../src/partitioner.ts';
 import { isSluiceError, SluiceError } from '../../src/errors.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
-import type { SinkRecord } from '../../src/connectors/connector.ts';
+import type { SinkRecord } from '../../src/dataflow/io.ts';
 import { readAll } from '../helpers/read-all.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { drain, sinkCtx, sourceCtx, take, text, tick, utf8, values } from './helpers.ts';

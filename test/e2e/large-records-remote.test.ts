@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { startBroker } from '../broker/helpers.ts';
+import { startBroker } from '../server/helpers.ts';
 import { MAX_RECORD_BYTES } from '../../src/log/batch.ts';
 
 /** A JSON string line of exactly `bytes` bytes. */

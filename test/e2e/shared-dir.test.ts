@@ -12,7 +12,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { finished, jsonLines, runCli, spawnCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
-import { startBroker } from '../broker/helpers.ts';
+import { startBroker } from '../server/helpers.ts';
 
 const INDEX = pathToFileURL(join(process.cwd(), 'src/index.ts')).href;
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { finished, runCli, spawnCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { startBroker } from '../broker/helpers.ts';
+import { startBroker } from '../server/helpers.ts';
 
 const APP = fileURLToPath(new URL('../fixtures/table-query-app.ts', import.meta.url));
 

@@ -1,6 +1,6 @@
 // Sources and sinks for applications run only by the TestDriver, which replaces
 // their I/O: any real use of them is a test bug, so every method throws.
-import type { Sink, Source } from '../../src/connectors/connector.ts';
+import type { Sink, Source } from '../../src/dataflow/io.ts';
 
 const unused = (what: string) => () => Promise.reject(new Error(`${what} is a placeholder for the TestDriver and cannot do I/O`));
 

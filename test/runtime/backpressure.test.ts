@@ -13,7 +13,7 @@ import { text } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import type { Log, ReadOptions, ReadResult } from '../../src/log/log.ts';
 import { callbackSink, tcpSource, topicSource } from '../../src/connectors/index.ts';
-import type { SinkRecord } from '../../src/connectors/connector.ts';
+import type { SinkRecord } from '../../src/dataflow/io.ts';
 
 const dec = new TextDecoder();
 

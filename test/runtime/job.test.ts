@@ -7,7 +7,7 @@ import { Application } from '../../src/dataflow/application.ts';
 import { runJob, Job } from '../../src/runtime/job.ts';
 import { json, jsonOf } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
-import type { Sink, SinkRecord, Source, SourceBatch } from '../../src/connectors/connector.ts';
+import type { Sink, SinkRecord, Source, SourceBatch } from '../../src/dataflow/io.ts';
 import { isSluiceError } from '../../src/errors.ts';
 
 const enc = new TextEncoder();

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../broker/protocol.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../protocol/frames.ts';
 
 export interface BrokerAddress {
   host: string;

@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, SluiceError, isSluiceError, where } from '../../errors.ts';
-import { decodeRecords, encodeRecords } from '../../broker/protocol.ts';
+import { decodeRecords, encodeRecords } from '../../protocol/frames.ts';
 import type { LogRecord, ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,

@@ -1,7 +1,7 @@
 // What the shared log test suite (test/log/suite/) needs from a Log
 // implementation. One suite, several implementations: the embedded file log
 // (test/log/file-log-suite.test.ts) and the remote client talking to a broker
-// (test/broker/remote-log-suite.test.ts) run exactly the same tests:
+// (test/server/remote-log-suite.test.ts) run exactly the same tests:
 //
 //   import { logSuite } from '../log/suite/index.ts';
 //   logSuite(myFactory);

@@ -6,8 +6,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker } from '../../src/broker/broker.ts';
-import { HEADER_BYTES, KIND_REQUEST, REQUEST_TYPES, encodeFrame, encodeRecords } from '../../src/broker/protocol.ts';
+import { Broker } from '../../src/server/broker.ts';
+import { HEADER_BYTES, KIND_REQUEST, REQUEST_TYPES, encodeFrame, encodeRecords } from '../../src/protocol/frames.ts';
 import { RawConn, scope } from './helpers.ts';
 
 const frame = (name: keyof typeof REQUEST_TYPES, id: number, json: unknown, blob?: Buffer) => Buffer.concat(encodeFrame(KIND_REQUEST, REQUEST_TYPES[name], id, json, blob));

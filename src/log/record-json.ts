@@ -6,7 +6,7 @@
 //   not UTF-8               → a JSON string of its base64 (flagged in --with-meta)
 //   null (tombstone)        → null
 
-import type { ConsumerRecord } from '../log/consumer.ts';
+import type { ConsumerRecord } from './consumer.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -6,7 +6,7 @@
 // group offsets those commits carried.
 
 import assert from 'node:assert/strict';
-import { decodeRecords, encodeRecords, REQUEST_TYPES } from '../../src/broker/protocol.ts';
+import { decodeRecords, encodeRecords, REQUEST_TYPES } from '../../src/protocol/frames.ts';
 import type { Log, ProducerIdentity } from '../../src/log/log.ts';
 import type { RemoteLog } from '../../src/log/remote/remote-log.ts';
 import { timestampError, type ProducerRecord } from '../../src/record.ts';

@@ -7,7 +7,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffset, TransactionMember, TransactionOffsets, TransactionWrite } from '../log/log.ts';
 import { DEFAULT_SESSION_TIMEOUT_MS } from '../log/group-coordinator.ts';
 import type { LogRecord } from '../record.ts';
-import { decodeRecords, encodeRecords, type RequestName } from './protocol.ts';
+import { decodeRecords, encodeRecords, type RequestName } from '../protocol/frames.ts';
 
 export interface Reply {
   json: unknown;

@@ -1,6 +1,6 @@
 // Several processes writing one embedded data dir. The first to take the
 // dir's lock opens the FileLog and serves it on the dir's local socket
-// (broker/local-socket.ts); every other writer is a client of that socket,
+// (local-socket.ts); every other writer is a client of that socket,
 // with the remote client's guarantees (idempotent appends, transactions,
 // fencing), so `sluice produce` works while `sluice run` holds the dir.
 //
@@ -10,7 +10,7 @@
 // it) and serves the socket, to which its own client and the others then
 // reconnect. Requests outstanding meanwhile are sent again and answered once.
 //
-// This sits above the broker (it uses its protocol server) and below the CLI.
+// This sits in the server layer (it uses its protocol server), below the CLI.
 
 import { join } from 'node:path';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
@@ -18,7 +18,7 @@ import { FileLog } from '../log/file/file-log.ts';
 import { isLockHeld, lockHolderName, readLockOwner } from '../log/file/lock.ts';
 import type { Log } from '../log/log.ts';
 import { RemoteLog, type RemoteLogOptions } from '../log/remote/remote-log.ts';
-import { localSocketPath, serveLocally, type LocalServer } from '../broker/local-socket.ts';
+import { localSocketPath, serveLocally, type LocalServer } from './local-socket.ts';
 
 export interface SharedLogOptions {
   dataDir: string;

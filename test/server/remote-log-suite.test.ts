@@ -4,7 +4,7 @@
 // file log (test/log/file-log-suite.test.ts): one suite, two implementations.
 
 import type { TestContext } from 'node:test';
-import { Broker } from '../../src/broker/broker.ts';
+import { Broker } from '../../src/server/broker.ts';
 import { openRemoteLog } from '../../src/log/remote/remote-log.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -15,11 +15,11 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import { tokenChecker } from '../broker/auth.ts';
-import { isLoopback, parseHostPort, type HostPort } from '../broker/broker.ts';
-import { JobMetrics } from './job-metrics.ts';
-import type { JobStatus } from './job.ts';
-import { bearer, checkParams, HttpError, intParam, sendError, sendJson } from '../broker/http-io.ts';
+import { tokenChecker } from './auth.ts';
+import { isLoopback, parseHostPort, type HostPort } from './broker.ts';
+import { JobMetrics } from '../runtime/job-metrics.ts';
+import type { JobStatus } from '../runtime/job.ts';
+import { bearer, checkParams, HttpError, intParam, sendError, sendJson } from './http-io.ts';
 
 /** What the server reads: a Job (tables(), lookup, scan, status). */
 export interface QueryableJob {

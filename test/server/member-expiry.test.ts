@@ -5,8 +5,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Broker } from '../../src/broker/broker.ts';
-import { Handlers, type Session } from '../../src/broker/handlers.ts';
+import { Broker } from '../../src/server/broker.ts';
+import { Handlers, type Session } from '../../src/server/handlers.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import type { Assignment } from '../../src/log/log.ts';
 import { isSluiceError } from '../../src/errors.ts';

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import { tokenChecker } from './auth.ts';
 import type { Handlers, Session } from './handlers.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, PROTOCOL_VERSION, REQUEST_NAMES, encodeFrame, errorJson, type Frame } from './protocol.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, PROTOCOL_VERSION, REQUEST_NAMES, encodeFrame, errorJson, type Frame } from '../protocol/frames.ts';
 
 export interface TcpServerOptions {
   handlers: Handlers;

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openRemoteLog, type RemoteLog } from '../../src/log/remote/remote-log.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
-import { KIND_REQUEST, REQUEST_TYPES, encodeFrame } from '../../src/broker/protocol.ts';
+import { KIND_REQUEST, REQUEST_TYPES, encodeFrame } from '../../src/protocol/frames.ts';
 import type { Log } from '../../src/log/log.ts';
 import type { LogRecord, ProducerRecord } from '../../src/record.ts';
 import { prng } from '../helpers/crash-records.ts';

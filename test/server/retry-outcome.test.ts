@@ -8,7 +8,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { FrameReader, REQUEST_TYPES, encodeFrame, type Frame } from '../../src/broker/protocol.ts';
+import { FrameReader, REQUEST_TYPES, encodeFrame, type Frame } from '../../src/protocol/frames.ts';
 import { openRemoteLog, type RemoteLog } from '../../src/log/remote/remote-log.ts';
 import type { ProducerRecord } from '../../src/record.ts';
 import { readAll } from '../helpers/read-all.ts';

@@ -8,7 +8,7 @@
 // succeed go to the scratch topic, and the test accounts for each of them.
 
 import assert from 'node:assert/strict';
-import { encodeRecords, decodeRecords, HEADER_BYTES, REQUEST_TYPES, type Frame } from '../../src/broker/protocol.ts';
+import { encodeRecords, decodeRecords, HEADER_BYTES, REQUEST_TYPES, type Frame } from '../../src/protocol/frames.ts';
 import { timestampError, type LogRecord, type ProducerRecord } from '../../src/record.ts';
 
 export const GOLDEN = 'golden';

@@ -5,8 +5,8 @@ import type { TestContext } from 'node:test';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
-import { createHttpApi, type HttpApi, type HttpApiOptions } from '../../src/broker/http-api.ts';
-import { BrokerMetrics } from '../../src/broker/metrics.ts';
+import { createHttpApi, type HttpApi, type HttpApiOptions } from '../../src/server/http-api.ts';
+import { BrokerMetrics } from '../../src/server/metrics.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 
 export interface Broker {

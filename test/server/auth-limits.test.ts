@@ -10,10 +10,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.ts';
-import { Broker } from '../../src/broker/broker.ts';
-import { createHttpApi } from '../../src/broker/http-api.ts';
-import { BrokerMetrics } from '../../src/broker/metrics.ts';
-import { KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, REQUEST_TYPES } from '../../src/broker/protocol.ts';
+import { Broker } from '../../src/server/broker.ts';
+import { createHttpApi } from '../../src/server/http-api.ts';
+import { BrokerMetrics } from '../../src/server/metrics.ts';
+import { KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, REQUEST_TYPES } from '../../src/protocol/frames.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { RawConn, scope, startBroker, waitUntil } from './helpers.ts';
 

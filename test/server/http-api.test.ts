@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io, realIo } from '../../src/log/file/io.ts';
 import { partitionForKey } from '../../src/partitioner.ts';
-import { BrokerMetrics, instrumentFsync } from '../../src/broker/metrics.ts';
-import { arrayElements, rawValueAt } from '../../src/broker/http-json.ts';
+import { BrokerMetrics, instrumentFsync } from '../../src/server/metrics.ts';
+import { arrayElements, rawValueAt } from '../../src/server/http-json.ts';
 import { call, ends, post, sample, text, withBroker } from './http-helpers.ts';
 
 test('topics: create, list, describe, delete, and the errors around them', async (t) => {

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Isolation, Log, ReadResult } from '../log/log.ts';
 import type { LogRecord } from '../record.ts';
-import { renderKey, renderValue } from '../cli/json-out.ts';
+import { renderKey, renderValue } from '../log/record-json.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import { HttpError, checkParams, errorBody, intParam, sendJson } from './http-io.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI } from '../helpers/cli.ts';
-import { FrameReader, KIND_REQUEST, REQUEST_TYPES, encodeFrame, type Frame, type RequestName } from '../../src/broker/protocol.ts';
+import { FrameReader, KIND_REQUEST, REQUEST_TYPES, encodeFrame, type Frame, type RequestName } from '../../src/protocol/frames.ts';
 import type { ProducerRecord } from '../../src/record.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
