@@ -40,7 +40,7 @@ import { openFileLog, Producer, runJob, type FileLog } from '../src/index.ts';
 import type { Guarantee, SourceBatch } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { EMPTY_HEADERS } from '../src/record.ts';
-import { Engine } from '../src/runtime/engine.ts';
+import { Engine } from '../src/runtime/engine/engine.ts';
 import {
   byPartition,
   digest,

@@ -36,7 +36,7 @@ import type { Guarantee, SourceBatch, SourceRecord } from '../src/dataflow/io.ts
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { partitionForKey } from '../src/partitioner.ts';
 import { EMPTY_HEADERS } from '../src/record.ts';
-import { Engine } from '../src/runtime/engine.ts';
+import { Engine } from '../src/runtime/engine/engine.ts';
 import { fmtInt, fmtRatio, median, now, printTable, removeDir, settle, tempDir } from './util.ts';
 
 const EVENTS = Number(process.env['BENCH_WINDOWS_EVENTS'] ?? 1_000_000);

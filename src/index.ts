@@ -56,8 +56,8 @@ export type { StreamTableJoinOptions, StreamStreamJoinOptions } from './dataflow
 export { Job, runJob } from './runtime/job.ts';
 export { QueryServer, type QueryServerOptions } from './server/query-server.ts';
 export type { JobOptions, JobResult } from './runtime/job.ts';
-export { TestDriver } from './runtime/test-driver.ts';
-export type { TestInput, TestOutputRecord } from './runtime/test-driver.ts';
+export { TestDriver } from './runtime/testing/test-driver.ts';
+export type { TestInput, TestOutputRecord } from './runtime/testing/test-driver.ts';
 export * from './connectors/index.ts';
 export { ExecJob } from './exec/exec-job.ts';
 export type { ExecOptions, ExecResult, ExecMode } from './exec/exec-job.ts';

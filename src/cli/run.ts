@@ -5,7 +5,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ErrorPolicy } from '../dataflow/application.ts';
 import type { Guarantee } from '../dataflow/io.ts';
-import { loadApplication } from '../runtime/load-app.ts';
+import { loadApplication } from '../dataflow/load-app.ts';
 import { Job } from '../runtime/job.ts';
 import { QueryServer } from '../server/query-server.ts';
 import { parseIntArg, withLog } from './options.ts';

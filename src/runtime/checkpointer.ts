@@ -15,9 +15,10 @@ import type { Application } from '../dataflow/application.ts';
 import type { SourceNode } from '../dataflow/graph.ts';
 import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
-import { sumCounters, type Engine } from './engine.ts';
-import { changelogWrite, ensureChangelog, legacyWrite, readChangelog, type StateChange } from './state-changelog.ts';
-import type { WorkerPool } from './worker-pool.ts';
+import { sumCounters, type Engine } from './engine/engine.ts';
+import { changelogWrite, ensureChangelog, legacyWrite, readChangelog } from './state-changelog.ts';
+import type { StateChange } from './engine/keyed-state.ts';
+import type { WorkerPool } from './workers/worker-pool.ts';
 
 export interface CheckpointerOptions {
   app: Application;

@@ -13,10 +13,10 @@ import { Checkpointer } from './checkpointer.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { topicSink } from '../connectors/topic-sink.ts';
-import { Engine, sumCounters, type DeadLetter } from './engine.ts';
-import { WorkerPool } from './worker-pool.ts';
-import { stagesOf } from './stages.ts';
-import type { OriginTime } from './event-clock.ts';
+import { Engine, sumCounters, type DeadLetter } from './engine/engine.ts';
+import { WorkerPool } from './workers/worker-pool.ts';
+import { stagesOf } from './engine/stages.ts';
+import type { OriginTime } from './engine/event-clock.ts';
 
 export interface JobOptions {
   log: Log;

@@ -14,17 +14,8 @@
 import { ErrorCodes, isSluiceError } from '../errors.ts';
 import type { Log, TransactionWrite } from '../log/log.ts';
 import type { ProducerRecord } from '../record.ts';
-import type { SavedTime } from './event-clock.ts';
-
-export interface StateChange {
-  operator: string;
-  partition: number;
-  key: string;
-  /** The key's state as JSON; '' when it has none. */
-  state: string;
-  /** The key's pending timers as JSON ({ e: [...], p: [...] }); '' when it has none. */
-  timers: string;
-}
+import type { SavedTime } from './engine/event-clock.ts';
+import type { StateChange } from './engine/keyed-state.ts';
 
 export function changelogTopic(job: string): string {
   return `${job}-changelog`;

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
-import { TestDriver, type TestOutputRecord } from '../../src/runtime/test-driver.ts';
+import { TestDriver, type TestOutputRecord } from '../../src/runtime/testing/test-driver.ts';
 import { json, jsonOf } from '../../src/codec.ts';
 import type { LateEvent } from '../../src/dataflow/windows.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';

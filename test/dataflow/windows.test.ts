@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { calendar, hopping, session, sliding, tumbling, type WindowSpec } from '../../src/dataflow/windows.ts';
-import { TestDriver } from '../../src/runtime/test-driver.ts';
+import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
 import { json, jsonOf } from '../../src/codec.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import {

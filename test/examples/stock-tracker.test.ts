@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { TestDriver } from '../../src/runtime/test-driver.ts';
+import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
 import { Job } from '../../src/runtime/job.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';

@@ -5,7 +5,7 @@
 // also in its oracle. Also here: the multi-input watermark, an interleaving
 // generator and the driver plumbing the tests share.
 
-import type { TestDriver, TestInput } from '../../src/runtime/test-driver.ts';
+import type { TestDriver, TestInput } from '../../src/runtime/testing/test-driver.ts';
 import { int, type Rand } from './window-reference.ts';
 
 export { int, mulberry32, type Rand } from './window-reference.ts';

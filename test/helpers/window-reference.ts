@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { jsonOf, json } from '../../src/codec.ts';
 import { Application } from '../../src/dataflow/application.ts';
-import type { Engine } from '../../src/runtime/engine.ts';
-import { TestDriver } from '../../src/runtime/test-driver.ts';
+import type { Engine } from '../../src/runtime/engine/engine.ts';
+import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
 import type { LateEvent, WindowOptions, WindowResult, WindowSpec } from '../../src/dataflow/windows.ts';
 import { placeholderSink, placeholderSource } from './placeholder-connectors.ts';
 

@@ -98,7 +98,7 @@ test('a quiet partition stops holding the watermark back after its idle timeout;
 });
 
 test('a partition with data waiting is never declared idle, however long the job stalls', async () => {
-  const { EventClock } = await import('../../src/runtime/event-clock.ts');
+  const { EventClock } = await import('../../src/runtime/engine/event-clock.ts');
   const waiting = new Set(['p1']);
   const source = { name: 's', open: async () => {}, next: async () => null, commit: async () => {}, close: async () => {}, caughtUp: (o: string) => !waiting.has(o) };
   const node = { kind: 'source', id: 1, name: 's', children: [], source, codec: { decode: () => null }, watermark: { maxOutOfOrderMs: 0, idleTimeoutMs: 100 } } as unknown as ConstructorParameters<typeof EventClock>[0][number];

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
-import { Engine } from '../../src/runtime/engine.ts';
+import { Engine } from '../../src/runtime/engine/engine.ts';
 import { runJob } from '../../src/runtime/job.ts';
 import type { SourceNode } from '../../src/dataflow/graph.ts';
 import { json, jsonOf } from '../../src/codec.ts';

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Job } from '../../src/runtime/job.ts';
-import { loadApplication } from '../../src/runtime/load-app.ts';
+import { loadApplication } from '../../src/dataflow/load-app.ts';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { int, joinTables, mulberry32, referenceTable, type Rand } from '../helpers/join-reference.ts';

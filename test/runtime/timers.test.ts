@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Timers, type DueTimer } from '../../src/runtime/timers.ts';
+import { Timers, type DueTimer } from '../../src/runtime/engine/timers.ts';
 import type { TimeDomain } from '../../src/dataflow/graph.ts';
 
 const DOMAINS: TimeDomain[] = ['event', 'processing'];

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
-import { loadApplication } from '../../src/runtime/load-app.ts';
+import { loadApplication } from '../../src/dataflow/load-app.ts';
 import { runJob } from '../../src/runtime/job.ts';
 import { readAll } from '../helpers/read-all.ts';
 

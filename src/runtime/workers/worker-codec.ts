@@ -3,9 +3,9 @@
 // costs more than the work they carry, so events travel as columns and encoded
 // records as one packed, transferred ArrayBuffer per batch.
 
-import type { SinkRecord } from '../dataflow/io.ts';
-import type { Event } from '../dataflow/graph.ts';
-import { EMPTY_HEADERS, type Headers } from '../record.ts';
+import type { SinkRecord } from '../../dataflow/io.ts';
+import type { Event } from '../../dataflow/graph.ts';
+import { EMPTY_HEADERS, type Headers } from '../../record.ts';
 
 export interface EventColumns {
   values: unknown[];

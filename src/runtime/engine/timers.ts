@@ -6,7 +6,7 @@
 // order, so a job restored from a checkpoint fires them in the same order as
 // the run that saved them.
 
-import type { TimeDomain } from '../dataflow/graph.ts';
+import type { TimeDomain } from '../../dataflow/graph.ts';
 
 interface Entry {
   time: number;

@@ -8,9 +8,9 @@
 // window's result before it learns that time moved on (as a Flink operator
 // emits a window's result ahead of the watermark that closed it).
 
-import type { EmitOptions, ProcessContext } from '../dataflow/context.ts';
-import type { Event, ProcessNode, TimeDomain } from '../dataflow/graph.ts';
-import { EMPTY_HEADERS } from '../record.ts';
+import type { EmitOptions, ProcessContext } from '../../dataflow/context.ts';
+import type { Event, ProcessNode, TimeDomain } from '../../dataflow/graph.ts';
+import { EMPTY_HEADERS } from '../../record.ts';
 import { eventTime } from './event-time.ts';
 import { KeyedState } from './keyed-state.ts';
 import { Timers, type DueTimer } from './timers.ts';

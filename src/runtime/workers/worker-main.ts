@@ -5,10 +5,10 @@
 // routes them to their partition's owner.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { isSluiceError } from '../errors.ts';
-import { Engine } from './engine.ts';
-import { loadApplication } from './load-app.ts';
-import { stagesOf } from './stages.ts';
+import { isSluiceError } from '../../errors.ts';
+import { Engine } from '../engine/engine.ts';
+import { loadApplication } from '../../dataflow/load-app.ts';
+import { stagesOf } from '../engine/stages.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, packRecords, toColumns, type PackedRecords } from './worker-codec.ts';
 

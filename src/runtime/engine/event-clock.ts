@@ -10,7 +10,7 @@
 // same. Idleness follows the wall clock and cannot be replayed; it only ever
 // lets the watermark advance where it would otherwise wait.
 
-import type { Event, SourceNode } from '../dataflow/graph.ts';
+import type { Event, SourceNode } from '../../dataflow/graph.ts';
 
 interface Origin {
   maxTs: number;

@@ -4,14 +4,14 @@
 // backpressure still reaches the sources.
 
 import { Worker } from 'node:worker_threads';
-import { ErrorCodes, SluiceError, type ErrorCode } from '../errors.ts';
-import type { SinkRecord } from '../dataflow/io.ts';
-import type { Event } from '../dataflow/graph.ts';
-import { sumCounters, type DeadLetter } from './engine.ts';
+import { ErrorCodes, SluiceError, type ErrorCode } from '../../errors.ts';
+import type { SinkRecord } from '../../dataflow/io.ts';
+import type { Event } from '../../dataflow/graph.ts';
+import { sumCounters, type DeadLetter } from '../engine/engine.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.ts';
 import { fromColumns, toColumns, unpackRecords } from './worker-codec.ts';
-import type { Stages } from './stages.ts';
-import type { StateChange } from './state-changelog.ts';
+import type { Stages } from '../engine/stages.ts';
+import type { StateChange } from '../engine/keyed-state.ts';
 
 /** Event batches a worker may have queued before the job stops pulling input. */
 const MAX_IN_FLIGHT = 4;

@@ -8,15 +8,15 @@
 // only one downstream reads them; fan-out copies them, so branches never see
 // each other's changes.
 
-import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { SinkRecord, SourceBatch } from '../dataflow/io.ts';
-import type { Application, ErrorPolicy } from '../dataflow/application.ts';
-import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../dataflow/graph.ts';
-import type { Headers } from '../record.ts';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
+import type { SinkRecord, SourceBatch } from '../../dataflow/io.ts';
+import type { Application, ErrorPolicy } from '../../dataflow/application.ts';
+import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../../dataflow/graph.ts';
+import type { Headers } from '../../record.ts';
 import { eventTime } from './event-time.ts';
 import { EventClock } from './event-clock.ts';
 import { Operator, type Emitted } from './operator.ts';
-import type { StateChange } from './state-changelog.ts';
+import type { StateChange } from './keyed-state.ts';
 import type { Stages } from './stages.ts';
 
 /** Buffer.from is several times faster than TextEncoder#encode for short strings (see codec.ts). */

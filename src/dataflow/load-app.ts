@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import { isApplication, type Application } from '../dataflow/application.ts';
+import { isApplication, type Application } from './application.ts';
 
 /**
  * The file's default export must be an Application (or a function, possibly

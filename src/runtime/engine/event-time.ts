@@ -4,8 +4,8 @@
 // the job's error policy then dead-letters — instead of the whole job at the
 // sink's append. Fractions (seconds * 1000 in floating point) are truncated.
 
-import { SluiceError, ErrorCodes } from '../errors.ts';
-import { timestampProblem } from '../record.ts';
+import { SluiceError, ErrorCodes } from '../../errors.ts';
+import { timestampProblem } from '../../record.ts';
 
 export function eventTime(ts: unknown, from: string): number {
   const t = typeof ts === 'number' && Number.isFinite(ts) ? Math.floor(ts) : ts;

@@ -4,12 +4,12 @@
 // with the sink's, so codecs are tested too. Time is virtual: records get the
 // driver's clock as their timestamp unless given one.
 
-import type { SinkRecord } from '../dataflow/io.ts';
-import type { Decoder, Encoder } from '../codec.ts';
-import type { Application } from '../dataflow/application.ts';
-import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
-import type { Headers } from '../record.ts';
-import { Engine, type DeadLetter } from './engine.ts';
+import type { SinkRecord } from '../../dataflow/io.ts';
+import type { Decoder, Encoder } from '../../codec.ts';
+import type { Application } from '../../dataflow/application.ts';
+import type { SinkNode, SourceNode } from '../../dataflow/graph.ts';
+import type { Headers } from '../../record.ts';
+import { Engine, type DeadLetter } from '../engine/engine.ts';
 
 export interface TestInput {
   key?: string | null;

@@ -6,8 +6,8 @@
 // window would learn that time moved on before the events a worker re-routed
 // to it (stamped with the older watermark) arrived, and would call them late.
 
-import type { Application } from '../dataflow/application.ts';
-import type { Node } from '../dataflow/graph.ts';
+import type { Application } from '../../dataflow/application.ts';
+import type { Node } from '../../dataflow/graph.ts';
 
 export type Producer = 'main' | number;
 

@@ -4,9 +4,9 @@
 // send back encoded sink records. A worker handles messages in order and one
 // at a time, so replying to a barrier proves everything sent before it is done.
 
-import type { DeadLetter } from './engine.ts';
+import type { DeadLetter } from '../engine/engine.ts';
 import type { EventColumns, PackedRecords } from './worker-codec.ts';
-import type { StateChange } from './state-changelog.ts';
+import type { StateChange } from '../engine/keyed-state.ts';
 
 export type ToWorker =
   | { t: 'events'; node: number; events: EventColumns }

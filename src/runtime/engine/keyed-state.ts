@@ -4,8 +4,19 @@
 // state that is not JSON-compatible fails loudly, naming the path, unless the
 // operator declared a StateCodec.
 
-import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { ProcessNode } from '../dataflow/graph.ts';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
+import type { ProcessNode } from '../../dataflow/graph.ts';
+
+/** A key's state and pending timers as they changed since the last checkpoint: one changelog record. */
+export interface StateChange {
+  operator: string;
+  partition: number;
+  key: string;
+  /** The key's state as JSON; '' when it has none. */
+  state: string;
+  /** The key's pending timers as JSON ({ e: [...], p: [...] }); '' when it has none. */
+  timers: string;
+}
 
 export class KeyedState {
   readonly node: ProcessNode;
