@@ -8,10 +8,16 @@ import type { GroupMember, Isolation, Log, ProducerIdentity, TopicPartitionOffse
 import { DEFAULT_SESSION_TIMEOUT_MS } from '../log/group-coordinator.ts';
 import type { LogRecord } from '../record.ts';
 import { decodeRecords, encodeRecords, type RequestName } from '../protocol/frames.ts';
+import type { ResponseOf } from '../protocol/messages.ts';
 
 export interface Reply {
   json: unknown;
   blob?: Buffer;
+}
+
+/** A reply the compiler checks against the request's response shape (protocol/messages.ts). */
+function ok<N extends RequestName>(_request: N, json: ResponseOf<N>, blob?: Buffer): Reply {
+  return blob === undefined ? { json } : { json, blob };
 }
 
 /** Per-connection state the handlers need. */
@@ -174,21 +180,21 @@ export class Handlers {
     const log = this.log;
     switch (name) {
       case 'hello':
-        return { json: { ok: true } };
+        return ok(name, { ok: true });
       case 'createTopic': {
         const config = j['config'] ?? {};
         if (typeof config !== 'object' || config === null || Array.isArray(config)) bad('field config must be an object (a partial TopicConfig)');
-        return { json: await log.createTopic(str(j, 'name'), config) };
+        return ok(name, await log.createTopic(str(j, 'name'), config));
       }
       case 'deleteTopic':
         await log.deleteTopic(str(j, 'name'));
-        return { json: {} };
+        return ok(name, {});
       case 'listTopics':
-        return { json: await log.listTopics() };
+        return ok(name, await log.listTopics());
       case 'getTopic':
-        return { json: await log.getTopic(str(j, 'name')) };
+        return ok(name, await log.getTopic(str(j, 'name')));
       case 'describeTopic':
-        return { json: await log.describeTopic(str(j, 'name')) };
+        return ok(name, await log.describeTopic(str(j, 'name')));
       case 'append': {
         const topic = str(j, 'topic');
         const records = decodeRecords(blob, count(j), false);
@@ -196,13 +202,13 @@ export class Handlers {
         const producer = p === undefined ? undefined : { producerId: int(p, 'producerId'), epoch: int(p, 'epoch'), sequence: int(p, 'sequence') };
         const r = await log.append(topic, int(j, 'partition'), records, producer ? { producer } : undefined);
         this.hooks.recordsIn?.(topic, records.length, bytesOf(records));
-        return { json: r };
+        return ok(name, r);
       }
       case 'read': {
         const topic = str(j, 'topic');
         const r = await log.read(topic, int(j, 'partition'), int(j, 'offset'), { maxRecords: optInt(j, 'maxRecords', 1), maxBytes: optInt(j, 'maxBytes', 1), isolation: isolationOf(j) });
         this.hooks.recordsOut?.(topic, r.records.length, bytesOf(r.records));
-        return { json: { count: r.records.length, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, blob: encodeRecords(r.records as LogRecord[], true) };
+        return ok(name, { count: r.records.length, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, encodeRecords(r.records as LogRecord[], true));
       }
       case 'waitFor': {
         const ac = new AbortController();
@@ -210,7 +216,7 @@ export class Handlers {
         const timer = setTimeout(() => ac.abort(), Math.min(optInt(j, 'timeoutMs') ?? MAX_WAIT_MS, MAX_WAIT_MS));
         try {
           await log.waitFor(str(j, 'topic'), int(j, 'partition'), int(j, 'offset'), ac.signal, isolationOf(j));
-          return { json: { ready: !ac.signal.aborted } };
+          return ok(name, { ready: !ac.signal.aborted });
         } finally {
           clearTimeout(timer);
           session.waits.delete(id);
@@ -218,30 +224,30 @@ export class Handlers {
       }
       case 'cancel':
         session.waits.get(int(j, 'id'))?.abort();
-        return { json: {} };
+        return ok(name, {});
       case 'offsetForTimestamp':
-        return { json: { offset: await log.offsetForTimestamp(str(j, 'topic'), int(j, 'partition'), int(j, 'timestamp', Number.MIN_SAFE_INTEGER)) } };
+        return ok(name, { offset: await log.offsetForTimestamp(str(j, 'topic'), int(j, 'partition'), int(j, 'timestamp', Number.MIN_SAFE_INTEGER)) });
       case 'commitOffsets':
         await log.commitOffsets(str(j, 'group'), offsetsOf(j['offsets']));
-        return { json: {} };
+        return ok(name, {});
       case 'committedOffsets':
-        return { json: await log.committedOffsets(str(j, 'group')) };
+        return ok(name, await log.committedOffsets(str(j, 'group')));
       case 'listGroups':
-        return { json: await log.listGroups() };
+        return ok(name, await log.listGroups());
       case 'joinGroup': {
         const topics = j['topics'];
         if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string')) bad('field topics must be an array of strings');
         const sessionTimeoutMs = optInt(j, 'sessionTimeoutMs', 1);
         const m = await log.joinGroup(str(j, 'group'), { topics: topics as string[], memberId: j['memberId'] === undefined ? undefined : str(j, 'memberId'), sessionTimeoutMs });
         this.hold(m, sessionTimeoutMs);
-        return { json: { memberId: m.memberId, assignment: m.assignment() } };
+        return ok(name, { memberId: m.memberId, assignment: m.assignment() });
       }
       case 'heartbeat': {
         const r = this.member(j);
         try {
           const assignment = await r.member.heartbeat();
           r.lastSeen = this.now();
-          return { json: assignment };
+          return ok(name, assignment);
         } catch (e) {
           this.drop(r); // expired: it must join again
           throw e;
@@ -249,15 +255,15 @@ export class Handlers {
       }
       case 'memberCommit':
         await this.member(j).member.commit(offsetsOf(j['offsets']));
-        return { json: {} };
+        return ok(name, {});
       case 'leaveGroup': {
         const r = this.member(j);
         this.drop(r);
         await r.member.leave();
-        return { json: {} };
+        return ok(name, {});
       }
       case 'initProducer':
-        return { json: await log.initProducer(str(j, 'transactionalId')) };
+        return ok(name, await log.initProducer(str(j, 'transactionalId')));
       case 'commitTransaction': {
         const writesJson = j['writes'];
         if (!Array.isArray(writesJson)) bad('field writes must be an array');
@@ -273,7 +279,7 @@ export class Handlers {
         const offsets = groups.map(groupOffsetsOf);
         const r = await log.commitTransaction(producerOf(j['producer']), int(j, 'sequence', 1), { writes, offsets });
         for (const w of writes) this.hooks.recordsIn?.(w.topic, w.records.length, bytesOf(w.records));
-        return { json: r };
+        return ok(name, r);
       }
     }
   }

@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES, FrameReader, KIND_ERROR, KIND_REQUEST, REQUEST_TYPES, encodeFrame, errorFrom, type Frame, type RequestName } from '../../protocol/frames.ts';
+import type { RequestOf, ResponseOf } from '../../protocol/messages.ts';
 
 export interface BrokerAddress {
   host: string;
@@ -45,8 +46,8 @@ export function parseBrokerUrl(url: string): BrokerAddress {
   return { tls: m[1] === 'sluices', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
 }
 
-export interface Response {
-  json: unknown;
+export interface Response<N extends RequestName = RequestName> {
+  json: ResponseOf<N>;
   blob: Buffer;
 }
 
@@ -54,7 +55,7 @@ interface Pending {
   type: number;
   json: unknown;
   blob: Buffer | undefined;
-  resolve: (r: Response) => void;
+  resolve: (r: { json: unknown; blob: Buffer }) => void;
   reject: (e: Error) => void;
   /** The frame's length field as last written: how the broker's TOO_LARGE (id 0) names it. */
   frameLength?: number;
@@ -86,13 +87,14 @@ export class BrokerConnection {
     this.o = o;
   }
 
-  request(name: RequestName, json: unknown, blob?: Buffer): Promise<Response> & { id: number } {
+  request<N extends RequestName>(name: N, json: RequestOf<N>, blob?: Buffer): Promise<Response<N>> & { id: number } {
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
     let p!: Pending;
-    const promise = new Promise<Response>((resolve, reject) => {
-      p = { type: REQUEST_TYPES[name], json, blob, resolve, reject };
-    }) as Promise<Response> & { id: number };
+    const promise = new Promise<Response<N>>((resolve, reject) => {
+      // The one place a response is taken to have its request's shape (messages.ts).
+      p = { type: REQUEST_TYPES[name], json, blob, resolve: (r) => resolve(r as Response<N>), reject };
+    }) as Promise<Response<N>> & { id: number };
     promise.id = id;
     if (this.closed) {
       p.reject(new SluiceError(ErrorCodes.CLOSED, 'the broker connection is closed'));
@@ -105,7 +107,7 @@ export class BrokerConnection {
   }
 
   /** Sends without expecting a reply to be awaited (cancel). */
-  fireAndForget(name: RequestName, json: unknown): void {
+  fireAndForget<N extends RequestName>(name: N, json: RequestOf<N>): void {
     this.request(name, json).catch(() => {});
   }
 
@@ -170,7 +172,8 @@ export class BrokerConnection {
         if (!greeted) reject(e);
       };
       socket.once(this.address.tls ? 'secureConnect' : 'connect', () => {
-        for (const b of encodeFrame(KIND_REQUEST, REQUEST_TYPES.hello, 0, { token: this.o.token, client: 'sluice-js' })) socket.write(b);
+        const hello: RequestOf<'hello'> = { token: this.o.token, client: 'sluice-js' };
+        for (const b of encodeFrame(KIND_REQUEST, REQUEST_TYPES.hello, 0, hello)) socket.write(b);
       });
       socket.on('data', (chunk: Buffer) => {
         let frames: Frame[];

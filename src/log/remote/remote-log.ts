@@ -16,12 +16,12 @@
 
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, SluiceError, isSluiceError, where } from '../../errors.ts';
-import { decodeRecords, encodeRecords } from '../../protocol/frames.ts';
+import { decodeRecords, encodeRecords, type RequestName } from '../../protocol/frames.ts';
+import type { RequestOf, ResponseOf } from '../../protocol/messages.ts';
 import type { LogRecord, ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,
   AppendResult,
-  Assignment,
   GroupMember,
   Isolation,
   JoinOptions,
@@ -59,8 +59,8 @@ export class RemoteLog implements Log {
     this.conn = new BrokerConnection(parseBrokerUrl(o.url), o);
   }
 
-  private async call<T>(name: Parameters<BrokerConnection['request']>[0], json: unknown, blob?: Buffer): Promise<T> {
-    return (await this.conn.request(name, json, blob)).json as T;
+  private async call<N extends RequestName>(name: N, json: RequestOf<N>, blob?: Buffer): Promise<ResponseOf<N>> {
+    return (await this.conn.request(name, json, blob)).json;
   }
 
   /** Connects (and authenticates) now rather than at the first request: for clear errors up front. */
@@ -97,7 +97,7 @@ export class RemoteLog implements Log {
       return Promise.reject(e);
     }
     if (options?.producer) {
-      return this.call<AppendResult>('append', { topic, partition, count: records.length, producer: options.producer }, blob).catch((e: unknown) => {
+      return this.call('append', { topic, partition, count: records.length, producer: options.producer }, blob).catch((e: unknown) => {
         throw isSluiceError(e, ErrorCodes.TOO_LARGE) ? tooLarge(e, topic, partition, records.length) : e;
       });
     }
@@ -114,7 +114,7 @@ export class RemoteLog implements Log {
       slot.unknown = null;
       const sequence = retry ?? ++slot.sequence;
       try {
-        const r = await this.call<AppendResult>('append', { topic, partition, count: records.length, producer: { producerId: id.producerId, epoch: id.epoch, sequence } }, blob);
+        const r = await this.call('append', { topic, partition, count: records.length, producer: { producerId: id.producerId, epoch: id.epoch, sequence } }, blob);
         slot.acked = r.lastOffset + 1;
         return r;
       } catch (e) {
@@ -136,7 +136,7 @@ export class RemoteLog implements Log {
 
   async read(topic: string, partition: number, offset: number, options: ReadOptions = {}): Promise<ReadResult> {
     const r = await this.conn.request('read', { topic, partition, offset, ...options });
-    const j = r.json as { count: number; nextOffset: number; highWatermark: number; startOffset: number };
+    const j = r.json;
     const records: LogRecord[] = decodeRecords(r.blob, j.count, true);
     return { records, nextOffset: j.nextOffset, highWatermark: j.highWatermark, startOffset: j.startOffset };
   }
@@ -147,7 +147,7 @@ export class RemoteLog implements Log {
       const cancel = () => this.conn.fireAndForget('cancel', { id: req.id });
       signal?.addEventListener('abort', cancel, { once: true });
       try {
-        const { ready } = (await req).json as { ready: boolean };
+        const { ready } = (await req).json;
         if (ready) return;
       } finally {
         signal?.removeEventListener('abort', cancel);
@@ -156,7 +156,7 @@ export class RemoteLog implements Log {
   }
 
   async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
-    return (await this.call<{ offset: number }>('offsetForTimestamp', { topic, partition, timestamp })).offset;
+    return (await this.call('offsetForTimestamp', { topic, partition, timestamp })).offset;
   }
 
   async commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void> {
@@ -172,13 +172,13 @@ export class RemoteLog implements Log {
   }
 
   async joinGroup(group: string, options: JoinOptions): Promise<GroupMember> {
-    const joined = await this.call<{ memberId: string; assignment: Assignment }>('joinGroup', { group, ...options });
+    const joined = await this.call('joinGroup', { group, ...options });
     const { memberId } = joined;
     let latest = joined.assignment;
     return {
       group,
       memberId,
-      heartbeat: async () => (latest = await this.call<Assignment>('heartbeat', { group, memberId })),
+      heartbeat: async () => (latest = await this.call('heartbeat', { group, memberId })),
       assignment: () => latest,
       commit: async (offsets) => void (await this.call('memberCommit', { group, memberId, offsets })),
       leave: async () => void (await this.call('leaveGroup', { group, memberId })),
@@ -199,7 +199,7 @@ export class RemoteLog implements Log {
     const writes = body.writes.map((w) => ({ topic: w.topic, partition: w.partition, count: w.records.length }));
     // Only the protocol's fields: `member` may be a richer object at the caller's end.
     const offsets = body.offsets.map(({ group, offsets, member }) => ({ group, offsets, member: member && { memberId: member.memberId, generation: member.generation } }));
-    return this.call<TransactionResult>('commitTransaction', { producer, sequence, writes, offsets }, Buffer.concat(blobs)).catch((e: unknown) => {
+    return this.call('commitTransaction', { producer, sequence, writes, offsets }, Buffer.concat(blobs)).catch((e: unknown) => {
       if (!outcomeUnknown(e)) throw e;
       const { transactionalId } = producer;
       throw new SluiceError(
