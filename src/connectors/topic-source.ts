@@ -60,8 +60,7 @@ export class TopicSource implements Source {
     const committed = new Map((await ctx.log.committedOffsets(this.#groupName)).map((o) => [`${o.topic}\0${o.partition}`, o.offset]));
     this.#cursors = [];
     for (const topic of this.#topics) {
-      const d = await ctx.log.describeTopic(topic);
-      for (const p of d.partitions) {
+      for (const p of await ctx.log.endOffsets(topic)) {
         const c = committed.get(`${topic}\0${p.partition}`);
         const start = c ?? (this.#from === 'end' ? p.endOffset : p.startOffset);
         this.#cursors.push({ topic, partition: p.partition, position: Math.max(start, p.startOffset), end: p.endOffset, caughtUp: false });

@@ -10,7 +10,7 @@
 
 import { SluiceError, isSluiceError, where } from '../errors.ts';
 import type { LogRecord } from '../record.ts';
-import type { GroupMember, Isolation, Log, TopicPartition, TopicPartitionOffset } from './log.ts';
+import type { GroupMember, Isolation, Log, PartitionOffsets, TopicPartition, TopicPartitionOffset } from './log.ts';
 
 export type StartFrom =
   | 'beginning'
@@ -249,11 +249,11 @@ export class Consumer {
   }
 
   async #initStates(tps: TopicPartition[], committed: Map<string, number>): Promise<PartitionState[]> {
-    const byTopic = new Map<string, Awaited<ReturnType<Log['describeTopic']>>>();
-    for (const t of new Set(tps.map((tp) => tp.topic))) byTopic.set(t, await this.log.describeTopic(t));
+    const byTopic = new Map<string, PartitionOffsets[]>();
+    for (const t of new Set(tps.map((tp) => tp.topic))) byTopic.set(t, await this.log.endOffsets(t));
     const out: PartitionState[] = [];
     for (const tp of tps) {
-      const info = byTopic.get(tp.topic)!.partitions.find((p) => p.partition === tp.partition);
+      const info = byTopic.get(tp.topic)!.find((p) => p.partition === tp.partition);
       if (!info) throw new SluiceError('UNKNOWN_PARTITION', `partition ${where(tp.topic, tp.partition)} does not exist`, { ...tp });
       const c = committed.get(key(tp.topic, tp.partition));
       const position = c ?? (await this.#startOffset(tp, info.startOffset, info.endOffset));
@@ -324,7 +324,7 @@ export class Consumer {
 
   /** Retention removed our position (or it is past the end): go to the start (or end, for `from: 'end'`). */
   async #reset(s: PartitionState): Promise<void> {
-    const info = (await this.log.describeTopic(s.topic)).partitions.find((p) => p.partition === s.partition);
+    const info = (await this.log.endOffsets(s.topic)).find((p) => p.partition === s.partition);
     if (!info) throw new SluiceError('UNKNOWN_PARTITION', `partition ${where(s.topic, s.partition)} does not exist`);
     if (s.position < info.startOffset) s.position = info.startOffset;
     else if (s.position > info.endOffset) s.position = this.#options.from === 'end' ? info.endOffset : info.startOffset;

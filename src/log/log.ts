@@ -44,12 +44,16 @@ export interface TopicInfo {
   config: TopicConfig;
 }
 
-export interface PartitionInfo {
+/** Where a partition's records start and end: what a reader needs to place itself. */
+export interface PartitionOffsets {
   partition: number;
   /** First offset still in the log (older ones were deleted by retention). */
   startOffset: number;
   /** The offset the next record will get: records [startOffset, endOffset) exist. */
   endOffset: number;
+}
+
+export interface PartitionInfo extends PartitionOffsets {
   sizeBytes: number;
   segments: number;
 }
@@ -199,7 +203,10 @@ export interface Log {
   listTopics(): Promise<TopicInfo[]>;
   /** Fails with UNKNOWN_TOPIC. */
   getTopic(name: string): Promise<TopicInfo>;
+  /** Sizes, and every group's lag: for people. A reader placing itself wants endOffsets. */
   describeTopic(name: string): Promise<TopicDescription>;
+  /** Each partition's start and end offsets, in partition order; cheap (no group offsets are read). Fails with UNKNOWN_TOPIC. */
+  endOffsets(topic: string): Promise<PartitionOffsets[]>;
 
   /** Appends one batch to one partition; resolves when acknowledged under the topic's fsync policy. */
   append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult>;

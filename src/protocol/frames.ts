@@ -54,6 +54,7 @@ export const REQUEST_TYPES = {
   initProducer: 18,
   commitTransaction: 19,
   cancel: 20,
+  endOffsets: 21,
 } as const;
 
 export type RequestName = keyof typeof REQUEST_TYPES;

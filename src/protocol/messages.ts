@@ -11,6 +11,7 @@ import type {
   AppendResult,
   Assignment,
   Isolation,
+  PartitionOffsets,
   ProducerIdentity,
   TopicConfig,
   TopicDescription,
@@ -30,6 +31,7 @@ export interface Messages {
   listTopics: { request: Empty; response: TopicInfo[] };
   getTopic: { request: { name: string }; response: TopicInfo };
   describeTopic: { request: { name: string }; response: TopicDescription };
+  endOffsets: { request: { topic: string }; response: PartitionOffsets[] };
   /** The records are the blob. `producer` stamps an idempotent append. */
   append: {
     request: { topic: string; partition: number; count: number; producer?: { producerId: number; epoch: number; sequence: number } };

@@ -85,8 +85,7 @@ export interface SavedState {
 export async function readChangelogLatest(log: Log, job: string): Promise<Map<string, string>> {
   const topic = changelogTopic(job);
   const latest = new Map<string, string>();
-  const d = await log.describeTopic(topic);
-  let offset = d.partitions[0]!.startOffset;
+  let offset = (await log.endOffsets(topic))[0]!.startOffset;
   for (;;) {
     const r = await log.read(topic, 0, offset, { isolation: 'read_committed' });
     for (const rec of r.records) if (rec.key) latest.set(Buffer.from(rec.key).toString('utf8'), rec.value ? Buffer.from(rec.value).toString('utf8') : '');

@@ -195,6 +195,8 @@ export class Handlers {
         return ok(name, await log.getTopic(str(j, 'name')));
       case 'describeTopic':
         return ok(name, await log.describeTopic(str(j, 'name')));
+      case 'endOffsets':
+        return ok(name, await log.endOffsets(str(j, 'topic')));
       case 'append': {
         const topic = str(j, 'topic');
         const records = decodeRecords(blob, count(j), false);

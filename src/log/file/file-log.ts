@@ -33,6 +33,7 @@ import type {
   ReadResult,
   TopicConfig,
   TopicDescription,
+  PartitionOffsets,
   TopicInfo,
   TopicPartitionOffset,
 } from '../log.ts';
@@ -346,6 +347,13 @@ export class FileLog implements Log {
   async getTopic(name: string): Promise<TopicInfo> {
     this.checkOpen();
     return (await this.openTopic(name)).info;
+  }
+
+  async endOffsets(topic: string): Promise<PartitionOffsets[]> {
+    this.checkOpen();
+    const t = await this.openTopic(topic);
+    if (this.readOnly) for (const p of t.partitions) await p.refresh();
+    return t.partitions.map((p) => ({ partition: p.partition, startOffset: p.startOffset, endOffset: p.highWatermark }));
   }
 
   async describeTopic(name: string): Promise<TopicDescription> {

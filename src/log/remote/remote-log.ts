@@ -26,6 +26,7 @@ import type {
   Isolation,
   JoinOptions,
   Log,
+  PartitionOffsets,
   ProducerIdentity,
   ReadOptions,
   ReadResult,
@@ -86,6 +87,10 @@ export class RemoteLog implements Log {
 
   describeTopic(name: string): Promise<TopicDescription> {
     return this.call('describeTopic', { name });
+  }
+
+  endOffsets(topic: string): Promise<PartitionOffsets[]> {
+    return this.call('endOffsets', { topic });
   }
 
   append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult> {

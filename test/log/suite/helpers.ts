@@ -14,6 +14,7 @@ import type {
   ReadResult,
   TopicConfig,
   TopicDescription,
+  PartitionOffsets,
   TopicInfo,
   TopicPartitionOffset,
   TransactionBody,
@@ -130,6 +131,9 @@ export class SpyLog implements Log {
   }
   describeTopic(name: string): Promise<TopicDescription> {
     return this.inner.describeTopic(name);
+  }
+  endOffsets(topic: string): Promise<PartitionOffsets[]> {
+    return this.inner.endOffsets(topic);
   }
   append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult> {
     return this.inner.append(topic, partition, records, options);

@@ -32,6 +32,8 @@ export function recordSuite(f: LogFactory): void {
       await assert.rejects(log.append('orders', 3, [{ key: null, value: b('x') }]), (e) => isSluiceError(e, 'UNKNOWN_PARTITION'));
       const d = await log.describeTopic('orders');
       assert.deepEqual(d.partitions.map((p) => [p.partition, p.startOffset, p.endOffset]), [[0, 0, 0], [1, 0, 0], [2, 0, 0]]);
+      assert.deepEqual(await log.endOffsets('orders'), [0, 1, 2].map((partition) => ({ partition, startOffset: 0, endOffset: 0 })));
+      await assert.rejects(log.endOffsets('nope'), (e) => isSluiceError(e, 'UNKNOWN_TOPIC'));
       await log.deleteTopic('orders');
       assert.deepEqual((await log.listTopics()).map((t) => t.name), ['a.b_c-d']);
       await assert.rejects(log.read('orders', 0, 0), (e) => isSluiceError(e, 'UNKNOWN_TOPIC'));
@@ -52,6 +54,7 @@ export function recordSuite(f: LogFactory): void {
       assert.ok(d.partitions[1]!.segments > 3, 'small segmentBytes rolls segments');
       assert.equal(d.partitions[1]!.endOffset, 200);
       assert.equal(d.partitions[0]!.endOffset, 0);
+      assert.deepEqual(await log.endOffsets('t'), [{ partition: 0, startOffset: 0, endOffset: 0 }, { partition: 1, startOffset: 0, endOffset: 200 }]);
       const all = await readAll(log, 't', 1);
       assert.deepEqual(all.map((r) => r.offset), Array.from({ length: 200 }, (_, i) => i));
       assert.deepEqual(all.map(str), Array.from({ length: 200 }, (_, i) => `v${i}`));

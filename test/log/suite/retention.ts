@@ -28,6 +28,7 @@ export function retentionSuite(f: LogFactory): void {
       assert.ok(p.sizeBytes <= 4000 + 1500, `size ${p.sizeBytes} within retention + one segment`);
       assert.ok(p.startOffset > 0, 'old records were deleted');
       assert.equal(p.endOffset, 60);
+      assert.deepEqual(await log.endOffsets('t'), [{ partition: 0, startOffset: p.startOffset, endOffset: 60 }]);
       const rest = await readAll(log, 't');
       assert.equal(rest[0]!.offset, p.startOffset);
       assert.deepEqual(rest.map((r) => r.offset), Array.from({ length: 60 - p.startOffset }, (_, i) => p.startOffset + i));
