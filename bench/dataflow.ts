@@ -13,7 +13,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Application, json, jsonOf, openFileLog, runJob, topicSink, topicSource, Producer } from '../src/index.ts';
+import { Application, json, jsonOf, runJob, topicSink, topicSource } from '../src/index.ts';
+import { openFileLog, Producer } from '../src/log/index.ts';
 import { SPLIT, wordCountApp } from './apps/word-count.ts';
 import { fmtInt, fmtRatio, median, now, printTable, removeDir, settle, tempDir } from './util.ts';
 

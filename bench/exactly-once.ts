@@ -17,7 +17,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openFileLog, runJob, topicSink, topicSource, type FileLog } from '../src/index.ts';
+import { runJob, topicSink, topicSource } from '../src/index.ts';
+import { openFileLog, type FileLog } from '../src/log/index.ts';
 import type { Guarantee } from '../src/dataflow/io.ts';
 import { build } from '../examples/bank-transfers/app.ts';
 import { fmtMs, fmtRatio, median, now, percentile, printTable, removeDir, settle, tempDir } from './util.ts';

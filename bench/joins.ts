@@ -36,7 +36,8 @@
 
 import os from 'node:os';
 import { join } from 'node:path';
-import { openFileLog, Producer, runJob, type FileLog } from '../src/index.ts';
+import { runJob } from '../src/index.ts';
+import { openFileLog, Producer, type FileLog } from '../src/log/index.ts';
 import type { Guarantee, SourceBatch } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { EMPTY_HEADERS } from '../src/record.ts';

@@ -31,7 +31,8 @@
 
 import os from 'node:os';
 import { join } from 'node:path';
-import { Application, hopping, json, jsonOf, openFileLog, Producer, runJob, topicSink, topicSource, tumbling, type FileLog, type WindowResult, type WindowSpec } from '../src/index.ts';
+import { Application, hopping, json, jsonOf, runJob, topicSink, topicSource, tumbling, type WindowResult, type WindowSpec } from '../src/index.ts';
+import { openFileLog, Producer, type FileLog } from '../src/log/index.ts';
 import type { Guarantee, SourceBatch, SourceRecord } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
 import { partitionForKey } from '../src/partitioner.ts';

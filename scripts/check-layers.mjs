@@ -2,7 +2,9 @@
 // Fails when a file in src/ imports a layer above its own (docs/architecture.md).
 // Each folder names the folders it may import; anything else is an upward (or
 // sideways) arrow. Type-only imports count too: a type from above is still a
-// dependency on above. src/index.ts, the public API, may import anything.
+// dependency on above. The public entry files (package.json "exports":
+// src/index.ts, src/log/index.ts, ...) may import anything, and so nothing in
+// src/ may import them: their exemption must not leak into a layer.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -34,6 +36,8 @@ const allowed = {
 };
 
 const root = resolve(import.meta.dirname, '..', 'src');
+const { exports } = JSON.parse(readFileSync(resolve(root, '..', 'package.json'), 'utf8'));
+const entries = new Set(Object.values(exports).map((e) => resolve(root, '..', e.default.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts'))));
 function walk(dir) {
   return readdirSync(dir).flatMap((n) => {
     const p = join(dir, n);
@@ -51,7 +55,7 @@ const folderOf = (file) => {
 const importRe = /(?:^|\s)(?:import|export)\s[^'";]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|(?:^|\s)import\s*['"](\.[^'"]+)['"]/g;
 const problems = [];
 for (const file of walk(root)) {
-  if (relative(root, file) === 'index.ts') continue;
+  if (entries.has(file)) continue;
   const from = folderOf(file);
   if (!(from in allowed)) {
     problems.push(`${relative(root, file)}: folder ${from} has no place in the layers (add it to scripts/check-layers.mjs and docs/architecture.md)`);
@@ -60,7 +64,12 @@ for (const file of walk(root)) {
   const text = readFileSync(file, 'utf8');
   for (const m of text.matchAll(importRe)) {
     const spec = m[1] ?? m[2] ?? m[3];
-    const to = folderOf(resolve(dirname(file), spec));
+    const target = resolve(dirname(file), spec);
+    if (entries.has(target)) {
+      problems.push(`src/${relative(root, file)} imports ${spec}: a public entry; import the module itself`);
+      continue;
+    }
+    const to = folderOf(target);
     if (to === from || allowed[from].some((a) => to === a || (a.endsWith('/**') && (to === a.slice(0, -3) || to.startsWith(a.slice(0, -2)))))) continue;
     problems.push(`src/${relative(root, file)} imports ${spec}: ${from} may not import ${to}`);
   }

@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openFileLog, Producer } from '../../src/index.ts';
+import { openFileLog, Producer } from '../../src/log/index.ts';
 
 const topic = process.argv[2];
 if (topic === undefined) {

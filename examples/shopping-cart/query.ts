@@ -11,7 +11,8 @@
 // so the answers are the carts as of now.
 
 import { resolve } from 'node:path';
-import { Job, openFileLog } from '../../src/index.ts';
+import { Job } from '../../src/index.ts';
+import { openFileLog } from '../../src/log/index.ts';
 import shoppingCart, { type Cart } from './app.ts';
 
 const log = await openFileLog({ dataDir: resolve(process.env['SLUICE_DATA_DIR'] || '.sluice') });

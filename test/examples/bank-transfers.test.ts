@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
+import { TestDriver } from '../../src/runtime/testing/index.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';

@@ -7,11 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { Job } from '../../src/runtime/job.ts';
-import { openFileLog } from '../../src/log/file/file-log.ts';
-import { Producer } from '../../src/log/producer.ts';
-import { topicSink, topicSource } from '../../src/index.ts';
+import { TestDriver } from '../../src/runtime/testing/index.ts';
+import { Job, topicSink, topicSource } from '../../src/index.ts';
+import { openFileLog, Producer } from '../../src/log/index.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';

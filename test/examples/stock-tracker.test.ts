@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { Job } from '../../src/runtime/job.ts';
-import { openFileLog } from '../../src/log/file/file-log.ts';
+import { TestDriver } from '../../src/runtime/testing/index.ts';
+import { Job } from '../../src/index.ts';
+import { openFileLog } from '../../src/log/index.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';

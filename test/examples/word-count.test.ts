@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
+import { TestDriver } from '../../src/runtime/testing/index.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { finished, spawnCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
