@@ -4,6 +4,12 @@
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import { DEFAULT_TOPIC_CONFIG, type FsyncPolicy, type TopicConfig } from './log.ts';
 
+/** A compacted topic keeps the newest record per key, so a record without one has no place in it. */
+export function keylessRecordError(topic: string, partition: number, config: TopicConfig, records: readonly { key: unknown }[]): SluiceError | null {
+  if (!config.compact || records.every((r) => r.key !== null)) return null;
+  return new SluiceError(ErrorCodes.INVALID_ARGUMENT, `topic ${topic} is compacted, so every record needs a key; got a record without one`, { topic, partition });
+}
+
 const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
 export function validateTopicName(name: string): void {

@@ -15,8 +15,8 @@
 
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCodes, SluiceError, isSluiceError, where } from '../../errors.ts';
-import { timestampError, type ProducerRecord } from '../../record.ts';
+import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
+import type { ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,
   AppendResult,
@@ -38,7 +38,7 @@ import type {
   TopicPartitionOffset,
 } from '../log.ts';
 import { GroupCoordinator } from '../group-coordinator.ts';
-import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
+import { keylessRecordError, resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import { Partition } from './partition.ts';
 import { acquireLock, type Lock } from './lock.ts';
 import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts';
@@ -48,7 +48,9 @@ import { DamageReport } from './damage.ts';
 import type { EndEvidence } from './partition-recovery.ts';
 import { fileError } from './file-errors.ts';
 import { createTopicDir, readTopicInfo, removeLeftovers, removeTopicDir, topicNamesOnDisk } from './topic-dir.ts';
-import { TransactionLog, type TxnOffset, type TxnWriteRange } from './transaction-log.ts';
+import { TransactionLog } from './transaction-log.ts';
+import { TransactionCoordinator, type TransactionStorage } from '../transactions.ts';
+import type { TxnOffset } from '../producer-table.ts';
 import { ATTR_TRANSACTIONAL } from '../batch.ts';
 import { FdCache, maxOpenFilesFromEnv } from './fd-cache.ts';
 
@@ -107,10 +109,8 @@ export class FileLog implements Log {
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private groupSweeper: NodeJS.Timeout | null = null;
   private readonly txnLog: TransactionLog;
-  /** Producer epochs that failed mid-transaction: they must re-initialise before committing again. */
-  private readonly poisoned = new Set<string>();
-  /** Groups with member-checked transactions past their check whose offsets are not written yet, and how many. */
-  private readonly unstable = new Map<string, number>();
+  /** The transaction rules; this log is only their storage (transactionStorage). */
+  private readonly transactions: TransactionCoordinator;
   private maintaining = new Set<Partition>();
   private maintainAgain = new Set<Partition>();
   private readonly maintenanceIntervalMs: number;
@@ -128,6 +128,7 @@ export class FileLog implements Log {
     this.files = new FdCache(o.maxOpenFiles ?? maxOpenFilesFromEnv());
     this.coordinator = new GroupCoordinator((t) => this.topics.get(t)?.info.config.partitions ?? 0);
     this.txnLog = new TransactionLog(o.dataDir, this.damage);
+    this.transactions = new TransactionCoordinator(this.transactionStorage(), this.coordinator);
   }
 
   private get collecting(): boolean {
@@ -200,7 +201,7 @@ export class FileLog implements Log {
 
   /** A topic's id as the offsets stamped with it recorded it (to repair a lost topic.json without orphaning them). */
   private knownTopicId(topic: string): string | undefined {
-    for (const o of this.txnLog.committedOffsets()) if (o.topic === topic) return o.topicId;
+    for (const o of this.txnLog.producers.committedOffsets()) if (o.topic === topic) return o.topicId;
     for (const g of listGroupNames(this.groupsDir)) {
       const id = new GroupStore(this.groupsDir, g, new DamageReport('collect')).load().find((o) => o.topic === topic)?.topicId;
       if (id) return id;
@@ -264,7 +265,7 @@ export class FileLog implements Log {
     p.onRoll = () => setImmediate(() => void this.maintainPartition(p));
     p.visibility = (pid, epoch, seq) => {
       if (this.readOnly) this.txnLog.refresh();
-      return this.txnLog.visibility(pid, epoch, seq);
+      return this.transactions.visibility(pid, epoch, seq);
     };
     return p;
   }
@@ -320,7 +321,7 @@ export class FileLog implements Log {
       if (t) for (const p of t.partitions) await p.close();
       // Before the directory goes: a crash in between leaves the old topic with less evidence, never
       // a new topic of the same name held to the old one's committed ends.
-      await this.decide(() => this.txnLog.forgetTopic(name));
+      await this.transactions.decide(() => this.txnLog.forgetTopic(name));
       removeTopicDir(this.topicsDir, name);
     } finally {
       this.deleting.delete(name);
@@ -392,105 +393,38 @@ export class FileLog implements Log {
     return (await this.partition(topic, partition)).waitFor(offset, signal, isolation);
   }
 
-  // ---- transactions (mechanism: transaction-log.ts) --------------------------
+  // ---- transactions (rules: ../transactions.ts; commit point: transaction-log.ts) --
 
   async initProducer(transactionalId: string): Promise<ProducerIdentity> {
     this.checkWritable(`register producer ${transactionalId}`);
-    if (!transactionalId) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a transactional producer needs a non-empty id');
-    // Queued behind commits in flight: a commit that started under the old epoch is
-    // either finished (offsets applied) or refused before this registration returns.
-    const { pid, epoch } = await this.decide(() => this.txnLog.init(transactionalId));
-    return { transactionalId, producerId: pid, epoch };
-  }
-
-  /**
-   * Transaction decisions (registrations, commit records with their group
-   * offsets) happen one at a time, in order: the transaction log is appended
-   * at its end, and a registration must see every commit before it complete.
-   */
-  private decide<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.decisions.then(fn);
-    this.decisions = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
-  }
-
-  private decisions: Promise<void> = Promise.resolve();
-
-  private checkEpoch(producer: ProducerIdentity): void {
-    const { producerId: pid, epoch, transactionalId } = producer;
-    const current = this.txnLog.producers.get(transactionalId);
-    if (!current || current.pid !== pid || current.epoch !== epoch) {
-      throw new SluiceError(
-        ErrorCodes.FENCED,
-        `producer ${transactionalId} (epoch ${epoch}) was replaced by a newer instance (epoch ${current?.epoch ?? '?'}); this instance may not commit. Stop it: the newer one carries on from the last commit.`,
-        { transactionalId, epoch },
-      );
-    }
+    return this.transactions.initProducer(transactionalId);
   }
 
   async commitTransaction(producer: ProducerIdentity, sequence: number, body: TransactionBody): Promise<TransactionResult> {
     this.checkWritable('commit a transaction');
-    const { producerId: pid, epoch, transactionalId } = producer;
-    this.checkEpoch(producer);
-    const key = `${pid}:${epoch}`;
-    if (this.poisoned.has(key)) {
-      throw new SluiceError(ErrorCodes.FENCED, `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction; register it again (initProducer) to continue`, { transactionalId, epoch });
-    }
-    const last = this.txnLog.lastCommittedSeq(pid, epoch);
-    if (sequence === last) {
-      const prev = this.txnLog.lastCommitOf(pid);
-      if (prev && prev.epoch === epoch && prev.seq === sequence) return { appended: prev.writes };
-    }
-    if (sequence !== last + 1) {
-      throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `transaction ${sequence} of producer ${transactionalId} does not follow ${last}; sequences go 1, 2, 3... per epoch`, { transactionalId });
-    }
-    // Validate everything before writing anything: a write refused once others were written fails the producer.
-    for (const w of body.writes) {
-      const badTime = timestampError(w.records, `${where(w.topic, w.partition)} in transaction ${sequence} of producer ${transactionalId}`);
-      if (badTime) throw badTime;
-    }
-    const parts: { w: TransactionBody['writes'][number]; p: Partition }[] = [];
-    for (const w of body.writes) if (w.records.length > 0) parts.push({ w, p: await this.partition(w.topic, w.partition) });
-    const offsets: TxnOffset[] = [];
-    for (const g of body.offsets) {
-      for (const o of await this.stamped(g.offsets)) offsets.push({ group: g.group, topic: o.topic, partition: o.partition, offset: o.offset, topicId: o.topicId! });
-    }
-    const stamp = { producerId: pid, producerEpoch: epoch, baseSequence: sequence };
-    const pending = parts.map(({ w, p }) => ({ p, promise: p.append(w.records, stamp, ATTR_TRANSACTIONAL) }));
-    let writes: TxnWriteRange[];
-    try {
-      const results = await Promise.all(pending.map((x) => x.promise));
-      writes = parts.map(({ w }, i) => ({ topic: w.topic, partition: w.partition, ...results[i]! }));
-      const decided = writes;
-      await this.decide(async () => {
-        // Again, at the commit point: a newer instance may have registered while the records were written.
-        this.checkEpoch(producer);
-        // Membership too, here: a member's ownership is decided at the commit point, nowhere earlier.
-        const checked = body.offsets.filter((g) => g.member !== undefined);
-        for (const g of checked) this.coordinator.checkOwnership(g.group, g.member!.memberId, g.offsets, g.member!.generation, TXN_REFUSED);
-        for (const g of checked) this.unstable.set(g.group, (this.unstable.get(g.group) ?? 0) + 1);
-        try {
-          await this.txnLog.commit(pid, epoch, sequence, decided, offsets);
-          for (const [i, { p }] of parts.entries()) p.resolveTxn(decided[i]!.baseOffset);
-          await this.applyOffsets(offsets);
-        } finally {
-          for (const g of checked) {
-            const n = this.unstable.get(g.group)! - 1;
-            if (n > 0) this.unstable.set(g.group, n);
-            else this.unstable.delete(g.group);
-          }
+    return this.transactions.commit(producer, sequence, body);
+  }
+
+  /** The coordinator's storage port: the transaction log holds the decisions, partitions the records, group stores the offsets. */
+  private transactionStorage(): TransactionStorage {
+    return {
+      producers: this.txnLog.producers,
+      appendDecision: (d) => this.txnLog.appendDecision(d),
+      prepare: async (writes, offsets) => {
+        for (const w of writes) {
+          const keyless = keylessRecordError(w.topic, w.partition, (await this.partition(w.topic, w.partition)).config, w.records);
+          if (keyless) throw keyless;
         }
-      });
-    } catch (e) {
-      // Whatever was written is dead (its sequence never commits in this epoch): let readers pass it.
-      this.poisoned.add(key);
-      await Promise.allSettled(pending.map((x) => x.promise.then((r) => x.p.resolveTxn(r.baseOffset))));
-      throw e;
-    }
-    return { appended: writes };
+        const out: TxnOffset[] = [];
+        for (const g of offsets) {
+          for (const o of await this.stamped(g.offsets)) out.push({ group: g.group, topic: o.topic, partition: o.partition, offset: o.offset, topicId: o.topicId! });
+        }
+        return out;
+      },
+      writeRecords: async (w, stamp) => (await this.partition(w.topic, w.partition)).append(w.records, stamp, ATTR_TRANSACTIONAL),
+      settle: (w) => this.topics.get(w.topic)?.partitions[w.partition]?.resolveTxn(w.baseOffset),
+      applyOffsets: (offsets) => this.applyOffsets(offsets),
+    };
   }
 
   /** Group offsets of committed transactions into the group stores (idempotent: after a crash, again). */
@@ -511,7 +445,7 @@ export class FileLog implements Log {
   private async reapplyTransactionalOffsets(): Promise<void> {
     const behind: TxnOffset[] = [];
     const stores = new Map<string, StoredOffset[] | null>();
-    for (const o of this.txnLog.committedOffsets()) {
+    for (const o of this.txnLog.producers.committedOffsets()) {
       if (!stores.has(o.group)) stores.set(o.group, this.loadUnlessDamaged(o.group));
       const loaded = stores.get(o.group);
       if (loaded === null) continue; // refused: its damage is reported when it is used
@@ -589,9 +523,7 @@ export class FileLog implements Log {
 
   async committedOffsets(group: string): Promise<TopicPartitionOffset[]> {
     this.checkOpen();
-    // A member's transaction that passed its ownership check may still be writing its offsets
-    // (Kafka's require_stable): whoever was given the partitions since must start after them.
-    if (this.unstable.has(group)) await this.decisions;
+    await this.transactions.stable(group);
     const s = this.groups.get(group);
     return this.live(s ? s.current() : new GroupStore(this.groupsDir, group, this.damage).load());
   }
@@ -706,7 +638,6 @@ export class FileLog implements Log {
 }
 
 const GROUP_SWEEP_MS = 1000;
-const TXN_REFUSED = 'the transaction was aborted: none of its records or offsets will ever be visible, and its producer must be registered again (initProducer)';
 
 function unknownTopic(name: string): SluiceError {
   return new SluiceError(ErrorCodes.UNKNOWN_TOPIC, `unknown topic ${name}; create it with \`sluice topic create ${name} --partitions N\``, { topic: name });

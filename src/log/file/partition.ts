@@ -21,6 +21,7 @@ import { newCleanerState, type CleanerState } from './compaction.ts';
 import { noteBatch, readProducerSnapshot, writeProducerSnapshot, type ProducerWindow } from './producer-state.ts';
 import { scanBatches } from './scan.ts';
 import { sharedFdCache, type FdCache } from './fd-cache.ts';
+import { keylessRecordError } from '../topic-config.ts';
 
 /** Above this many queued batches one write concatenates them (writev caps its iovec count). */
 const MAX_IOVECS = 64;
@@ -231,13 +232,8 @@ export class Partition {
     // Every append to a file log passes here; an Infinity stored would later print as invalid JSON.
     const badTime = timestampError(records, this.where());
     if (badTime) return Promise.reject(badTime);
-    if (this.config.compact) {
-      for (const r of records) {
-        if (r.key === null) {
-          throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `topic ${this.topic} is compacted, so every record needs a key; got a record without one`, { topic: this.topic, partition: this.partition });
-        }
-      }
-    }
+    const keyless = keylessRecordError(this.topic, this.partition, this.config, records);
+    if (keyless) return Promise.reject(keyless);
     if (producer && (attributes & ATTR_TRANSACTIONAL) === 0) {
       const dup = this.duplicateOf(producer, records.length);
       if (dup) return dup;

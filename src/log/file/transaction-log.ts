@@ -2,15 +2,11 @@
 // records (json-frames.ts: frames plus a header recording the synced length),
 // the single commit point of every transaction in the data dir.
 //
-// Mechanism (see docs/exactly-once.md): a transaction's records are appended to
-// their partitions as batches marked transactional and stamped with the
-// producer's id, epoch and the transaction's sequence number. They become
-// visible to read_committed readers when — and only when — a COMMIT record for
-// (producer, epoch, sequence) is fsynced here. Within one epoch a producer's
-// transactions commit strictly in sequence, and any failure after writing
-// poisons the epoch (the producer must re-initialise, which bumps it), so one
-// number per (producer, epoch) — the last committed sequence — decides every
-// batch: committed if its sequence is at most that, otherwise dead (aborted).
+// It is the file log's store of transaction decisions (the rules that make
+// them are in ../transactions.ts; the mechanism in docs/exactly-once.md): a
+// transaction's records, already in their partitions, become visible to
+// read_committed readers when — and only when — its commit record is fsynced
+// here. Replayed, the records rebuild the producer table (../producer-table.ts).
 //
 // Records:
 //   { t: 'init', tid, pid, epoch }                      a producer (re)registered
@@ -28,29 +24,13 @@ import { join } from 'node:path';
 import { FrameWriter, frameFileBytes, readFrameFile, replaceFile, scanFrames, type FrameDamage, type FrameScan } from './json-frames.ts';
 import { fileError } from './file-errors.ts';
 import { DamageReport } from './damage.ts';
-
-export interface TxnWriteRange {
-  topic: string;
-  partition: number;
-  baseOffset: number;
-  lastOffset: number;
-}
-
-export interface TxnOffset {
-  group: string;
-  topic: string;
-  partition: number;
-  offset: number;
-  topicId: string;
-}
+import { ProducerTable, type Decision, type TxnOffset, type TxnWriteRange } from '../producer-table.ts';
 
 type TxnRecord =
   | { t: 'init'; tid: string; pid: number; epoch: number }
   | { t: 'commit'; pid: number; epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] }
   | { t: 'ends'; ends: [topic: string, partition: number, end: number][] }
   | { t: 'forget'; topic: string };
-
-export type BatchVisibility = 'committed' | 'aborted';
 
 const REWRITE_AFTER = 10_000;
 
@@ -65,16 +45,9 @@ export class TransactionLog {
   private readSynced = 0;
   private readIno = -1;
   private records = 0;
-  /** transactional id -> current producer id and epoch. */
-  readonly producers = new Map<string, { pid: number; epoch: number }>();
-  /** `${pid}:${epoch}` -> last committed sequence. */
-  private readonly lastCommitted = new Map<string, number>();
-  /** pid -> the last commit, to answer a retried commit without doing it twice. */
-  private readonly lastCommit = new Map<number, { epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] }>();
-  /** pid -> the highest epoch any record names (a registration lost to damage must not be handed out again). */
-  private readonly maxEpoch = new Map<number, number>();
+  /** What the init and commit records say. */
+  readonly producers = new ProducerTable();
   private readonly ends = new Map<string, number>();
-  private nextPid = 1;
   private readonly rewriteAfter: number;
 
   constructor(dataDir: string, damage = new DamageReport('refuse'), o: { rewriteAfter?: number } = {}) {
@@ -104,11 +77,7 @@ export class TransactionLog {
 
   private reset(): void {
     this.producers.clear();
-    this.lastCommitted.clear();
-    this.lastCommit.clear();
-    this.maxEpoch.clear();
     this.ends.clear();
-    this.nextPid = 1;
     this.records = 0;
   }
 
@@ -182,24 +151,15 @@ export class TransactionLog {
 
   private apply(r: TxnRecord): void {
     if (r.t === 'init') {
-      this.producers.set(r.tid, { pid: r.pid, epoch: r.epoch });
-      this.nextPid = Math.max(this.nextPid, r.pid + 1);
-      this.noteEpoch(r.pid, r.epoch);
+      this.producers.apply({ type: 'register', transactionalId: r.tid, producerId: r.pid, epoch: r.epoch });
     } else if (r.t === 'commit') {
-      this.lastCommitted.set(`${r.pid}:${r.epoch}`, r.seq);
-      this.lastCommit.set(r.pid, { epoch: r.epoch, seq: r.seq, writes: r.writes, offsets: r.offsets });
-      this.nextPid = Math.max(this.nextPid, r.pid + 1);
-      this.noteEpoch(r.pid, r.epoch);
+      this.producers.apply({ type: 'commit', producerId: r.pid, epoch: r.epoch, sequence: r.seq, writes: r.writes, offsets: r.offsets });
       for (const w of r.writes) this.noteEnd(w.topic, w.partition, w.lastOffset + 1);
     } else if (r.t === 'ends') {
       for (const [topic, partition, end] of r.ends) this.noteEnd(topic, partition, end);
     } else {
       for (const k of [...this.ends.keys()]) if (k.startsWith(`${r.topic}\0`)) this.ends.delete(k);
     }
-  }
-
-  private noteEpoch(pid: number, epoch: number): void {
-    this.maxEpoch.set(pid, Math.max(this.maxEpoch.get(pid) ?? -1, epoch));
   }
 
   private noteEnd(topic: string, partition: number, end: number): void {
@@ -223,48 +183,14 @@ export class TransactionLog {
     this.writer.open(scan);
   }
 
-  /** Registers a producer: a known transactional id keeps its producer id and gets the next epoch. */
-  async init(tid: string): Promise<{ pid: number; epoch: number }> {
-    const known = this.producers.get(tid);
-    const epoch = known ? Math.max(known.epoch, this.maxEpoch.get(known.pid) ?? 0) + 1 : 0;
-    const rec: TxnRecord = { t: 'init', tid, pid: known?.pid ?? this.nextPid, epoch };
-    await this.append(rec);
-    return { pid: rec.pid, epoch: rec.epoch };
-  }
-
-  /** The commit point: once this resolves, the transaction is committed, durably. */
-  async commit(pid: number, epoch: number, seq: number, writes: TxnWriteRange[], offsets: TxnOffset[]): Promise<void> {
-    await this.append({ t: 'commit', pid, epoch, seq, writes, offsets });
+  /** Makes a decision durable (for a commit: the commit point); resolved, it holds after any crash. */
+  async appendDecision(d: Decision): Promise<void> {
+    await this.append(record(d));
   }
 
   /** Before a topic is deleted: what commits said about its partitions must not hold for a new topic of that name. */
   async forgetTopic(topic: string): Promise<void> {
     if ([...this.ends.keys()].some((k) => k.startsWith(`${topic}\0`))) await this.append({ t: 'forget', topic });
-  }
-
-  lastCommittedSeq(pid: number, epoch: number): number {
-    return this.lastCommitted.get(`${pid}:${epoch}`) ?? 0;
-  }
-
-  /** The last commit of a producer (to answer a retry of it). */
-  lastCommitOf(pid: number): { epoch: number; seq: number; writes: TxnWriteRange[]; offsets: TxnOffset[] } | undefined {
-    return this.lastCommit.get(pid);
-  }
-
-  /**
-   * A transactional batch below the last stable offset: committed if its
-   * sequence was committed in its epoch, otherwise aborted (its transaction
-   * failed, or its producer died before committing).
-   */
-  visibility(pid: number, epoch: number, seq: number): BatchVisibility {
-    return seq <= this.lastCommittedSeq(pid, epoch) ? 'committed' : 'aborted';
-  }
-
-  /** Every commit's offsets, in log order: recovery re-applies those the group stores may have missed. */
-  committedOffsets(): TxnOffset[] {
-    const out: TxnOffset[] = [];
-    for (const c of this.lastCommit.values()) out.push(...c.offsets);
-    return out;
   }
 
   /**
@@ -283,19 +209,9 @@ export class TransactionLog {
     this.apply(rec);
   }
 
-  /**
-   * The current state as records: one init per producer, one commit per
-   * (producer, epoch) holding its last committed sequence, and the ends.
-   */
+  /** The current state as the fewest records: the producer table's snapshot, and the ends. */
   private snapshot(): TxnRecord[] {
-    const recs: TxnRecord[] = [];
-    for (const [tid, p] of this.producers) recs.push({ t: 'init', tid, pid: p.pid, epoch: p.epoch });
-    for (const [k, seq] of this.lastCommitted) {
-      const [pid, epoch] = k.split(':').map(Number) as [number, number];
-      const last = this.lastCommit.get(pid);
-      const same = last && last.epoch === epoch && last.seq === seq;
-      recs.push({ t: 'commit', pid, epoch, seq, writes: same ? last.writes : [], offsets: same ? last.offsets : [] });
-    }
+    const recs: TxnRecord[] = this.producers.snapshot().map(record);
     const ends: [string, number, number][] = [];
     for (const [k, end] of this.ends) {
       const [topic, partition] = k.split('\0') as [string, string];
@@ -316,6 +232,12 @@ export class TransactionLog {
     this.writer?.close();
     this.writer = null;
   }
+}
+
+function record(d: Decision): TxnRecord {
+  return d.type === 'register'
+    ? { t: 'init', tid: d.transactionalId, pid: d.producerId, epoch: d.epoch }
+    : { t: 'commit', pid: d.producerId, epoch: d.epoch, seq: d.sequence, writes: d.writes, offsets: d.offsets };
 }
 
 function inode(file: string): number {

@@ -155,10 +155,11 @@ test('committedEnds survives the snapshot rewrite and a reopen; a deleted topic 
   const dataDir = tmpDir(t, 'sluice-txn-ends-');
   const txn = new TransactionLog(dataDir, new DamageReport('refuse'), { rewriteAfter: 3 });
   txn.openForWrite();
-  const { pid, epoch } = await txn.init('job');
-  for (let seq = 1; seq <= 6; seq++) {
-    const partition = seq % 2;
-    await txn.commit(pid, epoch, seq, [{ topic: seq === 6 ? 'other' : 'out', partition, baseOffset: seq * 10, lastOffset: seq * 10 + 4 }], []);
+  await txn.appendDecision({ type: 'register', transactionalId: 'job', producerId: 1, epoch: 0 });
+  for (let sequence = 1; sequence <= 6; sequence++) {
+    const partition = sequence % 2;
+    const writes = [{ topic: sequence === 6 ? 'other' : 'out', partition, baseOffset: sequence * 10, lastOffset: sequence * 10 + 4 }];
+    await txn.appendDecision({ type: 'commit', producerId: 1, epoch: 0, sequence, writes, offsets: [] });
   }
   const expected = new Map([
     ['out\u00000', 45],

@@ -1,7 +1,7 @@
 // Transactions and idempotent appends on any Log: atomic commits with group
 // offsets, isolation levels, fencing (FENCED), retries that do not duplicate.
 // What happens between a transaction's writes and its commit point (and when
-// the commit point fails) needs fault injection: see transactions.test.ts.
+// the commit point fails) needs fault injection: see file-log-transactions.test.ts.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
