@@ -317,12 +317,10 @@ test('damage in the last batch of a closed segment: the writer refuses, a reader
     await writer.close();
   }
   assert.equal(fs.statSync(seg0).size, size0, 'a closed segment is never truncated on open');
+  // A reader judges it as the writer does (damage/read-only.test.ts), rather than reading up to it.
   const log = await openFileLog({ dataDir: f.dataDir, readOnly: true });
   try {
-    assertRecords(await readRange(log, 0, end0 - 4), 0, end0 - 4);
-    await assert.rejects(log.read(T, 0, end0 - 4), isCorruptAt(end0 - 4));
-    await readIntoDamage(log, end0 - 8, end0 - 4);
-    assertRecords(await readRange(log, end0, 240), end0, 240);
+    await assert.rejects(log.read(T, 0, 0), (e: unknown) => isSluiceError(e, 'DAMAGED') && e.message.includes(`offsets ${end0 - 4}-${end0 - 1} of ${T}/0`));
   } finally {
     await log.close();
   }

@@ -35,15 +35,18 @@ export type DamageMode = 'refuse' | 'collect';
 export class DamageReport {
   readonly mode: DamageMode;
   readonly found: Damage[] = [];
+  /** The data dir, for the command the error tells the user to run. */
+  readonly dataDir: string | undefined;
 
-  constructor(mode: DamageMode = 'refuse') {
+  constructor(mode: DamageMode = 'refuse', dataDir?: string) {
     this.mode = mode;
+    this.dataDir = dataDir;
   }
 
   /** Records damage; in 'refuse' mode throws DAMAGED at once. */
   report(d: Damage): void {
     this.found.push(d);
-    if (this.mode === 'refuse') throw damagedError(d);
+    if (this.mode === 'refuse') throw damagedError(d, this.dataDir);
   }
 }
 
@@ -52,10 +55,10 @@ export function describeDamage(d: Damage): string {
 }
 
 /** The error a writer raises on damage: what is wrong, what is at stake, what to run. */
-export function damagedError(d: Damage): SluiceError {
+export function damagedError(d: Damage, dataDir = 'DIR'): SluiceError {
   return new SluiceError(
     ErrorCodes.DAMAGED,
-    `${describeDamage(d)}. Nothing was changed. Run \`sluice repair --data-dir DIR\` to list all damage, then \`sluice repair --data-dir DIR --yes\` to apply it (or restore the file from a backup).`,
+    `${describeDamage(d)}. Nothing was changed. Run \`sluice repair --data-dir ${dataDir}\` to list all damage, then \`sluice repair --data-dir ${dataDir} --yes\` to apply it (or restore the file from a backup).`,
     { file: d.file },
   );
 }

@@ -8,7 +8,9 @@
 //
 // Damage found on open (damage.ts) refuses what it affects: the whole dir for
 // the transaction log, one topic for its topic.json or a partition, one group
-// for its offsets; everything else opens.
+// for its offsets; everything else opens. Read-only opens judge the same way
+// (a topic when it is first used), so a reader never shows the records before
+// damage as if they were all.
 //
 // One process writes (holds LOCK); any number of processes may open the same
 // directory read-only to read and tail it.
@@ -40,7 +42,7 @@ import type {
 import { GroupCoordinator } from '../group-coordinator.ts';
 import { keylessRecordError, resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import { Partition } from './partition.ts';
-import { acquireLock, type Lock } from './lock.ts';
+import { acquireLock, isLockHeld, type Lock } from './lock.ts';
 import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts';
 import { applyRetention } from './retention.ts';
 import { compactPartition } from './compaction.ts';
@@ -121,7 +123,7 @@ export class FileLog implements Log {
   constructor(o: FileLogOptions) {
     this.dataDir = o.dataDir;
     this.readOnly = o.readOnly ?? false;
-    this.damage = o.damage ?? new DamageReport('refuse');
+    this.damage = o.damage ?? new DamageReport('refuse', o.dataDir);
     this.topicsDir = join(o.dataDir, 'topics');
     this.groupsDir = join(o.dataDir, 'groups');
     this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
@@ -219,8 +221,9 @@ export class FileLog implements Log {
         const info = this.readTopicInfo(name);
         if (!info) throw unknownTopic(name);
         const partitions: Partition[] = [];
+        const txnEvidence = this.txnEvidenceForOpen();
         try {
-          for (let i = 0; i < info.config.partitions; i++) partitions.push(await this.openPartition(info, i));
+          for (let i = 0; i < info.config.partitions; i++) partitions.push(await this.openPartition(info, i, txnEvidence));
         } catch (e) {
           for (const p of partitions) await p.close().catch(() => {});
           throw e;
@@ -244,7 +247,21 @@ export class FileLog implements Log {
     return written === undefined ? [] : [{ end: written, source: `${this.txnLog.file} (records committed in transactions)` }];
   }
 
-  private async openPartition(info: TopicInfo, i: number): Promise<Partition> {
+  /**
+   * Whether the transaction log's committed ends judge the partitions opened now. A reader
+   * refreshes them first, and uses them only while no writer lives: a live writer may delete
+   * and recreate a topic after the reader read them, and the new topic is not held to the old
+   * one's ends. (Beside a live writer a reader still judges its closed segments and the hw and
+   * index evidence: see Partition.loadSegments.)
+   */
+  private txnEvidenceForOpen(): boolean {
+    if (!this.readOnly || this.collecting) return true;
+    if (isLockHeld(join(this.dataDir, 'LOCK'))) return false;
+    this.txnLog.refresh();
+    return true;
+  }
+
+  private async openPartition(info: TopicInfo, i: number, txnEvidence: boolean): Promise<Partition> {
     const dir = join(this.topicsDir, info.name, String(i));
     let p: Partition;
     try {
@@ -255,7 +272,7 @@ export class FileLog implements Log {
         config: info.config,
         writable: !this.readOnly,
         damage: this.damage,
-        evidence: this.readOnly && !this.collecting ? [] : this.endEvidence(info, i),
+        evidence: txnEvidence ? this.endEvidence(info, i) : [],
         lockPath: join(this.dataDir, 'LOCK'),
         files: this.files,
       });

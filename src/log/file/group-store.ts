@@ -109,7 +109,7 @@ export class GroupStore {
     try {
       const { scan } = this.read();
       // Collect mode (sluice repair) reports without throwing; nothing may be written to a damaged file.
-      if (this.damagedBy) throw damagedError(this.damagedBy);
+      if (this.damagedBy) throw damagedError(this.damagedBy, this.damage.dataDir);
       this.writer = new FrameWriter(this.file);
       this.writer.open(scan);
     } catch (e) {

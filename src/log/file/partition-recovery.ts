@@ -81,7 +81,7 @@ function closedSegmentDamage(p: RecoveryTarget, o: OpenedSegment, nextBase: numb
   if (o.wholeEnd < o.fileSize) problems.push(`bytes ${o.wholeEnd}-${o.fileSize} at its end are not a whole batch`);
   if (o.indexed !== null && o.indexed > o.fileSize) problems.push(`it is ${o.fileSize} bytes long but its index says ${o.indexed} were written and synced`);
   const gap = seg.nextOffset < nextBase;
-  if (gap && !p.config.compact) problems.push(`its records end at offset ${seg.nextOffset} but the next segment starts at ${nextBase}`);
+  if (gap && !p.config.compact) problems.push(`its records end at offset ${seg.nextOffset} but the next segment starts at ${nextBase}: no segment file holds offsets ${seg.nextOffset}-${nextBase - 1}`);
   if (problems.length === 0) return null;
   const lost = gap ? `${offsets(p, seg.nextOffset, nextBase)}${p.config.compact ? ' (some may have been removed by compaction)' : ''}` : `the records in bytes ${o.wholeEnd}-${Math.max(o.fileSize, o.indexed ?? 0)}`;
   return damage(p, o, `closed segment of ${p.topic}/${p.partition}: ${problems.join('; ')}`, lost, gap ? nextBase : null, false);

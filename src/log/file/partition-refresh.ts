@@ -10,6 +10,7 @@
 // missing: reads there fail with DAMAGED instead of looking like the end.
 
 import fs from 'node:fs';
+import { resolve } from 'node:path';
 import type { Partition } from './partition.ts';
 import { Segment, parseSegmentFileName, segmentFileName } from './segment.ts';
 import { scanBatches } from './scan.ts';
@@ -86,7 +87,7 @@ function missingError(p: Partition, file: string, end: number, synced: number): 
   return new SluiceError(
     ErrorCodes.DAMAGED,
     `${p.where(end)}: ${watermarkPath(p.dir)} says offsets below ${synced} were written and synced, but ${file} ends at offset ${end}: offsets ${end}-${synced - 1} are missing. ` +
-      'Nothing is returned past the damage. Run `sluice repair --data-dir DIR` to see what a repair would do.',
+      `Nothing is returned past the damage. Run \`sluice repair --data-dir ${resolve(p.dir, '..', '..', '..')}\` to see what a repair would do.`,
     { topic: p.topic, partition: p.partition, offset: end, file },
   );
 }

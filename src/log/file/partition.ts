@@ -158,17 +158,34 @@ export class Partition {
       for (const n of names) if (n.endsWith('.cleaned') || n.endsWith('.tmp')) fs.rmSync(`${this.dir}/${n}`, { force: true });
     }
     const bases = names.map(parseSegmentFileName).filter((b): b is number => b !== null).sort((a, b) => a - b);
-    const opened: OpenedSegment[] = [];
+    // Read before the segments are scanned: a live writer appending meanwhile can only make the
+    // scan longer than what this says was synced, never shorter (see the judgement below).
+    const hw = readPublishedWatermark(this.dir);
+    let opened: OpenedSegment[] = [];
     for (let i = 0; i < bases.length; i++) {
       const last = i === bases.length - 1;
-      const o = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
-        writable: this.writable,
-        // `sluice repair` scans every segment in full, to list bad batches anywhere.
-        full: last || report.mode === 'collect',
-        files: this.files,
-        // The active segment's producer stamps rebuild the idempotence window after a restart.
-        onBatch: last ? (h) => noteBatch(this.lastStamps, h) : undefined,
-      });
+      let o: OpenedSegment;
+      try {
+        o = await Segment.open(`${this.dir}/${names.find((n) => parseSegmentFileName(n) === bases[i])}`, bases[i]!, {
+          writable: this.writable,
+          // `sluice repair` scans every segment in full, to list bad batches anywhere.
+          full: last || report.mode === 'collect',
+          files: this.files,
+          // The active segment's producer stamps rebuild the idempotence window after a restart.
+          onBatch: last ? (h) => noteBatch(this.lastStamps, h) : undefined,
+        });
+      } catch (e) {
+        if (this.writable || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // A live writer deleted it since the listing. Retention deletes the oldest first, so the
+        // segments before it are going too (keeping them would look like a gap); compaction's
+        // merges delete segments whose records the one before now holds (gaps are allowed there).
+        if (!this.config.compact) {
+          for (const s of this.segments) s.close();
+          this.segments = [];
+          opened = [];
+        }
+        continue;
+      }
       const segment = o.segment;
       const prev = this.segments[this.segments.length - 1];
       if (prev && segment.baseOffset < prev.nextOffset) {
@@ -180,18 +197,21 @@ export class Partition {
       this.segments.push(segment);
       opened.push(o);
     }
-    // Judged by writers, and by `sluice repair`'s read-only dry run so that it lists what --yes would repair.
-    if (this.writable || report.mode === 'collect') {
-      const hw = readPublishedWatermark(this.dir);
-      const all = hw ? [{ end: hw.syncedEnd, source: `${this.dir}/hw (the synced end)` }, ...evidence] : evidence;
-      const found = findDamage(this, opened, all, report.mode === 'collect');
-      for (const d of found) report.report(d); // throws in 'refuse' mode
-      if (found.length > 0) {
-        // Collect mode (`sluice repair`): keep everything as found; this partition takes no appends.
-        this.failure = damagedError(found[0]!);
-        this.nextOffset = this.highWatermark = this.segments.length > 0 ? this.active.nextOffset : 0;
-        return;
-      }
+    // Judged by writers, by `sluice repair`'s read-only dry run (so that it lists what --yes would
+    // repair), and by readers, which must not return the records before damage as if they were all.
+    // A reader beside a live writer judges the same things, and that is sound: closed segments
+    // were synced whole before the next one was created, and the evidence (hw and the index, read
+    // before the scan; the FileLog gives no transaction-log evidence while a writer lives, whose
+    // deletes could outdate it) only covers bytes the writer wrote before it published them. The
+    // active segment's unsynced tail is past every piece of evidence, so it is never judged.
+    const all = hw ? [{ end: hw.syncedEnd, source: `${this.dir}/hw (the synced end)` }, ...evidence] : evidence;
+    const found = findDamage(this, opened, all, report.mode === 'collect');
+    for (const d of found) report.report(d); // throws in 'refuse' mode
+    if (found.length > 0) {
+      // Collect mode (`sluice repair`): keep everything as found; this partition takes no appends.
+      this.failure = damagedError(found[0]!);
+      this.nextOffset = this.highWatermark = this.segments.length > 0 ? this.active.nextOffset : 0;
+      return;
     }
     if (this.writable) {
       const last = opened[opened.length - 1];

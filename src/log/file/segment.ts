@@ -98,6 +98,9 @@ export class Segment {
 
   private async load(fd: number, opts: { writable: boolean; full: boolean; onBatch?: (h: BatchHeader) => void }): Promise<OpenedSegment> {
     const { path, baseOffset } = this;
+    // The active segment's index is read before its size: a live writer that appends and then
+    // saves the index (at close) in between must not make the index cover more than is scanned.
+    const indexedFirst = opts.full ? indexedSize(path) : undefined;
     const fileSize = fs.fstatSync(fd).size;
     const loaded = opts.full ? null : SegmentIndex.load(path, fileSize);
     let from = 0;
@@ -115,7 +118,7 @@ export class Segment {
       opts.onBatch?.(h);
     });
     let result = scan;
-    const opened = { wholeEnd: scan.validSize, fileSize, indexed: loaded ? fileSize : indexedSize(path) };
+    const opened = { wholeEnd: scan.validSize, fileSize, indexed: loaded ? fileSize : indexedFirst !== undefined ? indexedFirst : indexedSize(path) };
     if (!opts.full && scan.tornAt !== null) {
       // A closed segment was complete and fsynced before the next one was created: bad bytes
       // at its end are damage, not a torn append. Keep them, so reads report them instead of

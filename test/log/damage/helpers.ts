@@ -7,12 +7,14 @@
 //   segment (active)  flip: segment.test 'flipped byte in the last acknowledged batch'
 //                     truncate: segment.test 'half-truncating', 'at a batch boundary', 'hw and indexes gone'
 //                     delete: segment.test 'the active segment deleted'
-//                     CLI: NOT covered — a read-only `sluice consume` with no live writer does not judge
-//                     segments against index/txn.log evidence, so it returns the records before the damage
-//                     and exits 0 (found while writing e2e/damage-cli.test.ts; not fixed)
+//                     read-only opens: read-only.test (segmentDamages below, same error as the writer's)
+//                     CLI: e2e/damage-cli.test (consume, topic describe, state: truncated)
 //   segment (closed)  flip mid-segment: e2e/changelog-damage.test (repair lists and rewrites it)
+//                     flip in its last batch: read-only.test, e2e/damage-cli.test (writers and readers)
 //                     truncate: index.test 'coverage is the only evidence'
-//                     delete: NOT covered here (the gap to the next segment's base is the evidence)
+//                     delete a middle one: read-only.test, e2e/damage-cli.test (the gap to the next
+//                     segment's base is the evidence; not for compacted topics, whose segments have gaps)
+//   beside a live writer: read-only.test (readers never judge its active segment's tail)
 //   .index/.timeindex flip, truncate, delete x closed/active: index.test (reads + seeks vs reference,
 //                     warning names the file); CLI: index.test 'through the CLI'
 //   hw                flip, truncate, empty, delete: hw.test; stale: hw.test (kill -9); CLI: hw.test
@@ -29,6 +31,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { openFileLog, type FileLog } from '../../../src/log/file/file-log.ts';
 import { DamageReport, type Damage } from '../../../src/log/file/damage.ts';
+import { indexPath, timeIndexPath } from '../../../src/log/file/segment-index.ts';
 import { isSluiceError, type SluiceError } from '../../../src/errors.ts';
 import type { TopicConfig } from '../../../src/log/log.ts';
 import type { LogRecord, ProducerRecord } from '../../../src/record.ts';
@@ -176,3 +179,51 @@ export async function repairOne(dataDir: string, file: string): Promise<Damage> 
   }
   return d;
 }
+
+/** Topic T in at least three segments: 60 batches of 4 records (offsets 0-239), 24 KiB segments. */
+export async function segmented(t: TestContext, config: Partial<TopicConfig> = {}): Promise<Filled> {
+  const f = await filled(t, 60, 4, { segmentBytes: 24 * 1024, ...config });
+  assert.ok(f.segments().length >= 3, `three segments or more: ${f.segments().join(', ')}`);
+  return f;
+}
+
+export function baseOf(segment: string): number {
+  return Number(segment.slice(-24, -4));
+}
+
+/** Damage to the segments of a partition that every open (writer or reader) must refuse. */
+export interface SegmentDamage {
+  what: string;
+  /** Damages the partition in `dir`; returns the file the refusal names and the offsets it says are lost. */
+  apply(dir: string): { file: string; loss: RegExp };
+}
+
+export const segmentDamages: readonly SegmentDamage[] = [
+  {
+    what: 'a flipped byte in the last batch of a closed segment',
+    apply(dir) {
+      const [first, second] = segmentFiles(dir);
+      const last = batchPositions(first!).at(-1)!;
+      flipByte(first!, last + 60);
+      return { file: first!, loss: new RegExp(`offsets \\d+-${baseOf(second!) - 1} of ${T}/0`) };
+    },
+  },
+  {
+    what: 'the active segment cut in half (hw and its index say it held more)',
+    apply(dir) {
+      const active = segmentFiles(dir).at(-1)!;
+      fs.truncateSync(active, Math.floor(fs.statSync(active).size / 2));
+      return { file: active, loss: new RegExp(`offsets \\d+-\\d+ of ${T}/0 \\(at least \\d+ records\\) acknowledged and now missing`) };
+    },
+  },
+  {
+    what: 'a deleted middle segment',
+    apply(dir) {
+      const [first, middle, third] = segmentFiles(dir);
+      fs.rmSync(middle!);
+      fs.rmSync(indexPath(middle!), { force: true });
+      fs.rmSync(timeIndexPath(middle!), { force: true });
+      return { file: first!, loss: new RegExp(`offsets ${baseOf(middle!)}-${baseOf(third!) - 1} of ${T}/0`) };
+    },
+  },
+];

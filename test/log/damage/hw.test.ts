@@ -3,7 +3,8 @@
 // with no live writer goes by what it verifies on disk, so a stale, torn,
 // flipped or deleted hw file hides nothing; a writer rewrites it on open. An hw
 // file saying more was synced than the segments hold is damage to the
-// segments: a reader says so (DAMAGED) instead of showing a silent end.
+// segments: a reader refuses it (DAMAGED) as the writer does, at open or, when
+// it happens later, at the gap, instead of showing a silent end.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import { openFileLog } from '../../../src/log/file/file-log.ts';
 import { readPublishedWatermark } from '../../../src/log/file/watermark-file.ts';
+import { indexPath } from '../../../src/log/file/segment-index.ts';
 import { isSluiceError } from '../../../src/errors.ts';
 import { jsonLines, runCli, spawnCli } from '../../helpers/cli.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
@@ -92,13 +94,39 @@ test('a flipped, truncated, emptied or deleted hw file hides nothing from reader
   }
 });
 
-test('an hw file that says more was synced than the segment holds: a reader reports DAMAGED at the gap, naming the file', async (t) => {
+test('an hw file that says more was synced than the segment holds: a reader refuses it at open, as the writer does', async (t) => {
   const f = await filled(t, 20, 5);
   const [seg] = f.segments();
   fs.truncateSync(seg!, batchPositions(seg!)[12]!);
+  fs.rmSync(indexPath(seg!), { force: true }); // the hw file is the only evidence left
   const ro = await openFileLog({ dataDir: f.dataDir, readOnly: true });
   try {
-    assertRecords(await readRange(ro, 0, 60), 0, 60, 'before the damage');
+    await assert.rejects(ro.read(T, 0, 0), (e: unknown) => {
+      assert.ok(isSluiceError(e, 'DAMAGED'), String(e));
+      assert.equal(e.details.file, seg);
+      assert.ok(e.message.includes(seg!) && e.message.includes(`${f.dir}/hw`) && e.message.includes(`offsets 60-99 of ${T}/0`), e.message);
+      return true;
+    });
+  } finally {
+    await ro.close();
+  }
+});
+
+test('records a writer synced after a reader opened, then lost: the reader reports DAMAGED at the gap, and a tailer is woken to find it', async (t) => {
+  const f = await filled(t, 12, 5);
+  const [seg] = f.segments();
+  const ro = await openFileLog({ dataDir: f.dataDir, readOnly: true });
+  try {
+    assertRecords(await readRange(ro, 0, 60), 0, 60, 'before');
+    const size = fs.statSync(seg!).size;
+    const w = await openFileLog({ dataDir: f.dataDir });
+    try {
+      for (let i = 60; i < 100; i += 5) await w.append(T, 0, [60, 61, 62, 63, 64].map((k) => rec(k - 60 + i)));
+    } finally {
+      await w.close();
+    }
+    // Lost before the reader looked again: what the writer synced (its hw file says so) is gone.
+    fs.truncateSync(seg!, size);
     await assert.rejects(ro.read(T, 0, 60), (e: unknown) => {
       assert.ok(isSluiceError(e, 'DAMAGED'), String(e));
       assert.equal(e.details.file, seg);
