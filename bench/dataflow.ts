@@ -13,7 +13,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Application, json, jsonOf, runJob, topicSink, topicSource } from '../src/index.ts';
+import { Application, json, Job, topicSink, topicSource } from '../src/index.ts';
 import { openFileLog, Producer } from '../src/log/index.ts';
 import { SPLIT, wordCountApp } from './apps/word-count.ts';
 import { fmtInt, fmtRatio, median, now, printTable, removeDir, settle, tempDir } from './util.ts';
@@ -77,7 +77,7 @@ function transfersApp(): Application {
   const app = new Application('bench-transfers');
   app
     .pipeline('transfers')
-    .from(topicSource({ topic: 'transfers' }), jsonOf<Transfer>())
+    .from(topicSource({ topic: 'transfers' }), json<Transfer>())
     .global(
       () => ({ balances: {} as Record<string, number> }),
       (t, s, ctx) => ctx.emit(decide(t, s.balances)),
@@ -99,7 +99,7 @@ async function timeJob(app: Application, topic: string, partitions: number, outp
       await producer.send(topic, lines.slice(i, i + 5000).map((l, j) => ({ key: partitions === 1 ? null : enc.encode(String(i + j)), value: enc.encode(l) })));
     }
     const t = now();
-    await runJob(app, { log, untilEnd: true, workers, appFile });
+    await new Job(app, { log, untilEnd: true, workers, appFile }).run();
     const secs = (now() - t) / 1000;
     await log.close();
     return secs;

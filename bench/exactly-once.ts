@@ -17,7 +17,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runJob, topicSink, topicSource } from '../src/index.ts';
+import { Job, topicSink, topicSource } from '../src/index.ts';
 import { openFileLog, type FileLog } from '../src/log/index.ts';
 import type { Guarantee } from '../src/dataflow/io.ts';
 import { build } from '../examples/bank-transfers/app.ts';
@@ -50,7 +50,7 @@ async function throughput(g: Guarantee, values: Buffer[]): Promise<number> {
     for (let i = 0; i < values.length; i += 5000) await log.append(IN, 0, values.slice(i, i + 5000).map((value) => ({ key: null, value, timestamp: 0 })));
     await settle();
     const t = now();
-    await runJob(app(), { log, untilEnd: true, guarantee: g, commitIntervalMs: INTERVAL });
+    await new Job(app(), { log, untilEnd: true, guarantee: g, commitIntervalMs: INTERVAL }).run();
     return values.length / ((now() - t) / 1000);
   } finally {
     await log.close();
@@ -71,7 +71,7 @@ async function latency(g: Guarantee, values: Buffer[]): Promise<Latency> {
   const stop = new AbortController();
   const readerStop = new AbortController();
   try {
-    const job = runJob(app(), { log, signal: stop.signal, guarantee: g, commitIntervalMs: INTERVAL });
+    const job = new Job(app(), { log, signal: stop.signal, guarantee: g, commitIntervalMs: INTERVAL }).run();
     const start = Date.now();
     const warmUntil = start + 1000;
     const end = warmUntil + SECONDS * 1000;

@@ -5,7 +5,7 @@
 // JSON.parse, and produce the same output records (the key and the JSON value
 // as bytes), so the comparison is of the joining, not of codecs.
 
-import { Application, json, jsonOf, partitionForKey, topicSink, topicSource, type Sink, type Source } from '../src/index.ts';
+import { Application, json, partitionForKey, topicSink, topicSource, type Sink, type Source } from '../src/index.ts';
 
 export const T0 = Date.UTC(2025, 0, 1);
 export const PARTITIONS = 4;
@@ -111,10 +111,10 @@ export function enrichmentLoop(input: Input[]): Output[] {
 /** Users and requests from one topic, so every run sees each user's row before its requests (one partition per user). */
 export function enrichmentApp(name: string, input: Source, output: Sink): Application {
   const app = new Application(name, { partitions: PARTITIONS });
-  const events = app.pipeline('enrich').from(input, jsonOf<EnrichmentEvent>(), { name: 'events' });
-  const users = events.filter((e): e is User => e.type === 'user', 'users-only').toTable((u) => u.userId, { name: 'users' });
+  const events = app.pipeline('enrich').from(input, json<EnrichmentEvent>(), { name: 'events' });
+  const users = events.filter((e): e is User => e.type === 'user', { name: 'users-only' }).toTable((u) => u.userId, { name: 'users' });
   events
-    .filter((e): e is Request => e.type === 'request', 'requests-only')
+    .filter((e): e is Request => e.type === 'request', { name: 'requests-only' })
     .leftJoin(users, { key: (r) => r.userId, fn: (r, u) => enrich(r, u), name: 'enrich' })
     .to(output, json, { name: 'enriched' });
   return app;
@@ -244,14 +244,14 @@ export function intervalJoinLoop(input: Input[]): Output[] {
 /** Searches and clicks from one topic, split by type, left-joined within a minute. */
 export function searchApp(name: string, input: Source, output: Sink): Application {
   const app = new Application(name, { partitions: PARTITIONS });
-  const events = app.pipeline('click-through').from(input, jsonOf<SearchEvent>(), {
+  const events = app.pipeline('click-through').from(input, json<SearchEvent>(), {
     name: 'events',
     timestamp: (e) => e.ts,
     // Never idle: the input is a backlog with data in every partition to the end (see bench/joins.ts).
     watermark: { maxOutOfOrderMs: DISORDER_MS, idleTimeoutMs: Infinity },
   });
-  const searches = events.filter((e): e is Search => e.type === 'search', 'searches');
-  const clicks = events.filter((e): e is Click => e.type === 'click', 'clicks');
+  const searches = events.filter((e): e is Search => e.type === 'search', { name: 'searches' });
+  const clicks = events.filter((e): e is Click => e.type === 'click', { name: 'clicks' });
   searches
     .leftJoin(clicks, { key: (s) => s.searchId, otherKey: (c) => c.searchId, within: { before: 0, after: AFTER_MS }, fn: clickThrough, name: 'click-through' })
     .to(output, json, { name: 'click-throughs' });

@@ -27,7 +27,7 @@
 // 2. the engine alone (src/runtime/engine.ts, no I/O): the input as source
 //    records, 1000 per batch, the partitions in the topic source's rotation;
 //    outputs encoded by the sink codec and taken;
-// 3. the job: runJob until the end, from the input topic of the embedded log
+// 3. the job: Job.run() until the end, from the input topic of the embedded log
 //    to an output topic, exactly-once and at-least-once (fsync always,
 //    checkpoint every BENCH_JOINS_INTERVAL_MS (100) ms, one thread).
 //
@@ -36,7 +36,7 @@
 
 import os from 'node:os';
 import { join } from 'node:path';
-import { runJob } from '../src/index.ts';
+import { Job } from '../src/index.ts';
 import { openFileLog, Producer, type FileLog } from '../src/log/index.ts';
 import type { Guarantee, SourceBatch } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
@@ -144,7 +144,7 @@ async function jobRun(log: FileLog, w: Workload, guarantee: Guarantee): Promise<
   const output = `out-${++jobRuns}`;
   await log.createTopic(output, { partitions: PARTITIONS });
   const app = w.app(`bench-${w.name}-${jobRuns}`, inputTopic(w), outputTopic(output));
-  const { value: job, ...time } = await timed(() => runJob(app, { log, untilEnd: true, guarantee, commitIntervalMs: INTERVAL_MS }));
+  const { value: job, ...time } = await timed(() => new Job(app, { log, untilEnd: true, guarantee, commitIntervalMs: INTERVAL_MS }).run());
   const outputs: Output[] = [];
   for (let p = 0; p < PARTITIONS; p++) {
     for (let offset = 0; ; ) {

@@ -22,7 +22,7 @@
 //    UTF-8 source records, in 1000-record batches from 4 origins in the topic
 //    source's rotation; outputs encoded by the sink codec and taken;
 // 3. the job: the lines in a 4-partition topic of the embedded log (keyed by
-//    user), runJob until the end, results to a topic; exactly-once and
+//    user), a Job run until the end, results to a topic; exactly-once and
 //    at-least-once (fsync always, one thread, a checkpoint every
 //    BENCH_WINDOWS_INTERVAL_MS, default 100 as for any job).
 //
@@ -31,7 +31,7 @@
 
 import os from 'node:os';
 import { join } from 'node:path';
-import { Application, hopping, json, jsonOf, runJob, topicSink, topicSource, tumbling, type WindowResult, type WindowSpec } from '../src/index.ts';
+import { Application, hopping, json, Job, topicSink, topicSource, tumbling, type WindowResult, type WindowSpec } from '../src/index.ts';
 import { openFileLog, Producer, type FileLog } from '../src/log/index.ts';
 import type { Guarantee, SourceBatch, SourceRecord } from '../src/dataflow/io.ts';
 import type { SourceNode } from '../src/dataflow/graph.ts';
@@ -159,10 +159,10 @@ export function windowApp(name: string, spec: WindowSpec, output: string): Appli
   const app = new Application(name);
   app
     .pipeline('windows')
-    .from(topicSource({ topic: IN }), jsonOf<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: DISORDER_MS, idleTimeoutMs: Infinity } })
+    .from(topicSource({ topic: IN }), json<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: DISORDER_MS, idleTimeoutMs: Infinity } })
     .keyBy((e) => e.user)
     .window(spec)
-    .count('counts')
+    .count({ name: 'counts' })
     .to(topicSink({ topic: output }), json);
   return app;
 }
@@ -245,7 +245,7 @@ async function jobRun(log: FileLog, w: Workload, guarantee: Guarantee): Promise<
   const output = `counts-${n}`;
   await log.createTopic(output, { partitions: PARTITIONS });
   const app = windowApp(`bench-windows-${n}`, w.spec, output);
-  const { value: job, ...time } = await timed(() => runJob(app, { log, untilEnd: true, guarantee, commitIntervalMs: INTERVAL_MS }));
+  const { value: job, ...time } = await timed(() => new Job(app, { log, untilEnd: true, guarantee, commitIntervalMs: INTERVAL_MS }).run());
   const texts: string[] = [];
   const dec = new TextDecoder();
   for (let p = 0; p < PARTITIONS; p++) {

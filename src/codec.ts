@@ -36,11 +36,7 @@ function utf8Decode(bytes: Uint8Array, what: string): string {
   }
 }
 
-/**
- * JSON values, encoded as UTF-8 JSON text. `null` round-trips as a tombstone
- * (null bytes), because JSON null and "no value" are the same thing to a reader.
- */
-export const json: Codec<unknown> = {
+const jsonCodec: Codec<unknown> = {
   encode(value) {
     if (value === null || value === undefined) return null;
     const text = JSON.stringify(value);
@@ -61,38 +57,49 @@ export const json: Codec<unknown> = {
 };
 
 /**
- * A typed view of the JSON codec, for callers who know their value shape. The
- * type is a promise the input keeps, not a check: a record that is not JSON is
- * still refused (dead-lettered), but a JSON value of the wrong shape is not.
- * A tombstone decodes to null: include null in T if the input has them.
+ * JSON values, encoded as UTF-8 JSON text: `to(sink, json)`. Called as
+ * `json<T>()` it is the same codec typed for a value shape you know:
+ * `from(source, json<Order>())`. The type is a promise the input keeps, not a
+ * check: a record that is not JSON is still refused (dead-lettered), but a
+ * JSON value of the wrong shape is not. `null` round-trips as a tombstone (null
+ * bytes), because JSON null and "no value" are the same thing to a reader: a
+ * tombstone decodes to null, so include null in T if the input has them.
  */
+export const json: Codec<unknown> & (<T>() => Codec<T>) = Object.assign(<T>(): Codec<T> => jsonCodec as Codec<T>, jsonCodec);
+
+/** @deprecated use `json<T>()`, the same codec; `jsonOf` goes in the next release. */
 export function jsonOf<T>(): Codec<T> {
-  return json as Codec<T>;
+  return jsonCodec as Codec<T>;
 }
 
-/** UTF-8 strings. null ↔ null (a tombstone); the empty string is a real, empty value. */
-export const string: Codec<string | null> = {
+const nullableText: Codec<string | null> = {
   encode(value) {
     return value === null ? null : utf8(value);
   },
   decode(bytes) {
-    return bytes === null ? null : utf8Decode(bytes, 'string codec');
+    return bytes === null ? null : utf8Decode(bytes, 'text codec');
   },
 };
 
 /**
- * UTF-8 text that is never null: for streams of lines, words, frames. A
- * tombstone (no value) cannot be decoded and is refused (dead-lettered).
+ * UTF-8 text, for streams of lines, words, frames: never null, so a tombstone
+ * (no value) cannot be decoded and is refused (dead-lettered).
+ * `text.nullable` is the same for inputs with tombstones: null <-> null, and
+ * the empty string stays a real, empty value.
  */
-export const text: Codec<string> = {
+export const text: Codec<string> & { readonly nullable: Codec<string | null> } = {
   encode(value) {
     return utf8(value);
   },
   decode(bytes) {
-    if (bytes === null) throw new SluiceError('BAD_INPUT', 'text codec: the record has no value (a tombstone); use the string codec to receive nulls');
+    if (bytes === null) throw new SluiceError('BAD_INPUT', 'text codec: the record has no value (a tombstone); use text.nullable to receive nulls');
     return utf8Decode(bytes, 'text codec');
   },
+  nullable: nullableText,
 };
+
+/** @deprecated use `text.nullable`, the same codec; `string` goes in the next release. */
+export const string: Codec<string | null> = nullableText;
 
 /** Raw bytes, passed through unchanged. */
 export const bytes: Codec<Uint8Array | null> = {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytes, json, string } from '../src/codec.ts';
+import { bytes, json, text } from '../src/codec.ts';
 import { isSluiceError } from '../src/errors.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -32,13 +32,25 @@ test('json encode of an unrepresentable value throws BAD_INPUT', () => {
   assert.throws(() => json.encode(() => 1), (e) => isSluiceError(e, 'BAD_INPUT'));
 });
 
-test('string codec: utf8, empty string is not null', () => {
-  assert.equal(string.decode(string.encode('héllo ✓')), 'héllo ✓');
-  assert.deepEqual(new Uint8Array(string.encode('')!), new Uint8Array(0));
-  assert.equal(string.decode(new Uint8Array(0)), '');
-  assert.equal(string.encode(null), null);
-  assert.equal(string.decode(null), null);
-  assert.throws(() => string.decode(new Uint8Array([0xc3])), (e) => isSluiceError(e, 'BAD_INPUT'));
+test('text.nullable: utf8, a tombstone is null, the empty string is not', () => {
+  const c = text.nullable;
+  assert.equal(c.decode(c.encode('héllo ✓')), 'héllo ✓');
+  assert.deepEqual(new Uint8Array(c.encode('')!), new Uint8Array(0));
+  assert.equal(c.decode(new Uint8Array(0)), '');
+  assert.equal(c.encode(null), null);
+  assert.equal(c.decode(null), null);
+  assert.throws(() => c.decode(new Uint8Array([0xc3])), (e) => isSluiceError(e, 'BAD_INPUT'));
+});
+
+test('text refuses a tombstone, naming text.nullable', () => {
+  assert.equal(text.decode(text.encode('héllo ✓')), 'héllo ✓');
+  assert.throws(() => text.decode(null), (e) => isSluiceError(e, 'BAD_INPUT') && /text\.nullable/.test(e.message));
+});
+
+test('json<T>() is the json codec, typed', () => {
+  const c = json<{ a: number }>();
+  assert.deepEqual(c.decode(c.encode({ a: 1 })), { a: 1 });
+  assert.equal(c.encode, json.encode);
 });
 
 test('bytes codec passes through', () => {

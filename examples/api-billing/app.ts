@@ -25,7 +25,7 @@
 // The watermark trails the newest request by 5 minutes: requests up to 5
 // minutes out of order are not late at all.
 
-import { Application, calendar, jsonOf, topicSink, topicSource, tumbling, type Sink, type Source, type WindowResult } from '../../src/index.ts';
+import { Application, json, calendar, topicSink, topicSource, tumbling, type Sink, type Source, type WindowResult } from '../../src/index.ts';
 
 export interface ApiRequest {
   /** When the request was made: ms since the epoch, UTC. */
@@ -98,7 +98,7 @@ export function build(io: BillingIO): Application {
   const app = new Application('api-billing', { partitions: 8 });
   const requests = app
     .pipeline('billing')
-    .from(io.requests, jsonOf<ApiRequest>(), {
+    .from(io.requests, json<ApiRequest>(), {
       name: 'api-requests',
       timestamp: (r) => checked(r).ts,
       watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS },
@@ -111,21 +111,21 @@ export function build(io: BillingIO): Application {
   const byUser = { key: (v: { userId: string }) => v.userId };
   perModel
     .window(tumbling(HOUR), dashboard)
-    .count('hourly')
+    .count({ name: 'hourly' })
     .map(usage)
-    .to(io.hourly, jsonOf<Usage>(), { name: 'usage-hourly', ...byUser });
+    .to(io.hourly, json<Usage>(), { name: 'usage-hourly', ...byUser });
   perModel
     .window(tumbling(DAY), dashboard)
-    .count('daily')
+    .count({ name: 'daily' })
     .map(usage)
-    .to(io.daily, jsonOf<Usage>(), { name: 'usage-daily', ...byUser });
+    .to(io.daily, json<Usage>(), { name: 'usage-daily', ...byUser });
 
   requests
     .keyBy((r) => r.userId)
     .window(calendar('month'), { late: 'correct', retainMs: BILLING_RETAIN_MS })
-    .count('monthly')
+    .count({ name: 'monthly' })
     .map(bill)
-    .to(io.monthly, jsonOf<Bill>(), { name: 'billing-monthly', ...byUser });
+    .to(io.monthly, json<Bill>(), { name: 'billing-monthly', ...byUser });
   return app;
 }
 

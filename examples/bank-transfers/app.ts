@@ -13,7 +13,7 @@
 // Order: the job reads `transfers` partition by partition, so the input topic
 // needs one partition for "input order" to mean one thing (the generator's).
 
-import { Application, jsonOf, topicSink, topicSource, type ProcessContext, type Sink, type Source } from '../../src/index.ts';
+import { Application, json, topicSink, topicSource, type ProcessContext, type Sink, type Source } from '../../src/index.ts';
 import { SWEEP, type Outcome, type Transfer } from './reference.ts';
 
 export interface BankIO {
@@ -35,7 +35,7 @@ export function build(io: BankIO): Application {
   const app = new Application('bank-transfers');
   app
     .pipeline('transfers')
-    .from(io.transfers, jsonOf<Transfer>(), { name: 'transfers' })
+    .from(io.transfers, json<Transfer>(), { name: 'transfers' })
     .global(
       (): Ledger => ({ balances: {} }),
       (t, ledger, ctx: ProcessContext<Outcome>) => {
@@ -51,7 +51,7 @@ export function build(io: BankIO): Application {
       { name: 'ledger' },
     )
     // Keyed by source account, like the input the demo produces.
-    .to(io.outcomes, jsonOf<Outcome>(), { name: 'transfer-outcomes', key: (o) => o.source });
+    .to(io.outcomes, json<Outcome>(), { name: 'transfer-outcomes', key: (o) => o.source });
   return app;
 }
 

@@ -27,7 +27,7 @@
 // have one order, the same when the job replays them after a crash; two
 // topics would be merged in whatever order their records happen to arrive.
 
-import { Application, jsonOf, topicSink, topicSource, tumbling, type Aggregator, type ProcessContext, type Sink, type Source, type WindowResult } from '../../src/index.ts';
+import { Application, json, topicSink, topicSource, tumbling, type Aggregator, type ProcessContext, type Sink, type Source, type WindowResult } from '../../src/index.ts';
 
 export interface Search {
   type: 'search';
@@ -121,13 +121,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function build(io: ClickThroughIO): Application {
   const app = new Application('click-through', { partitions: 8 });
   const p = app.pipeline('click-through');
-  const events = p.from(io.events, jsonOf<SearchEvent>(), {
+  const events = p.from(io.events, json<SearchEvent>(), {
     name: 'search-events',
     timestamp: (e) => checked(e).ts,
     watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS },
   });
-  const searches = events.filter((e): e is Search => e.type === 'search', 'searches');
-  const clicks = events.filter((e): e is Click => e.type === 'click', 'clicks');
+  const searches = events.filter((e): e is Search => e.type === 'search', { name: 'searches' });
+  const clicks = events.filter((e): e is Click => e.type === 'click', { name: 'clicks' });
 
   const joined = searches.leftJoin(clicks, {
     key: (s) => s.searchId,
@@ -137,8 +137,8 @@ export function build(io: ClickThroughIO): Application {
     name: 'click-through',
   });
   joined
-    .flatMap(({ search, click }): ClickThrough[] => (click === null ? [] : [{ searchId: search.searchId, query: search.query, url: click.url, searchTs: search.ts, clickTs: click.ts }]), 'clicked')
-    .to(io.clickThroughs, jsonOf<ClickThrough>(), { name: 'click-throughs' });
+    .flatMap(({ search, click }): ClickThrough[] => (click === null ? [] : [{ searchId: search.searchId, query: search.query, url: click.url, searchTs: search.ts, clickTs: click.ts }]), { name: 'clicked' })
+    .to(io.clickThroughs, json<ClickThrough>(), { name: 'click-throughs' });
 
   joined
     .keyBy((j) => j.search.searchId)
@@ -146,9 +146,9 @@ export function build(io: ClickThroughIO): Application {
     .keyBy((o) => o.query)
     // A search's result comes when its first click does, or when its hour closes: up to an hour late for its window.
     .window(tumbling(HOUR), { allowedLatenessMs: HOUR })
-    .aggregate(rates, 'hourly-rates')
+    .aggregate(rates, { name: 'hourly-rates' })
     .map((w: WindowResult<Omit<QueryRate, 'query' | 'start' | 'end'>>): QueryRate => ({ query: w.key, start: iso(w.start), end: iso(w.end), ...w.value }))
-    .to(io.rates, jsonOf<QueryRate>(), { name: 'click-rates' });
+    .to(io.rates, json<QueryRate>(), { name: 'click-rates' });
   return app;
 }
 

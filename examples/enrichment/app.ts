@@ -30,7 +30,7 @@
 // therefore loads the users before the requests that must see them, in
 // separate runs; the tests drive both orders explicitly (test/examples/enrichment.test.ts).
 
-import { Application, jsonOf, topicSink, topicSource, type Sink, type Source } from '../../src/index.ts';
+import { Application, json, topicSink, topicSource, type Sink, type Source } from '../../src/index.ts';
 import type { ApiRequest } from '../api-billing/app.ts';
 
 export type { ApiRequest };
@@ -80,18 +80,18 @@ function checked(r: ApiRequest): ApiRequest {
 export function build(io: EnrichmentIO): Application {
   const app = new Application('enrichment', { partitions: 4 });
   const p = app.pipeline('enrich');
-  const requests = p.from(io.requests, jsonOf<ApiRequest>(), {
+  const requests = p.from(io.requests, json<ApiRequest>(), {
     name: 'api-requests',
     timestamp: (r) => checked(r).ts,
     watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS },
   });
   // The table's input is addressed by its source's name ('users'); its rows by the table's name.
-  const users = p.table(io.users, jsonOf<User>(), { name: 'users' });
+  const users = p.table(io.users, json<User>(), { name: 'users' });
   const byUser = { key: (r: ApiRequest) => r.userId };
 
   requests
     .leftJoin(users, { key: (r) => r.userId, fn: (r, user): RequestWithPlan => ({ ...r, plan: user?.plan ?? null }), name: 'plan-lookup' })
-    .to(io.withPlan, jsonOf<RequestWithPlan>(), { name: 'requests-with-plan', ...byUser });
+    .to(io.withPlan, json<RequestWithPlan>(), { name: 'requests-with-plan', ...byUser });
 
   requests
     .join(users, {
@@ -100,7 +100,7 @@ export function build(io: EnrichmentIO): Application {
       waitMs: WAIT_MS,
       name: 'billing-join',
     })
-    .to(io.billed, jsonOf<BilledRequest>(), { name: 'billed-requests', ...byUser });
+    .to(io.billed, json<BilledRequest>(), { name: 'billed-requests', ...byUser });
   return app;
 }
 

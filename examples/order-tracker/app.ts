@@ -16,7 +16,7 @@
 // highest revision per product and `asOf`. An order later than that (its own
 // window already closed) is dropped and counted (`late-dropped`).
 
-import { Application, jsonOf, sliding, topicSink, topicSource, type Aggregator, type Sink, type Source, type WindowResult } from '../../src/index.ts';
+import { Application, json, sliding, topicSink, topicSource, type Aggregator, type Sink, type Source, type WindowResult } from '../../src/index.ts';
 
 export interface Order {
   /** When the order was placed: ms since the epoch. */
@@ -69,12 +69,12 @@ export function build(io: OrderIO): Application {
   const app = new Application('order-tracker', { partitions: 8 });
   app
     .pipeline('orders')
-    .from(io.orders, jsonOf<Order>(), { name: 'orders', timestamp: (o) => checked(o).ts, watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS } })
+    .from(io.orders, json<Order>(), { name: 'orders', timestamp: (o) => checked(o).ts, watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS } })
     .keyBy((o) => o.productId)
     .window(sliding(WINDOW_MS), { emit: { early: 'every-event', final: false } })
-    .aggregate(totals, 'last-5-minutes')
+    .aggregate(totals, { name: 'last-5-minutes' })
     .map(activity)
-    .to(io.activity, jsonOf<Activity>(), { name: 'product-activity' });
+    .to(io.activity, json<Activity>(), { name: 'product-activity' });
   return app;
 }
 

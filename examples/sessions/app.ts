@@ -18,7 +18,7 @@
 // late only for the session and not for its own 30 minutes, it starts a new
 // one: the price of reporting sessions at all before time has ended.
 
-import { Application, jsonOf, session, topicSink, topicSource, type Aggregator, type Sink, type Source, type WindowResult } from '../../src/index.ts';
+import { Application, json, session, topicSink, topicSource, type Aggregator, type Sink, type Source, type WindowResult } from '../../src/index.ts';
 
 export interface Click {
   /** ms since the epoch. */
@@ -100,12 +100,12 @@ export function build(io: SessionIO): Application {
   const app = new Application('sessions', { partitions: 8 });
   app
     .pipeline('clicks')
-    .from(io.clicks, jsonOf<Click>(), { name: 'clicks', timestamp: (c) => checked(c).ts, watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS } })
+    .from(io.clicks, json<Click>(), { name: 'clicks', timestamp: (c) => checked(c).ts, watermark: { maxOutOfOrderMs: MAX_OUT_OF_ORDER_MS } })
     .keyBy((c) => c.userId)
     .window(session(GAP_MS), { allowedLatenessMs: ALLOWED_LATENESS_MS })
-    .aggregate(visits, 'visits')
+    .aggregate(visits, { name: 'visits' })
     .map((w: WindowResult<Omit<Session, 'userId'>>): Session => ({ userId: w.key, ...w.value }))
-    .to(io.sessions, jsonOf<Session>(), { name: 'user-sessions' });
+    .to(io.sessions, json<Session>(), { name: 'user-sessions' });
   return app;
 }
 

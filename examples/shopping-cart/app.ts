@@ -26,7 +26,7 @@
 // partition of cart-events (keyed by cartId): the fold is per cart, so carts
 // need no order between them.
 
-import { Application, jsonOf, Table, topicSink, topicSource, type ProcessContext, type Sink, type Source, type Upsert } from '../../src/index.ts';
+import { Application, json, Table, topicSink, topicSource, type ProcessContext, type Sink, type Source, type Upsert } from '../../src/index.ts';
 
 export interface CartEvent {
   /** Default 'add'. */
@@ -107,7 +107,7 @@ export function applyEvent(cart: Cart | undefined, e: CartEvent): { cart: Cart |
 
 export function build(io: CartIO): Application {
   const app = new Application('shopping-cart', { partitions: 4 });
-  const events = app.pipeline('carts').from(io.events, jsonOf<CartEvent>(), { name: 'cart-events', timestamp: (e) => checked(e).ts });
+  const events = app.pipeline('carts').from(io.events, json<CartEvent>(), { name: 'cart-events', timestamp: (e) => checked(e).ts });
 
   // The fold: each cart's state is its current cart; each change goes out as an upsert (null: delete).
   const changes = events.keyBy((e) => e.cartId).process<{ cart?: Cart }, Upsert<Cart>>(
@@ -128,8 +128,8 @@ export function build(io: CartIO): Application {
   );
   // The fold's output as a table: what queries read and what the compacted topic receives.
   const carts = Table.fromUpserts(changes, { name: 'carts' });
-  carts.to(io.carts, jsonOf<Cart>(), { name: 'carts' });
-  changes.sideOutput<RemovedItem>('removed').to(io.removed, jsonOf<RemovedItem>(), { name: 'removed-items', key: (r) => r.cartId });
+  carts.to(io.carts, json<Cart>(), { name: 'carts' });
+  changes.sideOutput<RemovedItem>('removed').to(io.removed, json<RemovedItem>(), { name: 'removed-items', key: (r) => r.cartId });
   return app;
 }
 

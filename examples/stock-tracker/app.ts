@@ -34,7 +34,7 @@
 // that order, so it must be the same when the job replays its input after a
 // crash; two topics would be merged in whatever order their records arrive.
 
-import { Application, jsonOf, topicSink, topicSource, type Change, type ProcessContext, type Sink, type Source } from '../../src/index.ts';
+import { Application, json, topicSink, topicSource, type Change, type ProcessContext, type Sink, type Source } from '../../src/index.ts';
 
 export type StockEvent =
   | { type: 'order'; orderId: string; product: string; qty: number }
@@ -100,24 +100,24 @@ export function build(io: StockIO): Application {
   const app = new Application('stock-tracker', { partitions: 8 });
   const decisions = app
     .pipeline('stock')
-    .from(io.events, jsonOf<StockEvent>(), { name: 'stock-events' })
-    .map(checked, 'validate')
+    .from(io.events, json<StockEvent>(), { name: 'stock-events' })
+    .map(checked, { name: 'validate' })
     .keyBy((e) => e.product)
     .process<StockRow, OrderOutcome>((product) => ({ product, stock: 0, reorderLevel: 0 }), decide, { name: 'decide' });
-  decisions.to(io.outcomes, jsonOf<OrderOutcome>(), { name: 'order-outcomes' });
+  decisions.to(io.outcomes, json<OrderOutcome>(), { name: 'order-outcomes' });
 
   const stock = decisions
     .sideOutput<StockRow>('rows')
     .keyBy((r) => r.product)
     .toTable({ name: 'stock' });
-  stock.to(io.levels, jsonOf<StockRow>(), { name: 'stock-levels' });
+  stock.to(io.levels, json<StockRow>(), { name: 'stock-levels' });
   stock
     .toStream()
     .flatMap((c) => {
       const alert = alertFor(c);
       return alert === null ? [] : [alert];
-    }, 'alerts')
-    .to(io.alerts, jsonOf<StockRow>(), { name: 'stock-alerts' });
+    }, { name: 'alerts' })
+    .to(io.alerts, json<StockRow>(), { name: 'stock-alerts' });
   return app;
 }
 

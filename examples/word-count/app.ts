@@ -34,9 +34,9 @@ export function build(io: WordCountIO): Application {
   app
     .pipeline('split-and-count')
     .from(io.lines, text, { name: 'lines' })
-    .flatMap((line) => splitWords(line), 'split')
+    .flatMap((line) => splitWords(line), { name: 'split' })
     .keyBy((word) => word, { partitions: 27, partitioner: firstLetterPartition })
-    .count('word-totals')
+    .count({ name: 'word-totals' })
     .to(io.counts, countLine, { name: 'counts' });
   return app;
 }

@@ -13,7 +13,7 @@ import { LineStreamSource } from './stream-source.ts';
 
 export interface FileSourceOptions {
   path: string;
-  /** One record per non-empty line; decode JSON lines with the json codec, text with the string codec. */
+  /** One record per non-empty line; decode JSON lines with the json codec, text with the text codec. */
   format?: 'lines';
   maxLineBytes?: number;
 }

@@ -38,6 +38,24 @@ export interface Event<T = unknown> {
 
 export type PartitionFunction = (key: string, partitions: number) => number;
 
+/**
+ * What every operator takes last: `map(fn, { name })`. The name labels the
+ * operator in dead letters' `sluice.operator`, counters and (for stateful
+ * ones) `sluice state` and the test driver.
+ */
+export interface OperatorOptions {
+  name?: string;
+}
+
+/**
+ * The name from an operator's options. A string is the old positional form
+ * (`map(fn, 'name')`), still accepted for one release.
+ * @deprecated the string form: pass `{ name }`.
+ */
+export function operatorName(options: OperatorOptions | string | undefined): string | undefined {
+  return typeof options === 'string' ? options : options?.name;
+}
+
 export interface NodeBase {
   id: number;
   name: string;

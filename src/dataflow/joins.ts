@@ -22,8 +22,8 @@ interface Tagged {
 }
 
 function tagAndKey(left: Stream<unknown>, right: Stream<unknown>, leftKey: (v: unknown) => string | number, rightKey: (v: unknown) => string | number, partitions: number | undefined) {
-  const l = left.map((v): Tagged => ({ s: 0, v }), 'join-left');
-  const r = right.map((v): Tagged => ({ s: 1, v }), 'join-right');
+  const l = left.map((v): Tagged => ({ s: 0, v }), { name: 'join-left' });
+  const r = right.map((v): Tagged => ({ s: 1, v }), { name: 'join-right' });
   return l.merge(r).keyBy((t) => (t.s === 0 ? leftKey(t.v) : rightKey(t.v)), { partitions });
 }
 

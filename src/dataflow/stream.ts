@@ -5,7 +5,7 @@
 import type { Encoder } from '../codec.ts';
 import type { Sink } from './io.ts';
 import type { ProcessContext } from './context.ts';
-import type { Event, KeyByNode, Node, PartitionFunction, ProcessNode, StateCodec, Timer } from './graph.ts';
+import { operatorName, type Event, type KeyByNode, type Node, type OperatorOptions, type PartitionFunction, type ProcessNode, type StateCodec, type Timer } from './graph.ts';
 import { WindowedStream } from './windowed-stream.ts';
 import { streamStreamJoin, streamTableJoin, type StreamStreamJoinOptions, type StreamTableJoinOptions } from './joins.ts';
 import { Table, applyUpsert, type Change, type TableOptions, type Upsert } from './table.ts';
@@ -22,17 +22,14 @@ export interface KeyByOptions {
   partitioner?: PartitionFunction;
 }
 
-export interface ProcessOptions<S, O = unknown> {
-  /** Names the operator: its state is listed under this name (`sluice state`, the test driver). */
-  name?: string;
+export interface ProcessOptions<S, O = unknown> extends OperatorOptions {
   /** For state that is not a plain JSON-compatible object. */
   stateCodec?: StateCodec<S>;
   /** Called for each timer the function set (ctx.timer / ctx.processingTimer) when it is due. */
   onTimer?: (timer: Timer, state: S, ctx: ProcessContext<O>) => void;
 }
 
-export interface ToOptions<T> {
-  name?: string;
+export interface ToOptions<T> extends OperatorOptions {
   /** The output record's key; default: the key set by keyBy, if any. */
   key?: (value: T, event: EventInfo) => string | null;
 }
@@ -57,14 +54,14 @@ export class Stream<T> {
     return new Stream<U>(this.pipeline, node);
   }
 
-  map<U>(fn: (value: T, event: EventInfo) => U, name?: string): Stream<U> {
-    return this.then(this.pipeline.node({ kind: 'map', name, fn: fn as (v: unknown, e: Event) => unknown }));
+  map<U>(fn: (value: T, event: EventInfo) => U, options?: OperatorOptions | string): Stream<U> {
+    return this.then(this.pipeline.node({ kind: 'map', name: operatorName(options), fn: fn as (v: unknown, e: Event) => unknown }));
   }
 
-  filter<S extends T>(fn: (value: T, event: EventInfo) => value is S, name?: string): Stream<S>;
-  filter(fn: (value: T, event: EventInfo) => boolean, name?: string): Stream<T>;
-  filter(fn: (value: T, event: EventInfo) => boolean, name?: string): Stream<T> {
-    return this.then(this.pipeline.node({ kind: 'filter', name, fn: fn as (v: unknown, e: Event) => boolean }));
+  filter<S extends T>(fn: (value: T, event: EventInfo) => value is S, options?: OperatorOptions | string): Stream<S>;
+  filter(fn: (value: T, event: EventInfo) => boolean, options?: OperatorOptions | string): Stream<T>;
+  filter(fn: (value: T, event: EventInfo) => boolean, options?: OperatorOptions | string): Stream<T> {
+    return this.then(this.pipeline.node({ kind: 'filter', name: operatorName(options), fn: fn as (v: unknown, e: Event) => boolean }));
   }
 
   /**
@@ -72,11 +69,11 @@ export class Stream<T> {
    * time, before windowing by it). The watermark is not changed: a time
    * earlier than the watermark makes the event late downstream.
    */
-  withTimestamps(fn: (value: T, event: EventInfo) => number, name?: string): Stream<T> {
+  withTimestamps(fn: (value: T, event: EventInfo) => number, options?: OperatorOptions | string): Stream<T> {
     return this.then(
       this.pipeline.node({
         kind: 'map',
-        name: name ?? 'with-timestamps',
+        name: operatorName(options) ?? 'with-timestamps',
         fn: (v: unknown, e: Event) => {
           const ts = fn(v as T, e);
           if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new TypeError(`withTimestamps: the function returned ${String(ts)}, not a finite number of ms`);
@@ -88,8 +85,8 @@ export class Stream<T> {
   }
 
   /** Zero or more outputs per input. */
-  flatMap<U>(fn: (value: T, event: EventInfo) => Iterable<U>, name?: string): Stream<U> {
-    return this.then(this.pipeline.node({ kind: 'flatMap', name, fn: fn as (v: unknown, e: Event) => Iterable<unknown> }));
+  flatMap<U>(fn: (value: T, event: EventInfo) => Iterable<U>, options?: OperatorOptions | string): Stream<U> {
+    return this.then(this.pipeline.node({ kind: 'flatMap', name: operatorName(options), fn: fn as (v: unknown, e: Event) => Iterable<unknown> }));
   }
 
   /**
@@ -102,7 +99,7 @@ export class Stream<T> {
     for (let i = 0; i <= predicates.length; i++) {
       const earlier = predicates.slice(0, i);
       const mine = predicates[i];
-      out.push(this.filter((v, e) => !earlier.some((p) => p(v, e)) && (mine === undefined || mine(v, e)), `branch-${i}`));
+      out.push(this.filter((v, e) => !earlier.some((p) => p(v, e)) && (mine === undefined || mine(v, e)), { name: `branch-${i}` }));
     }
     return out;
   }
@@ -154,7 +151,7 @@ export class Stream<T> {
    * timestamp), so state is bounded by the ids of that horizon. Dropped duplicates are counted
    * (`duplicates`). The output is keyed by `keyFn`: keyBy again as needed.
    */
-  dedupe(keyFn: (value: T) => string | number, withinMs: number, options: { name?: string; partitions?: number } = {}): Stream<T> {
+  dedupe(keyFn: (value: T) => string | number, withinMs: number, options: OperatorOptions & { partitions?: number } = {}): Stream<T> {
     if (!(withinMs > 0)) throw new RangeError(`dedupe: withinMs must be > 0, got ${withinMs}`);
     return this.keyBy(keyFn, { partitions: options.partitions }).process<{ first: number | null }, T>(
       () => ({ first: null }),
@@ -200,7 +197,7 @@ export class Stream<T> {
 
   /** A table of the latest value per `keyFn`. */
   toTable(keyFn: (value: T) => string | number, options: TableOptions = {}): Table<T> {
-    return Table.fromUpserts(this.map((value): Upsert<T> => ({ key: String(keyFn(value)), value }), 'to-upsert'), options);
+    return Table.fromUpserts(this.map((value): Upsert<T> => ({ key: String(keyFn(value)), value }), { name: 'to-upsert' }), options);
   }
 
   /** Encodes each event with `codec` and writes it to `sink`. */
@@ -262,31 +259,31 @@ export class KeyedStream<T> {
   }
 
   /** Running count per key: emits `{ key, count }` on every event. */
-  count(name?: string): Stream<{ key: string; count: number }> {
+  count(options?: OperatorOptions | string): Stream<{ key: string; count: number }> {
     return this.process(
       () => ({ count: 0 }),
       (_v, s, ctx: ProcessContext<{ key: string; count: number }>) => {
         s.count++;
         ctx.emit({ key: ctx.key, count: s.count });
       },
-      { name: name ?? 'count' },
+      { name: operatorName(options) ?? 'count' },
     );
   }
 
   /** Running sum per key: emits `{ key, sum }` on every event. */
-  sum(fn: (value: T) => number, name?: string): Stream<{ key: string; sum: number }> {
+  sum(fn: (value: T) => number, options?: OperatorOptions | string): Stream<{ key: string; sum: number }> {
     return this.process(
       () => ({ sum: 0 }),
       (v, s, ctx: ProcessContext<{ key: string; sum: number }>) => {
         s.sum += fn(v);
         ctx.emit({ key: ctx.key, sum: s.sum });
       },
-      { name: name ?? 'sum' },
+      { name: operatorName(options) ?? 'sum' },
     );
   }
 
   /** Running reduction per key: the first event is the initial value. Emits `{ key, value }`. */
-  reduce(fn: (acc: T, value: T) => T, name?: string): Stream<{ key: string; value: T }> {
+  reduce(fn: (acc: T, value: T) => T, options?: OperatorOptions | string): Stream<{ key: string; value: T }> {
     return this.process(
       () => ({ has: false, value: null as T | null }),
       (v, s, ctx: ProcessContext<{ key: string; value: T }>) => {
@@ -294,19 +291,19 @@ export class KeyedStream<T> {
         s.has = true;
         ctx.emit({ key: ctx.key, value: s.value });
       },
-      { name: name ?? 'reduce' },
+      { name: operatorName(options) ?? 'reduce' },
     );
   }
 
   /** Running aggregate per key from `init()`; emits `{ key, value }`. */
-  aggregate<A>(init: () => A, fn: (acc: A, value: T) => A, name?: string): Stream<{ key: string; value: A }> {
+  aggregate<A>(init: () => A, fn: (acc: A, value: T) => A, options?: OperatorOptions | string): Stream<{ key: string; value: A }> {
     return this.process(
       () => ({ value: init() }),
       (v, s, ctx: ProcessContext<{ key: string; value: A }>) => {
         s.value = fn(s.value, v);
         ctx.emit({ key: ctx.key, value: s.value });
       },
-      { name: name ?? 'aggregate' },
+      { name: operatorName(options) ?? 'aggregate' },
     );
   }
 }

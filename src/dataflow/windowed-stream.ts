@@ -2,6 +2,7 @@
 // one stateful operator (window-operator.ts) emitting WindowResult values.
 
 import type { KeyedStream, Stream } from './stream.ts';
+import { operatorName, type OperatorOptions } from './graph.ts';
 import { windowFunctions } from './window-operator.ts';
 import { aggregators, type Aggregator, type WindowOptions, type WindowResult, type WindowSpec } from './windows.ts';
 
@@ -18,33 +19,33 @@ export class WindowedStream<T> {
   }
 
   /** Any aggregation: `init`, `add`, optional `merge` (required for sessions) and `result`. */
-  aggregate<A, R = A>(aggregator: Aggregator<T, A, R>, name?: string): Stream<WindowResult<R>> {
+  aggregate<A, R = A>(aggregator: Aggregator<T, A, R>, options?: OperatorOptions | string): Stream<WindowResult<R>> {
     const f = windowFunctions(this.spec, aggregator as Aggregator<unknown, unknown, unknown>, this.options);
-    return this.keyed.process(f.init, f.fn as never, { name: name ?? this.options.name, onTimer: f.onTimer as never });
+    return this.keyed.process(f.init, f.fn as never, { name: operatorName(options) ?? this.options.name, onTimer: f.onTimer as never });
   }
 
-  count(name?: string): Stream<WindowResult<number>> {
-    return this.aggregate(aggregators.count<T>(), name);
+  count(options?: OperatorOptions | string): Stream<WindowResult<number>> {
+    return this.aggregate(aggregators.count<T>(), options);
   }
 
-  sum(fn: (value: T) => number, name?: string): Stream<WindowResult<number>> {
-    return this.aggregate(aggregators.sum(fn), name);
+  sum(fn: (value: T) => number, options?: OperatorOptions | string): Stream<WindowResult<number>> {
+    return this.aggregate(aggregators.sum(fn), options);
   }
 
-  min(fn: (value: T) => number, name?: string): Stream<WindowResult<number | null>> {
-    return this.aggregate(aggregators.min(fn), name);
+  min(fn: (value: T) => number, options?: OperatorOptions | string): Stream<WindowResult<number | null>> {
+    return this.aggregate(aggregators.min(fn), options);
   }
 
-  max(fn: (value: T) => number, name?: string): Stream<WindowResult<number | null>> {
-    return this.aggregate(aggregators.max(fn), name);
+  max(fn: (value: T) => number, options?: OperatorOptions | string): Stream<WindowResult<number | null>> {
+    return this.aggregate(aggregators.max(fn), options);
   }
 
-  avg(fn: (value: T) => number, name?: string): Stream<WindowResult<number | null>> {
-    return this.aggregate(aggregators.avg(fn), name);
+  avg(fn: (value: T) => number, options?: OperatorOptions | string): Stream<WindowResult<number | null>> {
+    return this.aggregate(aggregators.avg(fn), options);
   }
 
   /** `fn` should be associative: session windows merge with it. */
-  reduce(fn: (a: T, b: T) => T, name?: string): Stream<WindowResult<T | null>> {
-    return this.aggregate(aggregators.reduce(fn), name);
+  reduce(fn: (a: T, b: T) => T, options?: OperatorOptions | string): Stream<WindowResult<T | null>> {
+    return this.aggregate(aggregators.reduce(fn), options);
   }
 }

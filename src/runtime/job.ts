@@ -64,6 +64,10 @@ interface Pulled {
   batch: Awaited<ReturnType<Source['next']>>;
 }
 
+/**
+ * A running dataflow: `await new Job(app, { log }).run()`. While it runs,
+ * `lookup`/`scan` query its tables and `status()` reports its progress.
+ */
 export class Job {
   readonly app: Application;
   readonly engine: Engine;
@@ -323,7 +327,10 @@ export class Job {
   }
 }
 
-/** Runs `app` until its bounded sources end (untilEnd) or the signal aborts. */
+/**
+ * Runs `app` until its bounded sources end (untilEnd) or the signal aborts.
+ * @deprecated use `new Job(app, options).run()`, the same; `runJob` goes in the next release.
+ */
 export function runJob(app: Application, options: JobOptions): Promise<JobResult> {
   return new Job(app, options).run();
 }

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { mulberry32 } from '../helpers/join-reference.ts';
 
@@ -22,7 +22,7 @@ interface In {
 
 function app(): Application {
   const a = new Application('one-source', { partitions: 3 });
-  const all = a.pipeline('p').from(placeholderSource('in'), jsonOf<In>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: 20 } });
+  const all = a.pipeline('p').from(placeholderSource('in'), json<In>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: 20 } });
   const searches = all.filter((e) => e.type === 'search');
   const clicks = all.filter((e) => e.type === 'click');
   searches

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver, type TestOutputRecord } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import type { LateEvent } from '../../src/dataflow/windows.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { timerKeys } from '../helpers/window-reference.ts';
@@ -34,7 +34,7 @@ interface Pair {
 function intervalApp(o: Options): Application {
   const app = new Application('interval');
   const p = app.pipeline('p');
-  const from = (name: string) => p.from(placeholderSource(name), jsonOf<SideEvent>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: o.delay } });
+  const from = (name: string) => p.from(placeholderSource(name), json<SideEvent>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: o.delay } });
   const ls = from('left');
   const rs = from('right');
   const options = { key: (e: SideEvent) => e.k, otherKey: (e: SideEvent) => e.k, within: o.within, allowedLatenessMs: o.lateness, late: o.late, lateOutput: 'too-late', name: 'j' };

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import type { Change } from '../../src/dataflow/table.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { timerKeys } from '../helpers/window-reference.ts';
@@ -35,8 +35,8 @@ function streamTableApp(o: { left: boolean; waitMs: number; delay: number }): Ap
   const app = new Application('stream-table');
   const p = app.pipeline('p');
   const watermark = { maxOutOfOrderMs: o.delay };
-  const table = p.table(placeholderSource('rows'), jsonOf<Row>(), { name: 'rows', watermark });
-  const events = p.from(placeholderSource('events'), jsonOf<Req>(), { timestamp: (e) => e.ts, watermark });
+  const table = p.table(placeholderSource('rows'), json<Row>(), { name: 'rows', watermark });
+  const events = p.from(placeholderSource('events'), json<Req>(), { timestamp: (e) => e.ts, watermark });
   const options = { key: (e: Req) => e.key, waitMs: o.waitMs, name: 'enrich' };
   const enriched = o.left
     ? events.leftJoin(table, { ...options, fn: (e, row: Row | null, key): Enriched => ({ id: e.id, key, ver: row?.ver ?? null }) })
@@ -159,8 +159,8 @@ interface Joined {
 function tableTableApp(left: boolean): Application {
   const app = new Application('table-table');
   const p = app.pipeline('p');
-  const a = p.table(placeholderSource('a-log'), jsonOf<{ x: number }>(), { name: 'a' });
-  const b = p.table(placeholderSource('b-log'), jsonOf<{ y: number }>(), { name: 'b' });
+  const a = p.table(placeholderSource('a-log'), json<{ x: number }>(), { name: 'a' });
+  const b = p.table(placeholderSource('b-log'), json<{ y: number }>(), { name: 'b' });
   const joined = left ? a.leftJoin(b, (ra, rb): Joined => ({ x: ra.x, y: rb?.y ?? null }), { name: 'ab' }) : a.join(b, (ra, rb): Joined => ({ x: ra.x, y: rb.y }), { name: 'ab' });
   joined.toStream().to(placeholderSink('changes'), json);
   joined.to(placeholderSink('compacted'), json);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf, string, text } from '../../src/codec.ts';
+import { json, text } from '../../src/codec.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 
@@ -13,7 +13,7 @@ test('map, filter and flatMap transform values in order', () => {
   const app = new Application('ops');
   app
     .pipeline('p')
-    .from(src('in'), jsonOf<number>())
+    .from(src('in'), json<number>())
     .filter((n) => n % 2 === 1)
     .map((n) => n * 10)
     .flatMap((n) => [n, n + 1])
@@ -27,9 +27,9 @@ test('map, filter and flatMap transform values in order', () => {
 test('branch sends each event to the first matching branch; merge joins streams', () => {
   const app = new Application('branches');
   const p = app.pipeline('p');
-  const [small, medium, rest] = p.from(src('in'), jsonOf<number>()).branch((n) => n < 10, (n) => n < 100);
-  small!.map((n) => `small ${n}`).to(sink('small'), string);
-  medium!.merge(rest!).map((n) => `big ${n}`).to(sink('big'), string);
+  const [small, medium, rest] = p.from(src('in'), json<number>()).branch((n) => n < 10, (n) => n < 100);
+  small!.map((n) => `small ${n}`).to(sink('small'), text);
+  medium!.merge(rest!).map((n) => `big ${n}`).to(sink('big'), text);
   const d = new TestDriver(app);
   d.send('in', [5, 50, 500, 7]);
   assert.deepEqual(d.output('small'), ['small 5', 'small 7']);
@@ -38,7 +38,7 @@ test('branch sends each event to the first matching branch; merge joins streams'
 
 test('fan-out: two consumers of one stream do not see each other\'s changes', () => {
   const app = new Application('fanout');
-  const s = app.pipeline('p').from(src('in'), jsonOf<{ n: number }>());
+  const s = app.pipeline('p').from(src('in'), json<{ n: number }>());
   s.map((v) => ({ n: v.n + 1 })).to(sink('a'), json);
   s.map((v) => ({ n: v.n * 100 })).to(sink('b'), json);
   const d = new TestDriver(app);
@@ -51,7 +51,7 @@ test('keyed process: state per key is a plain object, mutated in place; ctx has 
   const app = new Application('keyed');
   app
     .pipeline('p')
-    .from(src('in'), jsonOf<{ user: string; amount: number }>())
+    .from(src('in'), json<{ user: string; amount: number }>())
     .keyBy((e) => e.user, { partitions: 4 })
     .process(
       () => ({ total: 0, n: 0 }),
@@ -95,14 +95,14 @@ test('output records carry the key from keyBy, or the one given to to()', () => 
 test('aggregation helpers: count, sum, reduce, aggregate', () => {
   const app = new Application('aggs');
   const p = app.pipeline('p');
-  const s = p.from(src('in'), jsonOf<{ k: string; v: number }>());
-  s.keyBy((e) => e.k).count('c').to(sink('count'), json);
-  s.keyBy((e) => e.k).sum((e) => e.v, 's').to(sink('sum'), json);
+  const s = p.from(src('in'), json<{ k: string; v: number }>());
+  s.keyBy((e) => e.k).count({ name: 'c' }).to(sink('count'), json);
+  s.keyBy((e) => e.k).sum((e) => e.v, { name: 's' }).to(sink('sum'), json);
   s.keyBy((e) => e.k)
-    .reduce((a, b) => ({ k: a.k, v: Math.max(a.v, b.v) }), 'r')
+    .reduce((a, b) => ({ k: a.k, v: Math.max(a.v, b.v) }), { name: 'r' })
     .to(sink('max'), json);
   s.keyBy((e) => e.k)
-    .aggregate(() => [] as number[], (acc, e) => [...acc, e.v], 'a')
+    .aggregate(() => [] as number[], (acc, e) => [...acc, e.v], { name: 'a' })
     .to(sink('list'), json);
   const d = new TestDriver(app);
   d.send('in', [{ k: 'x', v: 3 }, { k: 'y', v: 1 }, { k: 'x', v: 9 }, { k: 'x', v: 4 }]);
@@ -123,7 +123,7 @@ test('a custom partition function routes keys to fixed partitions (26 letters + 
     .from(src('in'), text)
     .keyBy((w) => w, { partitions: 27, partitioner: letter })
     .process(() => ({}), (_w, _s, ctx) => ctx.emit(`${ctx.key}:${ctx.partition}`))
-    .to(sink('out'), string);
+    .to(sink('out'), text);
   const d = new TestDriver(app);
   d.send('in', ['apple', 'zebra', '42', 'monkey']);
   assert.deepEqual(d.output('out'), ['apple:0', 'zebra:25', '42:26', 'monkey:12']);
@@ -133,7 +133,7 @@ test('global state sees every event in order, across keys', () => {
   const app = new Application('global');
   app
     .pipeline('p')
-    .from(src('in'), jsonOf<{ from: string; to: string; amount: number }>())
+    .from(src('in'), json<{ from: string; to: string; amount: number }>())
     .global(
       () => ({ balances: {} as Record<string, number> }),
       (t, s, ctx) => {
@@ -166,11 +166,11 @@ test('side outputs: ctx.emit(v, { to }) feeds .sideOutput(name)', () => {
   const app = new Application('side');
   const main = app
     .pipeline('p')
-    .from(src('in'), jsonOf<number>())
+    .from(src('in'), json<number>())
     .keyBy(() => 'k')
     .process(() => ({}), (n, _s, ctx) => (n < 0 ? ctx.emit(`negative ${n}`, { to: 'alerts' }) : ctx.emit(n * 2)));
   main.to(sink('main'), json);
-  main.sideOutput<string>('alerts').to(sink('alerts'), string);
+  main.sideOutput<string>('alerts').to(sink('alerts'), text);
   const d = new TestDriver(app);
   d.send('in', [1, -2, 3]);
   assert.deepEqual(d.output('main'), [2, 6]);
@@ -181,7 +181,7 @@ test('errors go to dead letters with the reason; the job keeps going', () => {
   const app = new Application('dlq');
   app
     .pipeline('p')
-    .from(src('in'), jsonOf<{ n: number }>())
+    .from(src('in'), json<{ n: number }>())
     .map((v) => {
       if (v.n === 2) throw new Error('two is not allowed');
       return v.n;
@@ -217,11 +217,11 @@ test("onError 'stop' fails with USER_FUNCTION_FAILED naming the operator and the
   const app = new Application('strict', { onError: 'stop' });
   app
     .pipeline('p')
-    .from(src('in'), jsonOf<number>())
+    .from(src('in'), json<number>())
     .map((n) => {
       if (n === 3) throw new Error('boom');
       return n;
-    }, 'explode')
+    }, { name: 'explode' })
     .to(sink('out'), json);
   const d = new TestDriver(app);
   assert.throws(
@@ -281,7 +281,7 @@ test('an application without a sink, or with duplicate operator names, is reject
   assert.throws(() => new TestDriver(app), /has no sink/);
   const dup = new Application('dup');
   const s = dup.pipeline('p').from(src('in'), text);
-  s.keyBy((x) => x).count('n').to(sink('a'), json);
-  s.keyBy((x) => x).count('n').to(sink('b'), json);
+  s.keyBy((x) => x).count({ name: 'n' }).to(sink('a'), json);
+  s.keyBy((x) => x).count({ name: 'n' }).to(sink('b'), json);
   assert.throws(() => new TestDriver(dup), /named n/);
 });

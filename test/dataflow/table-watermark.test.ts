@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 
 interface Req {
@@ -18,8 +18,8 @@ interface Req {
 function app(tableWatermark?: { idleTimeoutMs: number }): Application {
   const a = new Application('table-watermark', { partitions: 1 });
   const p = a.pipeline('p');
-  const users = p.table(placeholderSource('users'), jsonOf<{ plan: string }>(), { name: 'users', watermark: tableWatermark });
-  p.from(placeholderSource('requests'), jsonOf<Req>(), { timestamp: (r) => r.ts, watermark: { idleTimeoutMs: Infinity } })
+  const users = p.table(placeholderSource('users'), json<{ plan: string }>(), { name: 'users', watermark: tableWatermark });
+  p.from(placeholderSource('requests'), json<Req>(), { timestamp: (r) => r.ts, watermark: { idleTimeoutMs: Infinity } })
     .leftJoin(users, { key: (r) => r.user, fn: (r, u) => ({ ...r, plan: u?.plan ?? null }), waitMs: 1000 })
     .to(placeholderSink('out'), json);
   return a;

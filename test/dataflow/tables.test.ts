@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import type { Change } from '../../src/dataflow/table.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { foldChanges, int, mulberry32, referenceTable, type Rand } from '../helpers/join-reference.ts';
@@ -37,9 +37,9 @@ function changelog(rnd: Rand, n: number, keys: number, partitions: number): Op[]
 
 function tableApp(): Application {
   const app = new Application('tables');
-  const users = app.pipeline('p').table(placeholderSource('users-log'), jsonOf<User>(), { name: 'users' });
+  const users = app.pipeline('p').table(placeholderSource('users-log'), json<User>(), { name: 'users' });
   users.toStream().to(placeholderSink('changes'), json);
-  users.to(placeholderSink('compacted'), jsonOf<User>());
+  users.to(placeholderSink('compacted'), json<User>());
   return app;
 }
 
@@ -151,7 +151,7 @@ interface Order {
 
 test('keyed.toTable and stream.toTable(keyFn): the latest value per key, with the change stream’s old values', () => {
   const app = new Application('to-table');
-  const orders = app.pipeline('p').from(placeholderSource('orders'), jsonOf<Order>());
+  const orders = app.pipeline('p').from(placeholderSource('orders'), json<Order>());
   const last = orders.keyBy((o) => o.customer).toTable({ name: 'last-order' });
   last.toStream().to(placeholderSink('last-changes'), json);
   // A numeric key: tables key by its string.

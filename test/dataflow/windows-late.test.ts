@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { hopping, session, sliding, tumbling, type WindowSpec } from '../../src/dataflow/windows.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import {
   checkWindows,
@@ -191,7 +191,7 @@ test('dedupe passes exactly the reference events, however the input is batched',
       const app = new Application('dedupe');
       app
         .pipeline('p')
-        .from(placeholderSource('in'), jsonOf<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: delay } })
+        .from(placeholderSource('in'), json<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: delay } })
         .dedupe((e) => e.k, within, { name: 'dd' })
         .to(placeholderSink('out'), json);
       const d = new TestDriver(app);

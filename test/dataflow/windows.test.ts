@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { calendar, hopping, session, sliding, tumbling, type WindowSpec } from '../../src/dataflow/windows.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import {
   checkWindows,
@@ -143,11 +143,11 @@ for (const [name, spec] of specs) {
 
 test('bounded state: an endless in-order stream keeps window, session, sliding and dedupe state (and timers) small', () => {
   const app = new Application('bounded');
-  const s = app.pipeline('p').from(placeholderSource('in'), jsonOf<Ev>(), { timestamp: (e) => e.ts });
+  const s = app.pipeline('p').from(placeholderSource('in'), json<Ev>(), { timestamp: (e) => e.ts });
   const keyed = () => s.keyBy((e) => e.k);
-  keyed().window(tumbling(1000)).count('tum').to(placeholderSink('tum'), json);
-  keyed().window(session(200)).count('ses').to(placeholderSink('ses'), json);
-  keyed().window(sliding(500)).count('sli').to(placeholderSink('sli'), json);
+  keyed().window(tumbling(1000)).count({ name: 'tum' }).to(placeholderSink('tum'), json);
+  keyed().window(session(200)).count({ name: 'ses' }).to(placeholderSink('ses'), json);
+  keyed().window(sliding(500)).count({ name: 'sli' }).to(placeholderSink('sli'), json);
   s.dedupe((e) => e.id % 50_000, 2000, { name: 'dd' }).to(placeholderSink('dd'), json);
   const d = new TestDriver(app);
   const ops = ['tum', 'ses', 'sli', 'dd'];
@@ -213,9 +213,9 @@ test('an input that never delivers stops holding the watermark back once idle by
   const app = new Application('two-inputs');
   const p = app.pipeline('p');
   const opts = { timestamp: (e: Ev) => e.ts, watermark: { idleTimeoutMs: 5000 } };
-  const a = p.from(placeholderSource('a'), jsonOf<Ev>(), opts);
-  const b = p.from(placeholderSource('b'), jsonOf<Ev>(), opts);
-  a.merge(b).keyBy((e) => e.k).window(tumbling(100)).count('win').to(placeholderSink('out'), json);
+  const a = p.from(placeholderSource('a'), json<Ev>(), opts);
+  const b = p.from(placeholderSource('b'), json<Ev>(), opts);
+  a.merge(b).keyBy((e) => e.k).window(tumbling(100)).count({ name: 'win' }).to(placeholderSink('out'), json);
   const d = new TestDriver(app, { startTime: 1_000_000 });
   const ev = (id: number, ts: number): Ev => ({ id, k: 'x', ts, v: 1, p: 0 });
   d.advanceTime(1000).send('a', [ev(1, 50), ev(2, 250)]);
@@ -230,7 +230,7 @@ test('a process function with event-time timers: alert when a key is silent for 
   const app = new Application('silence');
   app
     .pipeline('p')
-    .from(placeholderSource('in'), jsonOf<Ev>(), { timestamp: (e) => e.ts })
+    .from(placeholderSource('in'), json<Ev>(), { timestamp: (e) => e.ts })
     .keyBy((e) => e.k)
     .process(
       () => ({ last: 0, seen: 0 }),

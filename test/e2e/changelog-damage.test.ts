@@ -44,10 +44,10 @@ async function ranJob(t: Parameters<typeof tmpDir>[0]): Promise<Job> {
   const app = join(root, 'app.ts');
   fs.writeFileSync(
     app,
-    `import { Application, topicSource, fileSink, jsonOf, json } from ${JSON.stringify(INDEX)};
+    `import { Application, topicSource, fileSink, json } from ${JSON.stringify(INDEX)};
 const app = new Application('spend', { partitions: 2 });
 app.pipeline('p')
-  .from(topicSource({ topic: 'orders' }), jsonOf<{ user: string; total: number }>())
+  .from(topicSource({ topic: 'orders' }), json<{ user: string; total: number }>())
   .keyBy((o) => o.user)
   .process(() => ({ total: 0 }), (o, s, ctx) => { s.total += o.total; ctx.emit({ user: ctx.key, total: s.total }); }, { name: 'totals' })
   .to(fileSink({ path: ${JSON.stringify(join(root, 'out.jsonl'))} }), json);

@@ -40,7 +40,7 @@ import { build as buildBank } from '../../examples/bank-transfers/app.ts';
 import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { realIo, setIo, type Io } from '../../src/log/file/io.ts';
-import { Job, runJob } from '../../src/runtime/job.ts';
+import { Job } from '../../src/runtime/job.ts';
 import { readChangelog } from '../../src/runtime/state-changelog.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { isSluiceError, type SluiceError } from '../../src/errors.ts';
@@ -141,7 +141,7 @@ async function cleanBankRun(input: string, dir: string): Promise<{ out: string[]
   copyDataDir(input, dir);
   const log = await openFileLog({ dataDir: dir });
   try {
-    await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 });
+    await new Job(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 }).run();
     return { out: await readCommitted(log, 'transfer-outcomes'), state: (await readChangelog(log, 'bank-transfers')).states };
   } finally {
     await log.close();
@@ -254,7 +254,7 @@ for (const fault of [
         ...realIo,
         [fault.call]: (...a: unknown[]) => (++n > failAfter ? Promise.reject(errno(fault.code, fault.call)) : (realIo[fault.call] as (...x: unknown[]) => Promise<unknown>)(...a)),
       } as Io);
-      await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 }).catch((e: unknown) => (error = e));
+      await new Job(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 }).run().catch((e: unknown) => (error = e));
     } finally {
       setIo(realIo);
       await log.close().catch(() => {});
@@ -266,7 +266,7 @@ for (const fault of [
     try {
       const before = (await log.committedOffsets('bank-transfers')).find((o) => o.topic === 'transfers')?.offset ?? 0;
       assert.ok(before > 0 && before < IN_PROCESS_TRANSFERS, `the fault struck mid-run (committed ${before})`);
-      await runJob(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 });
+      await new Job(bankApp(), { log, untilEnd: true, commitIntervalMs: 10 }).run();
       sameList(await readCommitted(log, 'transfer-outcomes'), clean.out, 'output after the fault and a restart vs crash-free');
       assert.deepEqual((await readChangelog(log, 'bank-transfers')).states, clean.state);
     } finally {

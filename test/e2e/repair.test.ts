@@ -88,9 +88,9 @@ test('a flipped byte in a job\'s txn.log: sluice state and sluice run refuse (na
   const index = pathToFileURL(join(process.cwd(), 'src/index.ts')).href;
   fs.writeFileSync(
     app,
-    `import { Application, fileSource, fileSink, jsonOf, json } from ${JSON.stringify(index)};
+    `import { Application, fileSource, fileSink, json } from ${JSON.stringify(index)};
 const app = new Application('spend', { partitions: 2 });
-app.pipeline('p').from(fileSource({ path: ${JSON.stringify(input)} }), jsonOf<{ user: string; total: number }>())
+app.pipeline('p').from(fileSource({ path: ${JSON.stringify(input)} }), json<{ user: string; total: number }>())
   .keyBy((o) => o.user)
   .process(() => ({ total: 0 }), (o, s, ctx) => { s.total += o.total; ctx.emit({ user: ctx.key, total: s.total }); }, { name: 'totals' })
   .to(fileSink({ path: ${JSON.stringify(output)} }), json);

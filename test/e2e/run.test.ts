@@ -15,12 +15,12 @@ function writeApp(dir: string, input: string, output: string): string {
   const file = join(dir, 'app.ts');
   fs.writeFileSync(
     file,
-    `import { Application, fileSource, fileSink, jsonOf, json } from ${JSON.stringify(INDEX)};
+    `import { Application, fileSource, fileSink, json } from ${JSON.stringify(INDEX)};
 interface Order { user: string; total: number }
 const app = new Application('spend', { partitions: 4 });
 app
   .pipeline('p')
-  .from(fileSource({ path: ${JSON.stringify(input)} }), jsonOf<Order>())
+  .from(fileSource({ path: ${JSON.stringify(input)} }), json<Order>())
   .map((o) => { if (o.total < 0) throw new Error('negative total'); return o; })
   .keyBy((o) => o.user)
   .process(() => ({ total: 0 }), (o, s, ctx) => { s.total += o.total; ctx.emit({ user: ctx.key, total: s.total }); }, { name: 'totals' })

@@ -33,12 +33,12 @@ function relayApp(dir: string): string {
   const file = join(dir, 'relay.ts');
   fs.writeFileSync(
     file,
-    `import { Application, jsonOf, topicSink, topicSource } from ${JSON.stringify(INDEX)};
+    `import { Application, json, topicSink, topicSource } from ${JSON.stringify(INDEX)};
 const app = new Application('relay');
 app.pipeline('p')
-  .from(topicSource({ topic: 'in' }), jsonOf<{ i: number }>())
+  .from(topicSource({ topic: 'in' }), json<{ i: number }>())
   .map((r) => ({ i: r.i, relayed: true }))
-  .to(topicSink({ topic: 'out' }), jsonOf<{ i: number; relayed: boolean }>(), { key: (r) => String(r.i) });
+  .to(topicSink({ topic: 'out' }), json<{ i: number; relayed: boolean }>(), { key: (r) => String(r.i) });
 export default app;
 `,
   );

@@ -6,7 +6,7 @@
 // the tests share.
 
 import assert from 'node:assert/strict';
-import { jsonOf, json } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { Application } from '../../src/dataflow/application.ts';
 import type { Engine } from '../../src/runtime/engine/engine.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
@@ -288,7 +288,7 @@ export function windowApp(spec: WindowSpec, options: WindowOptions, wm: WindowAp
   const app = new Application('windows-prop');
   const results = app
     .pipeline('p')
-    .from(placeholderSource('in'), jsonOf<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: wm.delay, idleTimeoutMs: wm.idleTimeoutMs ?? 5000 } })
+    .from(placeholderSource('in'), json<Ev>(), { timestamp: (e) => e.ts, watermark: { maxOutOfOrderMs: wm.delay, idleTimeoutMs: wm.idleTimeoutMs ?? 5000 } })
     .keyBy((e) => e.k)
     .window(spec, { name: 'win', ...options })
     .aggregate(idsAggregator);

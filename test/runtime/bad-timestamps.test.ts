@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
-import { runJob } from '../../src/runtime/job.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { Job } from '../../src/runtime/job.ts';
+import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { readAll } from '../helpers/read-all.ts';
@@ -41,7 +41,7 @@ test('events whose times the log cannot store are dead-lettered naming the time;
     const app = new Application('bad-ts');
     app
       .pipeline('p')
-      .from(topicSource({ topic: 'in' }), jsonOf<Ev>(), { timestamp: (e) => e.ts })
+      .from(topicSource({ topic: 'in' }), json<Ev>(), { timestamp: (e) => e.ts })
       .keyBy((e) => e.id)
       .process(
         () => ({}),
@@ -49,7 +49,7 @@ test('events whose times the log cannot store are dead-lettered naming the time;
         { name: 'echo' },
       )
       .to(topicSink({ topic: 'out' }), json);
-    const result = await runJob(app, { log, untilEnd: true });
+    const result = await new Job(app, { log, untilEnd: true }).run();
     const out = await readAll(log, 'out', 0, { from: 0 });
     assert.deepEqual(out.map((r) => [JSON.parse(Buffer.from(r.value!).toString()), r.timestamp]), [['ok', 1000], ['fraction', 2000], ['last', 5000]]);
     assert.equal(result.deadLetters, 4);

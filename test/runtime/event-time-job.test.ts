@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { Job } from '../../src/runtime/job.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { tumbling, type WindowResult } from '../../src/dataflow/windows.ts';
@@ -22,10 +22,10 @@ interface Reading {
 function app(idleTimeoutMs: number): Application {
   const a = new Application('idle-partitions', { partitions: 2 });
   a.pipeline('p')
-    .from(topicSource({ topic: 'readings' }), jsonOf<Reading>(), { timestamp: (r) => r.ts, watermark: { idleTimeoutMs } })
+    .from(topicSource({ topic: 'readings' }), json<Reading>(), { timestamp: (r) => r.ts, watermark: { idleTimeoutMs } })
     .keyBy((r) => r.sensor)
     .window(tumbling(1000))
-    .count('per-second')
+    .count({ name: 'per-second' })
     .to(topicSink({ topic: 'counts' }), json);
   return a;
 }

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Application } from '../../src/dataflow/application.ts';
-import { runJob, Job } from '../../src/runtime/job.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { Job } from '../../src/runtime/job.ts';
+import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import type { Sink, SinkRecord, Source, SourceBatch } from '../../src/dataflow/io.ts';
 import { isSluiceError } from '../../src/errors.ts';
@@ -91,8 +91,8 @@ test('a job drains bounded sources, checkpoints (flush before commit), and close
     const source = new ListSource([[1, 2, 3], [4, 5], [6]]);
     const sink = new SlowSink(1);
     const app = new Application('double');
-    app.pipeline('p').from(source, jsonOf<number>()).map((n) => n * 2).to(sink, json);
-    const result = await runJob(app, { log, untilEnd: true });
+    app.pipeline('p').from(source, json<number>()).map((n) => n * 2).to(sink, json);
+    const result = await new Job(app, { log, untilEnd: true }).run();
     assert.deepEqual(sink.received, [2, 4, 6, 8, 10, 12]);
     assert.equal(sink.flushedCount, 6, 'the final checkpoint flushed every output');
     assert.equal(source.committed, 6, 'and then committed every input');
@@ -109,7 +109,7 @@ test('backpressure: the runtime never pulls while a sink write is pending, so bu
     const source = new ListSource(batches);
     const sink = new SlowSink(3);
     const app = new Application('slow');
-    app.pipeline('p').from(source, jsonOf<number>()).to(sink, json);
+    app.pipeline('p').from(source, json<number>()).to(sink, json);
     const job = new Job(app, { log, untilEnd: true });
     let maxAhead = 0;
     const probe = setInterval(() => (maxAhead = Math.max(maxAhead, source.delivered - sink.received.length)), 1);
@@ -127,9 +127,9 @@ test('stopping via the signal finishes the in-flight batch, checkpoints, and ret
     const source = new ListSource([[1], [2], [3]], true);
     const sink = new SlowSink(0);
     const app = new Application('stoppable');
-    app.pipeline('p').from(source, jsonOf<number>()).to(sink, json);
+    app.pipeline('p').from(source, json<number>()).to(sink, json);
     const ac = new AbortController();
-    const done = runJob(app, { log, signal: ac.signal, commitIntervalMs: 10_000 });
+    const done = new Job(app, { log, signal: ac.signal, commitIntervalMs: 10_000 }).run();
     while (sink.received.length < 3) await new Promise((r) => setTimeout(r, 5));
     ac.abort();
     const result = await done;
@@ -143,9 +143,9 @@ test('checkpoints happen on the interval even when no new input arrives', async 
     const source = new ListSource([[1, 2]], true);
     const sink = new SlowSink(0);
     const app = new Application('idle');
-    app.pipeline('p').from(source, jsonOf<number>()).to(sink, json);
+    app.pipeline('p').from(source, json<number>()).to(sink, json);
     const ac = new AbortController();
-    const done = runJob(app, { log, signal: ac.signal, commitIntervalMs: 20 });
+    const done = new Job(app, { log, signal: ac.signal, commitIntervalMs: 20 }).run();
     while (source.committed < 2) await new Promise((r) => setTimeout(r, 5));
     ac.abort();
     await done;
@@ -159,13 +159,13 @@ test('failed records land in the dead-letter topic with the reason in headers', 
     const app = new Application('dlq-job');
     app
       .pipeline('p')
-      .from(source, jsonOf<number>())
+      .from(source, json<number>())
       .map((n) => {
         if (n === 2) throw new Error('even numbers are bad luck');
         return n;
-      }, 'picky')
+      }, { name: 'picky' })
       .to(sink, json);
-    const result = await runJob(app, { log, untilEnd: true });
+    const result = await new Job(app, { log, untilEnd: true }).run();
     assert.deepEqual(sink.received, [1, 3]);
     assert.equal(result.deadLetters, 1);
     const dead = await log.read('dlq-job-dead-letters', 0, 0);
@@ -185,13 +185,13 @@ test("onError 'stop' fails the job and does not commit the failing batch", async
     const app = new Application('strict-job', { onError: 'stop' });
     app
       .pipeline('p')
-      .from(source, jsonOf<number>())
+      .from(source, json<number>())
       .map((n) => {
         if (n === 666) throw new Error('cursed');
         return n;
       })
       .to(sink, json);
-    await assert.rejects(runJob(app, { log, untilEnd: true, commitIntervalMs: 10_000 }), (e) => isSluiceError(e, 'USER_FUNCTION_FAILED') && /list at 2/.test(e.message));
+    await assert.rejects(new Job(app, { log, untilEnd: true, commitIntervalMs: 10_000 }).run(), (e) => isSluiceError(e, 'USER_FUNCTION_FAILED') && /list at 2/.test(e.message));
     assert.ok(source.committed < 2, 'the batch holding the failure was not committed');
     assert.equal(source.events.at(-1), 'close');
   });

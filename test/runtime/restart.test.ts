@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { runJob } from '../../src/runtime/job.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { readAll } from '../helpers/read-all.ts';
@@ -30,7 +30,7 @@ const EVENTS = 3_000;
 function app(onEvent: () => void): Application {
   const a = new Application('restart', { partitions: 3 });
   a.pipeline('p')
-    .from(topicSource({ topic: 'in' }), jsonOf<Ev>())
+    .from(topicSource({ topic: 'in' }), json<Ev>())
     .map((e) => (onEvent(), e))
     .keyBy((e) => e.k)
     .process(

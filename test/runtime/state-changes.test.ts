@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Application } from '../../src/dataflow/application.ts';
 import { Engine } from '../../src/runtime/engine/engine.ts';
-import { runJob } from '../../src/runtime/job.ts';
+import { Job } from '../../src/runtime/job.ts';
 import type { SourceNode } from '../../src/dataflow/graph.ts';
-import { json, jsonOf } from '../../src/codec.ts';
+import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { changelogTopic, readChangelog, readChangelogLatest } from '../../src/runtime/state-changelog.ts';
@@ -50,7 +50,7 @@ function saved(engine: Engine): string[] {
 
 function joinApp(): Application {
   const app = new Application('state-changes', { partitions: 2 });
-  const all = app.pipeline('p').from(placeholderSource('in'), jsonOf<Ev>());
+  const all = app.pipeline('p').from(placeholderSource('in'), json<Ev>());
   const users = all.filter((e) => e.type === 'user').keyBy((e) => e.id).toTable({ name: 'users' });
   all
     .filter((e) => e.type === 'req')
@@ -83,7 +83,7 @@ test('a call declared unchanged is not saved, unless it created the state; clear
   const app = new Application('unchanged', { partitions: 1 });
   app
     .pipeline('p')
-    .from(placeholderSource('in'), jsonOf<Ev>())
+    .from(placeholderSource('in'), json<Ev>())
     .keyBy((e) => e.id)
     .process<{ n: number }, never>(
       () => ({ n: 0 }),
@@ -116,7 +116,7 @@ test('dedupe: a dropped duplicate saves nothing; a first sighting saves its stat
   const app = new Application('dedupe-changes', { partitions: 1 });
   app
     .pipeline('p')
-    .from(placeholderSource('in'), jsonOf<Ev>(), { timestamp: (e) => e.ts ?? 0 })
+    .from(placeholderSource('in'), json<Ev>(), { timestamp: (e) => e.ts ?? 0 })
     .dedupe((e) => e.id, 10_000, { name: 'dd' })
     .to(placeholderSink('out'), json);
   const engine = new Engine(app);
@@ -140,7 +140,7 @@ test('a changelog in the older form (separate state and timers records) is resto
     const app = new Application('legacy-job', { partitions: 1 });
     app
       .pipeline('p')
-      .from(topicSource({ topic: 'in' }), jsonOf<Ev>(), { timestamp: (e) => e.ts ?? 0 })
+      .from(topicSource({ topic: 'in' }), json<Ev>(), { timestamp: (e) => e.ts ?? 0 })
       .dedupe((e) => e.id, 10_000, { name: 'dd' })
       .to(topicSink({ topic: 'out' }), json);
     // What an earlier version saved for r1 (seen at 1000, remembered until 11000), and a timer-only key.
@@ -152,7 +152,7 @@ test('a changelog in the older form (separate state and timers records) is resto
       rec(['timers', 'dd', 0, 'gone'], { e: [12_000], p: [] }),
     ]);
     await log.append('in', 0, [{ key: null, value: Buffer.from(JSON.stringify({ type: 'req', id: 'r1', ts: 2000 })) }, { key: null, value: Buffer.from(JSON.stringify({ type: 'req', id: 'r2', ts: 3000 })) }]);
-    await runJob(app, { log, untilEnd: true, guarantee: 'exactly-once' });
+    await new Job(app, { log, untilEnd: true, guarantee: 'exactly-once' }).run();
 
     const out = (await readAll(log, 'out', 0)).map((r) => (JSON.parse(Buffer.from(r.value!).toString()) as Ev).id);
     assert.deepEqual(out, ['r2'], 'r1 was remembered from the restored state: its duplicate was dropped');

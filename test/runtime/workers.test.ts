@@ -5,7 +5,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { loadApplication } from '../../src/dataflow/load-app.ts';
-import { runJob } from '../../src/runtime/job.ts';
+import { Job } from '../../src/runtime/job.ts';
 import { readAll } from '../helpers/read-all.ts';
 
 const APP = 'test/fixtures/two-stage-app.ts';
@@ -23,7 +23,7 @@ async function runWith(workers: number, words: string[]): Promise<{ counts: Map<
       await log.append('words', (i / 700) % 3, chunk.map((w) => ({ key: null, value: Buffer.from(w) })));
     }
     const app = await loadApplication(APP);
-    const result = await runJob(app, { log, untilEnd: true, workers, appFile: APP, maxBatchRecords: 250 });
+    const result = await new Job(app, { log, untilEnd: true, workers, appFile: APP, maxBatchRecords: 250 }).run();
     // Per key, the sequence of emitted values: the order within a key is what must not change.
     const counts = new Map<string, number[]>();
     const histogram = new Map<number, number[]>();
@@ -65,7 +65,7 @@ test('a worker that cannot load the application fails the job with a clear error
   const log = await openFileLog({ dataDir: dir });
   try {
     const app = await loadApplication(APP);
-    await assert.rejects(runJob(app, { log, untilEnd: true, workers: 2, appFile: 'test/fixtures/no-such-app.ts' }), /could not load|no application file/);
+    await assert.rejects(new Job(app, { log, untilEnd: true, workers: 2, appFile: 'test/fixtures/no-such-app.ts' }).run(), /could not load|no application file/);
   } finally {
     await log.close();
     fs.rmSync(dir, { recursive: true, force: true });
