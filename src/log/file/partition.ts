@@ -175,7 +175,8 @@ export class Partition {
           onBatch: last ? (h) => noteBatch(this.lastStamps, h) : undefined,
         });
       } catch (e) {
-        if (this.writable || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // Gone with its whole directory: the topic was deleted meanwhile, which is no damage to report.
+        if (this.writable || (e as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(this.dir)) throw e;
         // A live writer deleted it since the listing. Retention deletes the oldest first, so the
         // segments before it are going too (keeping them would look like a gap); compaction's
         // merges delete segments whose records the one before now holds (gaps are allowed there).

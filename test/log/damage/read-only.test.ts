@@ -5,7 +5,7 @@
 // a live writer, its active segment is being written: readers never judge it
 // (its unsynced tail is not damage), only the closed segments.
 
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { readPublishedWatermark } from '../../../src/log/file/watermark-file.ts'
 import { isSluiceError, type SluiceError } from '../../../src/errors.ts';
 import { jsonLines, runCli, spawnCli } from '../../helpers/cli.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
-import { assertRefused, segmentDamages, segmentFiles, segmented, snapshot, T } from './helpers.ts';
+import { assertRecords, assertRefused, baseOf, readRange, segmentDamages, segmentFiles, segmented, snapshot, T } from './helpers.ts';
 
 /** What a read-only open of the damaged dir throws, at describe and at read; no file changed. */
 async function readerError(dataDir: string): Promise<SluiceError> {
@@ -98,4 +98,39 @@ test('a reader beside a live writer never reports damage, however the writer is 
   assert.deepEqual((jsonLines(all.stdout) as { i: number }[]).map((v) => v.i), Array.from({ length: sent }, (_, i) => i));
   assert.equal(readPublishedWatermark(dir)?.syncedEnd, sent);
   assert.ok(fs.existsSync(dir));
+});
+
+test('segments a live writer deletes between a reader listing them and opening them are no damage: retention, and the topic deleted', async (t) => {
+  const f = await segmented(t);
+  const [first, second, third] = segmentFiles(f.dir);
+  const grave = `${f.dataDir}/topics/.deleted-${T}`;
+  for (const [what, afterListing] of [
+    ['retention deleted the two oldest', () => [first!, second!].forEach((p) => fs.rmSync(p))],
+    ['the topic was deleted', () => fs.renameSync(`${f.dataDir}/topics/${T}`, grave)],
+  ] as const) {
+    const ro = await openFileLog({ dataDir: f.dataDir, readOnly: true });
+    // What a writer does between the reader's listing of the partition and its opening the segments.
+    const readdir = fs.readdirSync;
+    const listed = mock.method(fs, 'readdirSync', (...args: Parameters<typeof fs.readdirSync>) => {
+      const names = readdir(...args);
+      if (args[0] === f.dir) {
+        listed.mock.restore();
+        afterListing();
+      }
+      return names;
+    });
+    try {
+      if (what === 'the topic was deleted') {
+        await assert.rejects(ro.describeTopic(T), (e: unknown) => !isSluiceError(e, 'DAMAGED') && /no such file|ENOENT/.test(String(e)));
+        fs.renameSync(grave, `${f.dataDir}/topics/${T}`);
+      } else {
+        const d = await ro.describeTopic(T);
+        assert.equal(d.partitions[0]!.startOffset, baseOf(third!));
+        assertRecords(await readRange(ro, baseOf(third!), 240), baseOf(third!), 240, what);
+      }
+    } finally {
+      listed.mock.restore();
+      await ro.close();
+    }
+  }
 });
