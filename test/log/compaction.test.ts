@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import type { Partition } from '../../src/log/file/partition.ts';
+import type { TopicCatalog } from '../../src/log/file/topic-catalog.ts';
 import { ATTR_TRANSACTIONAL } from '../../src/log/batch.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import type { Isolation, TopicConfig } from '../../src/log/log.ts';
@@ -23,14 +24,7 @@ const b = (s: string) => Buffer.from(s);
 const str = (u: Uint8Array | null) => (u === null ? null : Buffer.from(u).toString());
 
 function partitionOf(log: FileLog): Partition {
-  return (log as unknown as { topics: Map<string, { partitions: Partition[] }> }).topics.get(T)!.partitions[0]!;
-}
-
-/** Lets background maintenance (started by a roll) finish, then runs it at `now`. */
-async function maintain(log: FileLog, now?: number): Promise<void> {
-  const running = (log as unknown as { maintaining: Set<unknown> }).maintaining;
-  while (running.size > 0) await new Promise((r) => setTimeout(r, 5));
-  await log.maintain(now);
+  return (log as unknown as { catalog: TopicCatalog }).catalog.get(T)!.partitions[0]!;
 }
 
 async function openLog(dataDir: string, create?: Partial<TopicConfig>): Promise<{ log: FileLog; p: Partition }> {
@@ -72,7 +66,7 @@ test('compaction runs only once the dirty bytes reach minCleanableDirtyRatio of 
   const put = () => log.append(T, 0, [{ key: b(`k${i % 10}`), value: b(`v${i++}-${'x'.repeat(20)}`) }]);
   try {
     while (p.segments.length < 5) await put();
-    await maintain(log);
+    await log.maintain();
     assert.equal(p.cleaner.runs, 1, 'the first run after open finds everything dirty');
     assert.equal(p.cleaner.cleanEnd, p.active.baseOffset, 'every closed segment is clean after it');
     let skipped = 0;
@@ -89,7 +83,7 @@ test('compaction runs only once the dirty bytes reach minCleanableDirtyRatio of 
       const runs: number = p.cleaner.runs;
       const before = fileStats(p);
       const records = await readAll(log);
-      await maintain(log);
+      await log.maintain();
       assert.equal(p.cleaner.runs, runs + (due ? 1 : 0), `dirty ${dirty} of ${total} bytes: ${due ? 'a run' : 'no run'}`);
       if (due) {
         ran++;
@@ -106,7 +100,7 @@ test('compaction runs only once the dirty bytes reach minCleanableDirtyRatio of 
     ({ log, p } = await openLog(dataDir));
     p.onRoll = null;
     assert.deepEqual([p.cleaner.runs, p.cleaner.cleanEnd], [0, 0], 'a restart forgets what was clean');
-    await maintain(log);
+    await log.maintain();
     assert.equal(p.cleaner.runs, 1, 'so the first maintenance after it compacts');
     const table = new Map((await readAll(log)).map((r) => [str(r.key), str(r.value)]));
     for (let k = 0; k < 10; k++) assert.match(table.get(`k${k}`)!, new RegExp(`^v${i - 10 + ((k - i % 10 + 10) % 10)}-`), `k${k} has its newest value`);
@@ -129,15 +123,15 @@ test('over many runs, rolls and restarts, each key keeps its newest value and ev
       const { baseOffset } = await log.append(T, 0, [{ key: b(key), value: value === null ? null : b(value) }]);
       appended.set(baseOffset, [key, value]);
       newest.set(key, { offset: baseOffset, value });
-      if (rand() < 0.04) await maintain(log);
+      if (rand() < 0.04) await log.maintain();
       if (rand() < 0.01) {
         runs += p.cleaner.runs;
-        await maintain(log);
+        await log.maintain();
         await log.close();
         ({ log, p } = await openLog(dataDir));
       }
     }
-    await maintain(log);
+    await log.maintain();
     runs += p.cleaner.runs;
     assert.ok(runs >= 5, `compaction ran (${runs} runs)`);
     const after = await readAll(log);
@@ -147,7 +141,7 @@ test('over many runs, rolls and restarts, each key keeps its newest value and ev
     assert.ok(after.length < appended.size / 3, `${after.length} of ${appended.size} records left`);
 
     // Tombstones past deleteRetentionMs go, and with them the keys they deleted.
-    await maintain(log, Date.now() + 120_000);
+    await log.maintain(Date.now() + 120_000);
     const final = await readAll(log);
     const gone = [...newest].filter(([, v]) => v.value === null && v.offset < p.cleaner.cleanEnd).map(([k]) => k);
     assert.ok(gone.length > 0, 'some keys end deleted in the compacted part');
@@ -176,19 +170,19 @@ test('an idle topic still drops expired tombstones, with no dirty bytes, at most
     const keys = async () => (await readAll(log)).map((r) => `${str(r.key)}=${str(r.value)}`).filter((s) => !s.startsWith('filler'));
 
     const now1 = aDeleted + R + 1; // a's tombstone has expired, b's (appended after bBefore > aDeleted + 1) not yet
-    await maintain(log, now1);
+    await log.maintain(now1);
     assert.equal(p.cleaner.runs, 1);
     assert.deepEqual(await keys(), ['b=null']);
     assert.ok(p.cleaner.oldestTombstone >= bBefore);
 
     const stats = fileStats(p);
-    await maintain(log, Date.now() + R + 1000); // b's has expired too, but the last run was under R / 2 ago
+    await log.maintain(Date.now() + R + 1000); // b's has expired too, but the last run was under R / 2 ago
     assert.equal(p.cleaner.runs, 1, 'not due yet');
     assert.deepEqual(fileStats(p), stats);
-    await maintain(log, now1 + R / 2);
+    await log.maintain(now1 + R / 2);
     assert.equal(p.cleaner.runs, 2, 'due: an expired tombstone and the last run R / 2 ago');
     assert.deepEqual(await keys(), []);
-    await maintain(log, now1 + 10 * R);
+    await log.maintain(now1 + 10 * R);
     assert.equal(p.cleaner.runs, 2, 'no tombstone left, nothing dirty: nothing to do');
   } finally {
     await log.close();
@@ -213,7 +207,7 @@ test('compaction leaves undecided transactions alone, drops aborted records, and
     await filler(3);
     const undecided = p.segments.filter((s) => s.nextOffset > inFlight.baseOffset).map((s) => s.path);
     const stats = fileStats(p).filter((s) => undecided.includes(s.split(' ')[0]!));
-    await maintain(log);
+    await log.maintain();
     assert.equal(p.cleaner.runs, 1);
     assert.equal(p.cleaner.cleanEnd, p.segments.find((s) => s.nextOffset > inFlight.baseOffset)!.baseOffset, 'compacted up to the undecided transaction');
     assert.deepEqual(fileStats(p).filter((s) => undecided.includes(s.split(' ')[0]!)), stats, 'segments from the undecided transaction on are untouched');
@@ -223,13 +217,13 @@ test('compaction leaves undecided transactions alone, drops aborted records, and
     const tx = await log.initProducer('tx');
     p.resolveTxn(inFlight.baseOffset);
     await filler(1);
-    await maintain(log);
+    await log.maintain();
     assert.equal(p.cleaner.runs, 2);
     assert.deepEqual(await values('read_uncommitted'), ['v1'], 'the aborted record is gone, and did not take v1 with it');
 
     await log.commitTransaction(tx, 1, { writes: [{ topic: T, partition: 0, records: [{ key: b('k'), value: b('v3') }] }], offsets: [] });
     await filler(3);
-    await maintain(log);
+    await log.maintain();
     assert.deepEqual(await values('read_uncommitted'), ['v3'], 'a committed transactional value supersedes');
     assert.deepEqual(await values('read_committed'), ['v3']);
   } finally {
@@ -253,7 +247,7 @@ test('compaction merges adjacent small segments up to segmentBytes; a crash befo
 
     ({ log, p } = await openLog(dataDir));
     p.onRoll = null;
-    await maintain(log);
+    await log.maintain();
     const closed = p.segments.slice(0, -1);
     assert.ok(closed.length < originals.size - 1, `${originals.size - 1} closed segments merged into ${closed.length}`);
     for (let i = 1; i < closed.length; i++) assert.ok(closed[i - 1]!.size + closed[i]!.size > segmentBytes, 'no two neighbours would fit in one segment');
@@ -351,7 +345,7 @@ test('kill -9 while compaction runs: every acknowledged newest value survives, a
     try {
       const dir = `${dataDir}/topics/${T}/0`;
       assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.cleaned')), [], 'no leftover of an interrupted compaction');
-      await maintain(log);
+      await log.maintain();
       const records = await readAll(log);
       for (const r of records) {
         const want = acked.get(r.offset);

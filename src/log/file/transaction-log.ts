@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { FrameWriter, frameFileBytes, readFrameFile, replaceFile, scanFrames, type FrameDamage, type FrameScan } from './json-frames.ts';
 import { fileError } from './file-errors.ts';
 import { DamageReport } from './damage.ts';
+import type { EndEvidence } from './partition-recovery.ts';
 import { ProducerTable, type Decision, type TxnOffset, type TxnWriteRange } from '../producer-table.ts';
 
 type TxnRecord =
@@ -199,6 +200,16 @@ export class TransactionLog {
    */
   committedEnds(): Map<string, number> {
     return new Map(this.ends);
+  }
+
+  /**
+   * What this log knows durably about a partition's end: the records its commits
+   * wrote. Committed offsets are not evidence, in a transaction or not: as in
+   * Kafka, any offset may be committed, also past the end (the protocol fuzz does).
+   */
+  endEvidence(topic: string, partition: number): EndEvidence[] {
+    const written = this.ends.get(`${topic}\0${partition}`);
+    return written === undefined ? [] : [{ end: written, source: `${this.file} (records committed in transactions)` }];
   }
 
   private async append(rec: TxnRecord): Promise<void> {
