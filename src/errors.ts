@@ -43,6 +43,12 @@ export const ErrorCodes = {
   PROTOCOL_ERROR: 'PROTOCOL_ERROR',
   /** The broker cannot be reached (connection refused, closed, timed out), after retries. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /**
+   * A failure Sluice did not expect: a broken invariant (a bug), or an error
+   * it does not classify, such as a plain exception in a broker's handler,
+   * passed on to the client with this code. CLI exit code 1; please report it.
+   */
+  INTERNAL: 'INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -68,8 +74,16 @@ export class SluiceError extends Error {
   }
 }
 
+// An app that `sluice run` loads may import its own copy of Sluice (its own
+// node_modules, or src/ where the CLI runs dist/): that copy's SluiceError is
+// another class, which instanceof misses. Every copy brands its prototype with
+// the same registered symbol, so an error from any copy keeps its code.
+const BRAND = Symbol.for('sluice.SluiceError');
+Object.defineProperty(SluiceError.prototype, BRAND, { value: true });
+
 export function isSluiceError(e: unknown, code?: ErrorCode): e is SluiceError {
-  return e instanceof SluiceError && (code === undefined || e.code === code);
+  const branded = e instanceof SluiceError || (typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true);
+  return branded && (code === undefined || (e as SluiceError).code === code);
 }
 
 /** Where in the log something is, for messages: `orders/3@1200`. */

@@ -5,6 +5,7 @@
 import { partitionForStringKey } from '../partitioner.ts';
 import type { Node, PartitionFunction, ProcessNode } from './graph.ts';
 import { Pipeline } from './pipeline.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 export type ErrorPolicy = 'dead-letter' | 'stop';
 
@@ -32,14 +33,14 @@ export class Application {
 
   constructor(name: string, options: Partial<ApplicationOptions> = {}) {
     if (!/^[A-Za-z0-9._-]{1,150}$/.test(name)) {
-      throw new Error(`invalid application name ${JSON.stringify(name)}: use letters, digits, '.', '_' or '-'`);
+      throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `invalid application name ${JSON.stringify(name)}: use letters, digits, '.', '_' or '-'`);
     }
     this.name = name;
     this.options = { partitions: 8, onError: 'dead-letter', ...options };
   }
 
   pipeline(name: string): Pipeline {
-    if (this.pipelines.some((p) => p.name === name)) throw new Error(`application ${this.name} already has a pipeline named ${name}`);
+    if (this.pipelines.some((p) => p.name === name)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `application ${this.name} already has a pipeline named ${name}`);
     const p = new Pipeline(this, name);
     this.pipelines.push(p);
     return p;
@@ -67,14 +68,14 @@ export class Application {
 
   /** Throws on a graph that cannot run: a pipeline without a source or a sink, duplicate operator names. */
   validate(): void {
-    if (this.pipelines.length === 0) throw new Error(`application ${this.name} has no pipelines`);
+    if (this.pipelines.length === 0) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `application ${this.name} has no pipelines`);
     for (const p of this.pipelines) {
-      if (p.sources().length === 0) throw new Error(`pipeline ${p.name} has no source: start it with .from(source, codec)`);
-      if (!p.nodes.some((n) => n.kind === 'sink')) throw new Error(`pipeline ${p.name} has no sink: end it with .to(sink, codec)`);
+      if (p.sources().length === 0) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `pipeline ${p.name} has no source: start it with .from(source, codec)`);
+      if (!p.nodes.some((n) => n.kind === 'sink')) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `pipeline ${p.name} has no sink: end it with .to(sink, codec)`);
     }
     const names = new Set<string>();
     for (const n of this.processNodes()) {
-      if (names.has(n.name)) throw new Error(`two stateful operators are named ${n.name}; give each a unique { name }`);
+      if (names.has(n.name)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `two stateful operators are named ${n.name}; give each a unique { name }`);
       names.add(n.name);
     }
   }

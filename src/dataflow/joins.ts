@@ -14,6 +14,7 @@ import type { ProcessContext } from './context.ts';
 import { Table, type Change, type TableOptions, type Upsert } from './table.ts';
 import type { Stream } from './stream.ts';
 import type { LateEvent } from './windows.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 interface Tagged {
   /** 0: left (or the stream), 1: right (or the table). */
@@ -53,7 +54,7 @@ interface StreamTableState {
 
 export function streamTableJoin<T, V, R>(stream: Stream<T>, table: Table<V>, o: StreamTableJoinOptions<T, V, R>, left: boolean): Stream<R> {
   const wait = o.waitMs ?? 0;
-  if (!(wait >= 0)) throw new RangeError(`join: waitMs must be >= 0, got ${wait}`);
+  if (!(wait >= 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `join: waitMs must be >= 0, got ${wait}`);
   const unmatched = (v: unknown, ctx: ProcessContext<R>) => (left ? ctx.emit(o.fn(v as T, null, ctx.key)) : ctx.count('unmatched'));
 
   const keyed = tagAndKey(stream as Stream<unknown>, table.toStream() as Stream<unknown>, o.key as (v: unknown) => string, (c) => (c as Change<V>).key, o.partitions);
@@ -130,7 +131,7 @@ export function streamStreamJoin<T, U, R>(left: Stream<T>, right: Stream<U>, o: 
   const before = typeof o.within === 'number' ? o.within : o.within.before;
   const after = typeof o.within === 'number' ? o.within : o.within.after;
   const lateness = o.allowedLatenessMs ?? 0;
-  if (!(before >= 0 && after >= 0 && lateness >= 0)) throw new RangeError('join: within, before, after and allowedLatenessMs must be >= 0');
+  if (!(before >= 0 && after >= 0 && lateness >= 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'join: within, before, after and allowedLatenessMs must be >= 0');
   // An event can match no more partners once the watermark passes its interval's end.
   const leftEnd = (ts: number) => ts + after + 1 + lateness;
   const rightEnd = (ts: number) => ts + before + 1 + lateness;

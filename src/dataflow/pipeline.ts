@@ -7,6 +7,7 @@ import type { Application } from './application.ts';
 import type { Node, SourceNode, WatermarkOptions } from './graph.ts';
 import { Stream } from './stream.ts';
 import { Table, type TableOptions, type Upsert } from './table.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type NodeSpec = DistributiveOmit<Node, 'id' | 'children' | 'name'> & { name?: string | undefined };
@@ -86,7 +87,7 @@ export class Pipeline {
 
 function watermarkOptions(o: Partial<WatermarkOptions> = {}): WatermarkOptions {
   const w = { ...DEFAULT_WATERMARK, ...o };
-  if (!(w.maxOutOfOrderMs >= 0)) throw new Error(`from: watermark.maxOutOfOrderMs must be >= 0, got ${w.maxOutOfOrderMs}`);
-  if (!(w.idleTimeoutMs >= 0)) throw new Error(`from: watermark.idleTimeoutMs must be >= 0 (0: idle whenever it has nothing to read; Infinity: never idle), got ${w.idleTimeoutMs}`);
+  if (!(w.maxOutOfOrderMs >= 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `from: watermark.maxOutOfOrderMs must be >= 0, got ${w.maxOutOfOrderMs}`);
+  if (!(w.idleTimeoutMs >= 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `from: watermark.idleTimeoutMs must be >= 0 (0: idle whenever it has nothing to read; Infinity: never idle), got ${w.idleTimeoutMs}`);
   return w;
 }

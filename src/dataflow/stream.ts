@@ -11,6 +11,7 @@ import { streamStreamJoin, streamTableJoin, type StreamStreamJoinOptions, type S
 import { Table, applyUpsert, type Change, type TableOptions, type Upsert } from './table.ts';
 import type { WindowOptions, WindowSpec } from './windows.ts';
 import type { Pipeline } from './pipeline.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 /** What operators may read about the current event besides its value. */
 export type EventInfo = Readonly<Pick<Event, 'key' | 'timestamp' | 'headers' | 'origin' | 'position'>>;
@@ -76,7 +77,7 @@ export class Stream<T> {
         name: operatorName(options) ?? 'with-timestamps',
         fn: (v: unknown, e: Event) => {
           const ts = fn(v as T, e);
-          if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new TypeError(`withTimestamps: the function returned ${String(ts)}, not a finite number of ms`);
+          if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `withTimestamps: the function returned ${String(ts)}, not a finite number of ms`);
           e.timestamp = ts;
           return v;
         },
@@ -108,7 +109,7 @@ export class Stream<T> {
   merge(...others: Stream<T>[]): Stream<T> {
     const node = this.pipeline.node({ kind: 'merge' });
     for (const s of [this, ...others]) {
-      if (s.pipeline !== this.pipeline) throw new Error(`merge: streams must belong to the same pipeline (${s.pipeline.name} vs ${this.pipeline.name})`);
+      if (s.pipeline !== this.pipeline) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `merge: streams must belong to the same pipeline (${s.pipeline.name} vs ${this.pipeline.name})`);
       s.node.children.push({ node, port: s.port });
     }
     return new Stream<T>(this.pipeline, node);
@@ -117,7 +118,7 @@ export class Stream<T> {
   /** Routes each event to a state partition by key, for stateful processing. */
   keyBy(fn: (value: T) => string | number, options: KeyByOptions = {}): KeyedStream<T> {
     const partitions = options.partitions ?? this.pipeline.app.options.partitions;
-    if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`keyBy: partitions must be a positive integer, got ${partitions}`);
+    if (!Number.isInteger(partitions) || partitions < 1) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `keyBy: partitions must be a positive integer, got ${partitions}`);
     const node = this.pipeline.node({
       kind: 'keyBy',
       keyFn: fn as (v: unknown) => string | number,
@@ -140,7 +141,7 @@ export class Stream<T> {
 
   /** The events a process function emitted with `ctx.emit(v, { to: name })`. */
   sideOutput<U>(name: string): Stream<U> {
-    if (this.node.kind !== 'process') throw new Error('sideOutput: only the output of process() (or an aggregation) has side outputs');
+    if (this.node.kind !== 'process') throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'sideOutput: only the output of process() (or an aggregation) has side outputs');
     return new Stream<U>(this.pipeline, this.node, name);
   }
 
@@ -152,7 +153,7 @@ export class Stream<T> {
    * (`duplicates`). The output is keyed by `keyFn`: keyBy again as needed.
    */
   dedupe(keyFn: (value: T) => string | number, withinMs: number, options: OperatorOptions & { partitions?: number } = {}): Stream<T> {
-    if (!(withinMs > 0)) throw new RangeError(`dedupe: withinMs must be > 0, got ${withinMs}`);
+    if (!(withinMs > 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `dedupe: withinMs must be > 0, got ${withinMs}`);
     return this.keyBy(keyFn, { partitions: options.partitions }).process<{ first: number | null }, T>(
       () => ({ first: null }),
       (value, state, ctx) => {

@@ -9,6 +9,7 @@
 import type { ProcessContext } from './context.ts';
 import type { Timer } from './graph.ts';
 import { assignFixed, type Aggregator, type LateEvent, type WindowBounds, type WindowOptions, type WindowResult, type WindowSpec } from './windows.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 
 /** One window of a key, as saved in the key's state. */
 interface Win {
@@ -56,9 +57,9 @@ export function windowFunctions(spec: WindowSpec, agg: Aggregator<unknown, unkno
   const everyMs = typeof early === 'object' ? early.everyMs : 0;
   const emitFinal = options.emit?.final ?? true;
   const retain = policy !== 'correct' ? 0 : (options.retainMs ?? (spec.type === 'session' ? spec.gap : spec.type === 'calendar' ? 31 * 86_400_000 : spec.size));
-  if (lateness < 0 || retain < 0) throw new RangeError('window: allowedLatenessMs and retainMs must be >= 0');
-  if (typeof early === 'object' && !(everyMs > 0)) throw new RangeError(`window: emit.early.everyMs must be > 0, got ${everyMs}`);
-  if (spec.type === 'session' && !agg.merge) throw new Error('session windows merge sessions, so a custom aggregator needs merge(a, b)');
+  if (lateness < 0 || retain < 0) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'window: allowedLatenessMs and retainMs must be >= 0');
+  if (typeof early === 'object' && !(everyMs > 0)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `window: emit.early.everyMs must be > 0, got ${everyMs}`);
+  if (spec.type === 'session' && !agg.merge) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'session windows merge sessions, so a custom aggregator needs merge(a, b)');
   const result = agg.result ?? ((a: unknown) => a);
 
   const clockOf = (ctx: Ctx) => (processing ? ctx.now : ctx.watermark);

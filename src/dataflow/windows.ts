@@ -1,6 +1,8 @@
 // Window definitions, aggregators and what a windowed aggregation emits.
 // The operator that runs them is window-operator.ts.
 
+import { ErrorCodes, SluiceError } from '../errors.ts';
+
 /** A window [start, end): it holds events with start <= timestamp < end. */
 export interface WindowBounds {
   start: number;
@@ -15,7 +17,7 @@ export type WindowSpec =
   | { type: 'session'; gap: number };
 
 function positive(what: string, ms: number): number {
-  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`${what} must be a positive number of ms, got ${ms}`);
+  if (!Number.isFinite(ms) || ms <= 0) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `${what} must be a positive number of ms, got ${ms}`);
   return ms;
 }
 
@@ -28,7 +30,7 @@ export function tumbling(sizeMs: number, options: { offsetMs?: number } = {}): W
 export function hopping(sizeMs: number, hopMs: number, options: { offsetMs?: number } = {}): WindowSpec {
   positive('hopping: size', sizeMs);
   positive('hopping: hop', hopMs);
-  if (hopMs > sizeMs) throw new RangeError(`hopping: the hop (${hopMs} ms) must not exceed the size (${sizeMs} ms); events between windows would belong to none`);
+  if (hopMs > sizeMs) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `hopping: the hop (${hopMs} ms) must not exceed the size (${sizeMs} ms); events between windows would belong to none`);
   return { type: 'hopping', size: sizeMs, hop: hopMs, offset: options.offsetMs ?? 0 };
 }
 
@@ -72,7 +74,7 @@ export function assignFixed(spec: WindowSpec, t: number): WindowBounds[] {
       return [{ start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) }];
     }
     default:
-      throw new Error(`internal: ${spec.type} windows are not fixed`);
+      throw new SluiceError(ErrorCodes.INTERNAL, `internal: ${spec.type} windows are not fixed`);
   }
 }
 

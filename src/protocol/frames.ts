@@ -306,7 +306,8 @@ export function decodeRecords(buf: Buffer, count: number, withOffsets: boolean):
 /** A SluiceError as an error frame's JSON, and back. */
 export function errorJson(e: unknown): { code: string; message: string; details: unknown } {
   if (e instanceof SluiceError) return { code: e.code, message: e.message, details: e.details };
-  return { code: 'INTERNAL', message: (e as Error)?.message ?? String(e), details: {} };
+  // The broker logs the stack (tcp-server.ts); the client gets the message and where to look.
+  return { code: ErrorCodes.INTERNAL, message: `internal error on the broker: ${(e as Error)?.message ?? String(e)}; the broker's log has the stack`, details: {} };
 }
 
 export function errorFrom(json: unknown): Error {

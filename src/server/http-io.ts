@@ -2,7 +2,7 @@
 // bounded body reading and query parsing. Nothing here knows about routes.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isSluiceError } from '../errors.ts';
+import { ErrorCodes, isSluiceError } from '../errors.ts';
 
 /**
  * A failure that exists only at the HTTP layer (no route, no token, wrong
@@ -57,7 +57,7 @@ export function errorBody(e: unknown): ErrorBody {
     return { status: STATUS[e.code] ?? 500, code: e.code, message, details: { ...e.details }, headers: {} };
   }
   const message = e instanceof Error ? e.message : String(e);
-  return { status: 500, code: 'INTERNAL', message: `internal error: ${message}; see the broker's log`, details: {}, headers: {} };
+  return { status: 500, code: ErrorCodes.INTERNAL, message: `internal error: ${message}; see the broker's log`, details: {}, headers: {} };
 }
 
 /** A complete JSON response. `json` may be pre-rendered text (records are, to keep values byte-exact). */

@@ -62,3 +62,14 @@ test('sluice run with a missing or wrong app file exits 2 with a clear message',
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /must `export default` an Application/);
 });
+
+// The app imports its own copy of Sluice (here src/, while the CLI runs dist/),
+// as an app with its own node_modules does: its SluiceError is another class.
+test('sluice run of an app with a mistake found at start (a pipeline without a sink) exits 2, one line naming it', async (t) => {
+  const dir = tempDir(t);
+  const app = join(dir, 'no-sink.ts');
+  fs.writeFileSync(app, `import { Application, json, stdinSource } from ${JSON.stringify(INDEX)};\nconst app = new Application('no-sink');\napp.pipeline('p').from(stdinSource(), json);\nexport default app;\n`);
+  const r = await runCli(['run', app, '--until-end'], { dataDir: join(dir, 'data'), input: '' });
+  assert.equal(r.stderr, 'sluice: pipeline p has no sink: end it with .to(sink, codec)\n');
+  assert.equal(r.code, 2);
+});
