@@ -72,6 +72,8 @@ export function frame(o: { kind?: number; type: number; version?: number; id: nu
 }
 
 type Name = keyof typeof REQUEST_TYPES;
+/** The first request type code no request has. */
+const UNUSED_TYPE = Math.max(...Object.values(REQUEST_TYPES)) + 1;
 const req = (name: Name, id: number, json: unknown, blob?: Buffer) => frame({ type: REQUEST_TYPES[name], id, json: J(json), blob });
 const nextId = (c: Ctx) => (c.id = (c.id + 1) >>> 0 || 1);
 
@@ -140,6 +142,7 @@ function validOther(c: Ctx): Part {
     () => one('hello', {}, { ok: (j) => assert.deepEqual(j, { ok: true }) }),
     () => one('getTopic', { name: GOLDEN }, { ok: (j) => assert.equal(j.config.partitions, c.golden.length) }),
     () => one('describeTopic', { name: GOLDEN }, { ok: (j) => assert.deepEqual(j.partitions.map((x: { endOffset: number }) => x.endOffset), c.golden.map((g) => g.length)) }),
+    () => one('endOffsets', { topic: GOLDEN }, { ok: (j) => assert.deepEqual(j, c.golden.map((g, partition) => ({ partition, startOffset: 0, endOffset: g.length }))) }),
     () => one('listTopics', {}, { ok: (j) => assert.ok(j.some((x: { name: string }) => x.name === GOLDEN)) }),
     () => one('offsetForTimestamp', { topic: GOLDEN, partition: p, timestamp: int(c.r, -5, 3e12) }, { ok: (j) => assert.ok(j.offset >= 0 && j.offset <= end) }),
     () => one('waitFor', { topic: GOLDEN, partition: p, offset: int(c.r, 0, end - 1) }, { ok: (j) => assert.deepEqual(j, { ready: true }) }),
@@ -333,7 +336,7 @@ export function fatalPart(c: Ctx): Part {
     () => ({ bytes: Buffer.concat([u32(pick(c.r, [MAX_FRAME + 1, int(c.r, MAX_FRAME + 1, 2 ** 32 - 1), 2 ** 32 - 1])), bytes(c.r, int(c.r, 0, 30))]), expects: [], fatal: { id: 0, code: 'TOO_LARGE' } }),
     () => ({ bytes: frame({ kind: pick(c.r, [0, int(c.r, 4, 255)]), type: 8, id, json: body }), expects: [], fatal: { id: 0, code: 'PROTOCOL_ERROR' } }),
     () => ({ bytes: frame({ kind: pick(c.r, [2, 3]), type: 8, id, json: body }), expects: [], fatal: { id, code: 'PROTOCOL_ERROR' } }),
-    () => ({ bytes: frame({ type: pick(c.r, [0, 21, int(c.r, 22, 255)]), id, json: body }), expects: [], fatal: { id, code: 'PROTOCOL_ERROR' } }),
+    () => ({ bytes: frame({ type: pick(c.r, [0, UNUSED_TYPE, int(c.r, UNUSED_TYPE + 1, 255)]), id, json: body }), expects: [], fatal: { id, code: 'PROTOCOL_ERROR' } }),
     () => ({ bytes: frame({ type: 8, id, json: body, jsonLen: body.length + int(c.r, 1, 2 ** 31) }), expects: [], fatal: { id: 0, code: 'PROTOCOL_ERROR' } }),
     () => {
       const whole = J({ topic: GOLDEN, partition: 0, offset: 0, name: GOLDEN, group: 'g' });
