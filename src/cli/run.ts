@@ -10,6 +10,7 @@ import { Job } from '../runtime/job.ts';
 import { QueryServer } from '../server/query-server.ts';
 import { parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
+import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from '../runtime/defaults.ts';
 
 interface RunOptions {
   guarantee: Guarantee;
@@ -40,8 +41,8 @@ export function registerRun(program: Command): void {
     .argument('<app>', 'the application file; its default export is an Application')
     .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
     .option('--workers <n>', 'worker threads that run the state partitions (default 1: all on the main thread)', parseIntArg(1, 64), 1)
-    .option('--commit-interval-ms <ms>', 'how often to checkpoint (outputs, state and input offsets)', parseIntArg(1), 100)
-    .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), 50_000)
+    .option('--commit-interval-ms <ms>', 'how often to checkpoint (outputs, state and input offsets)', parseIntArg(1), DEFAULT_COMMIT_INTERVAL_MS)
+    .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), DEFAULT_COMMIT_RECORDS)
     .option('--guarantee <g>', 'exactly-once (default), at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
     .option('--http <host:port>', "answer table queries over HTTP while the job runs (GET /tables, /tables/NAME, /tables/NAME/KEY; see docs/tables-and-joins.md)")

@@ -10,6 +10,7 @@
 
 import { SluiceError, isSluiceError, where } from '../errors.ts';
 import type { LogRecord } from '../record.ts';
+import { DEFAULT_SESSION_TIMEOUT_MS } from './group-coordinator.ts';
 import type { GroupMember, Isolation, Log, PartitionOffsets, TopicPartition, TopicPartitionOffset } from './log.ts';
 
 export type StartFrom =
@@ -118,7 +119,7 @@ export class Consumer {
       if (options.sessionTimeoutMs !== undefined) join.sessionTimeoutMs = options.sessionTimeoutMs;
       c.#member = await log.joinGroup(c.group, join);
       await c.#applyAssignment(c.#member.assignment());
-      const every = options.heartbeatIntervalMs ?? Math.max(100, Math.floor((options.sessionTimeoutMs ?? 10_000) / 3));
+      const every = options.heartbeatIntervalMs ?? Math.max(100, Math.floor((options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / 3));
       c.#heartbeat = setInterval(() => void c.heartbeat(), every);
       // The timer must not keep a process alive on its own; reads and waits do.
       c.#heartbeat.unref();

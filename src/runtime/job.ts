@@ -17,6 +17,7 @@ import { Engine, sumCounters, type DeadLetter } from './engine/engine.ts';
 import { WorkerPool } from './workers/worker-pool.ts';
 import { stagesOf } from './engine/stages.ts';
 import type { OriginTime } from './engine/event-clock.ts';
+import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from './defaults.ts';
 
 export interface JobOptions {
   log: Log;
@@ -94,8 +95,8 @@ export class Job {
       log: options.log,
       untilEnd: options.untilEnd ?? false,
       signal: options.signal,
-      commitIntervalMs: options.commitIntervalMs ?? 100,
-      commitRecords: options.commitRecords ?? 50_000,
+      commitIntervalMs: options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+      commitRecords: options.commitRecords ?? DEFAULT_COMMIT_RECORDS,
       maxBatchRecords: options.maxBatchRecords ?? 1000,
       workers: options.workers ?? 1,
       appFile: options.appFile,
