@@ -13,7 +13,6 @@ import { TestDriver, type TestOutputRecord } from '../../src/runtime/testing/tes
 import { json } from '../../src/codec.ts';
 import type { LateEvent } from '../../src/dataflow/windows.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
-import { timerKeys } from '../helpers/window-reference.ts';
 import { generateSides, int, mulberry32, referenceIntervalJoin, sendInOrder, watermarksBefore, type Arrival, type Rand, type SideEvent } from '../helpers/join-reference.ts';
 
 type Within = number | { before: number; after: number };
@@ -120,7 +119,7 @@ for (const left of [false, true]) {
           }
         }
         assert.equal(one.driver.state('j').size, 0, `${label}: no state after the end`);
-        assert.deepEqual(timerKeys(one.driver, 'j'), { keys: 0, next: undefined }, `${label}: no timers after the end`);
+        assert.deepEqual(one.driver.timers('j'), { keys: 0, next: undefined }, `${label}: no timers after the end`);
         totals.pairs += ref.pairs.length;
         totals.alone += ref.alone.length;
         totals.late += ref.late.length;

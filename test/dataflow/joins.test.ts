@@ -10,7 +10,6 @@ import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
 import { json } from '../../src/codec.ts';
 import type { Change } from '../../src/dataflow/table.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
-import { timerKeys } from '../helpers/window-reference.ts';
 import { foldChanges, int, joinTables, mulberry32, referenceStreamTable, sendInOrder, watermarksBefore, type Arrival, type Rand, type StInput } from '../helpers/join-reference.ts';
 
 // ---- stream-table ------------------------------------------------------------
@@ -101,7 +100,7 @@ for (const left of [false, true]) {
         // Nothing waits after the end; the join holds exactly the table's rows.
         const rows = d.table<Row>('rows');
         assert.deepEqual(d.state('enrich'), new Map([...rows].map(([k, v]) => [k, { t: v }])), `${label}: join state = the table's rows`);
-        assert.deepEqual(timerKeys(d, 'enrich'), { keys: 0, next: undefined }, `${label}: no timers left`);
+        assert.deepEqual(d.timers('enrich'), { keys: 0, next: undefined }, `${label}: no timers left`);
         waited += ref.waitedAndMatched;
         noRow += left ? [...ref.out.values()].filter((v) => v === null).length : ref.unmatched;
       }

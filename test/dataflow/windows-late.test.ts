@@ -22,7 +22,6 @@ import {
   referenceSliding,
   runWindows,
   sendInChunks,
-  timerKeys,
   watermarksBefore,
   windowApp,
   type Ev,
@@ -115,7 +114,7 @@ for (const [name, spec] of specs) {
         if (spec.type === 'session') checkSessions(run.results, ref, label);
         else checkWindows(run.results, ref, { early: early !== undefined, exact: spec.type !== 'sliding' });
         assert.equal(run.driver.state('win').size, 0, `${label}: no state after the end`);
-        assert.equal(timerKeys(run.driver, 'win').keys, 0, `${label}: no timers after the end`);
+        assert.equal(run.driver.timers('win').keys, 0, `${label}: no timers after the end`);
         corrections += run.results.filter((r) => r.kind === 'correction').length;
         dropped += ref.late.length;
       }

@@ -20,7 +20,6 @@ import {
   referenceSessions,
   referenceSliding,
   runWindows,
-  timerKeys,
   watermarksBefore,
   windowApp,
   type Ev,
@@ -162,9 +161,9 @@ test('bounded state: an endless in-order stream keeps window, session, sliding a
     for (const o of ['tum', 'ses', 'sli', 'dd']) d.output(o);
     if (i % 10_000 === 0) {
       for (const op of ops) {
-        const n = Math.max(d.state(op).size, timerKeys(d, op).keys);
+        const n = Math.max(d.state(op).size, d.timers(op).keys);
         peak[op] = Math.max(peak[op] ?? 0, n);
-        assert.ok(n < (op === 'dd' ? 300 : 40), `${op}: ${d.state(op).size} keys of state, ${timerKeys(d, op).keys} with timers after ${i} events`);
+        assert.ok(n < (op === 'dd' ? 300 : 40), `${op}: ${d.state(op).size} keys of state, ${d.timers(op).keys} with timers after ${i} events`);
       }
     }
   }
@@ -173,7 +172,7 @@ test('bounded state: an endless in-order stream keeps window, session, sliding a
   d.endInput();
   for (const op of ops) {
     assert.equal(d.state(op).size, 0, `${op}: no state after the end`);
-    assert.deepEqual(timerKeys(d, op), { keys: 0, next: undefined }, `${op}: no timers after the end`);
+    assert.deepEqual(d.timers(op), { keys: 0, next: undefined }, `${op}: no timers after the end`);
   }
 });
 

@@ -72,7 +72,7 @@ test('duplicates are dropped; a late request is dropped by the dashboard and cor
 
 test('a request without all its fields is dead-lettered with the reason', () => {
   const d = driver();
-  d.send('api-requests', [{ ts: 'yesterday', userId: 'u', modelId: 'm', requestId: 'x' }, { ts: 1, userId: 'u', modelId: 'm' }] as unknown as ApiRequest[]);
+  d.send('api-requests', [{ ts: 'yesterday', userId: 'u', modelId: 'm', requestId: 'x' }, { ts: 1, userId: 'u', modelId: 'm' }]);
   const dead = d.deadLettered();
   assert.equal(dead.length, 2);
   assert.match(dead[0]!.headers['sluice.error']!, /"ts" must be ms/);

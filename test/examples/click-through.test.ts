@@ -11,7 +11,7 @@ import { TestDriver } from '../../src/runtime/testing/index.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { jsonLines, runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { build, type Click, type ClickThrough, type QueryRate, type Search, type SearchEvent } from '../../examples/click-through/app.ts';
+import { build, type Click, type ClickThrough, type QueryRate, type Search } from '../../examples/click-through/app.ts';
 import { referenceClickThroughs, referenceRates, sorted } from '../../examples/click-through/reference.ts';
 import { generateEvents } from '../../examples/click-through/generate.ts';
 import { seeded } from '../../examples/stock-tracker/generate.ts';
@@ -71,7 +71,7 @@ test('events without their fields are dead-lettered with the reason', () => {
     { type: 'search', ts: 1, query: 'q' },
     { type: 'search', ts: 1, searchId: 's' },
     { type: 'click', ts: 1, searchId: 's' },
-  ] as unknown as SearchEvent[]);
+  ]);
   const dead = d.deadLettered().map((x) => x.headers['sluice.error']!);
   assert.equal(dead.length, 5);
   for (const [i, pattern] of [/"type" must be/, /"ts" must be/, /"searchId"/, /"query"/, /"url"/].entries()) assert.match(dead[i]!, pattern);

@@ -86,8 +86,8 @@ test('a request waits WAIT_MS of event time, measured by the slower of the two i
 
 test('a request without a ts, and a user row with a plan that has no price, are dead-lettered with the reason', () => {
   const d = driver();
-  d.sendRecords('users', [{ key: 'eve', value: { userId: 'eve', plan: 'gold' } as unknown as User, timestamp: at(0) }]);
-  d.send('api-requests', [{ userId: 'eve', modelId: 'm', requestId: 'x' } as unknown as ApiRequest, req(1, 'r1', 'eve')]);
+  d.sendRecords('users', [{ key: 'eve', value: { userId: 'eve', plan: 'gold' }, timestamp: at(0) }]);
+  d.send('api-requests', [{ userId: 'eve', modelId: 'm', requestId: 'x' }, req(1, 'r1', 'eve')]);
   const dead = d.deadLettered();
   assert.equal(dead.length, 2);
   assert.match(dead[0]!.headers['sluice.error']!, /numeric "ts"/);

@@ -87,7 +87,7 @@ test('malformed events are dead-lettered with the reason and change nothing', ()
     { type: 'delivery', product: 'tea', qty: 0 },
     { type: 'reorder-level', product: 'tea', reorderLevel: -1 },
     { type: 'delivery', qty: 3 },
-  ] as unknown as StockEvent[]);
+  ]);
   d.sendRaw('stock-events', ['not json']);
   d.send('stock-events', [order('o2', 5, 'tea')]);
   assert.deepEqual(d.output<OrderOutcome>('order-outcomes').map((o) => `${o.orderId} ${o.outcome} ${o.stock}`), ['o2 accepted 0']);

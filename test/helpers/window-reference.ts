@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { json } from '../../src/codec.ts';
 import { Application } from '../../src/dataflow/application.ts';
-import type { Engine } from '../../src/runtime/engine/engine.ts';
 import { TestDriver } from '../../src/runtime/testing/test-driver.ts';
 import type { LateEvent, WindowOptions, WindowResult, WindowSpec } from '../../src/dataflow/windows.ts';
 import { placeholderSink, placeholderSource } from './placeholder-connectors.ts';
@@ -307,12 +306,6 @@ export function sendInChunks(d: TestDriver, events: Ev[], rnd: Rand, maxChunk: n
     );
     i += n;
   }
-}
-
-/** Number of keys holding timers in an operator (the driver does not expose it). */
-export function timerKeys(d: TestDriver, operator: string): { keys: number; next: number | undefined } {
-  const op = (d as unknown as { engine: Engine }).engine.operatorNamed(operator)!;
-  return { keys: op.timers.keys, next: op.timers.next('event') ?? op.timers.next('processing') };
 }
 
 export type Result = WindowResult<number[]>;

@@ -10,6 +10,7 @@ import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
 import { tumbling, type WindowResult } from '../../src/dataflow/windows.ts';
+import type { SourceNode } from '../../src/dataflow/graph.ts';
 import { readAll } from '../helpers/read-all.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -101,7 +102,7 @@ test('a partition with data waiting is never declared idle, however long the job
   const { EventClock } = await import('../../src/runtime/engine/event-clock.ts');
   const waiting = new Set(['p1']);
   const source = { name: 's', open: async () => {}, next: async () => null, commit: async () => {}, close: async () => {}, caughtUp: (o: string) => !waiting.has(o) };
-  const node = { kind: 'source', id: 1, name: 's', children: [], source, codec: { decode: () => null }, watermark: { maxOutOfOrderMs: 0, idleTimeoutMs: 100 } } as unknown as ConstructorParameters<typeof EventClock>[0][number];
+  const node: SourceNode = { kind: 'source', id: 1, name: 's', children: [], source, codec: { decode: () => null }, watermark: { maxOutOfOrderMs: 0, idleTimeoutMs: 100 } };
   const clock = new EventClock([node], 0);
   clock.declareOrigins(node, ['p0', 'p1'], 0);
   const ev = (ts: number) => ({ value: null, key: null, partition: -1, timestamp: ts, watermark: 0, headers: {}, seq: 0, origin: '', position: 0 });

@@ -10,6 +10,7 @@ import type { Application } from '../../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../../dataflow/graph.ts';
 import type { Headers } from '../../record.ts';
 import { Engine, type DeadLetter } from '../engine/engine.ts';
+import { ErrorCodes, SluiceError } from '../../errors.ts';
 
 export interface TestInput {
   key?: string | null;
@@ -32,7 +33,7 @@ const decoder = new TextDecoder();
 /** Inputs are encoded with the source's codec, so it must be a full codec (or use sendRaw). */
 function encodeWith(node: SourceNode, value: unknown): Uint8Array | null {
   const c = node.codec as Partial<Encoder<unknown>>;
-  if (typeof c.encode !== 'function') throw new Error(`input ${node.name} has a decoder without encode(); feed it bytes with sendRaw()`);
+  if (typeof c.encode !== 'function') throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `input ${node.name} has a decoder without encode(); feed it bytes with sendRaw()`);
   return c.encode(value);
 }
 
@@ -60,7 +61,7 @@ export class TestDriver {
     this.engine = new Engine(app, undefined, () => this.now);
     for (const n of app.nodes()) {
       if (n.kind === 'source') {
-        if (this.inputs.has(n.name)) throw new Error(`two inputs are named ${n.name}; name them with from(source, codec, { name })`);
+        if (this.inputs.has(n.name)) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `two inputs are named ${n.name}; name them with from(source, codec, { name })`);
         this.inputs.set(n.name, n);
       }
       if (n.kind === 'sink') {
@@ -90,7 +91,7 @@ export class TestDriver {
 
   private input(name: string): SourceNode {
     const node = this.inputs.get(name);
-    if (!node) throw new Error(`no input named ${name}; inputs: ${[...this.inputs.keys()].join(', ')}`);
+    if (!node) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no input named ${name}; inputs: ${[...this.inputs.keys()].join(', ')}`);
     return node;
   }
 
@@ -179,7 +180,7 @@ export class TestDriver {
 
   outputRecords<T = unknown>(name: string): TestOutputRecord<T>[] {
     const nodes = this.sinksByName.get(name);
-    if (!nodes) throw new Error(`no output named ${name}; outputs: ${[...this.sinksByName.keys()].join(', ')}`);
+    if (!nodes) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no output named ${name}; outputs: ${[...this.sinksByName.keys()].join(', ')}`);
     const out: TestOutputRecord<T>[] = [];
     for (const n of nodes) {
       for (const r of this.received.get(n)!.splice(0)) {
@@ -193,11 +194,25 @@ export class TestDriver {
   state<S = unknown>(operator: string): Map<string, S>;
   state<S = unknown>(operator: string, key: string): S | undefined;
   state<S = unknown>(operator: string, key?: string): Map<string, S> | S | undefined {
-    const op = this.engine.operatorNamed(operator);
-    if (!op) throw new Error(`no stateful operator named ${operator}; operators: ${[...this.engine.operators.keys()].map((n) => n.name).join(', ')}`);
-    const store = op.state;
+    const store = this.operator(operator).state;
     if (key !== undefined) return store.lookup(key) as S | undefined;
     return new Map(store.entries()) as Map<string, S>;
+  }
+
+  /**
+   * The timers the stateful operator `operator` holds: how many keys have one,
+   * and the next one due (event time first, else processing time) — to check
+   * that a job's timers, like its state, do not outlive what needs them.
+   */
+  timers(operator: string): { keys: number; next: number | undefined } {
+    const { timers } = this.operator(operator);
+    return { keys: timers.keys, next: timers.next('event') ?? timers.next('processing') };
+  }
+
+  private operator(name: string): NonNullable<ReturnType<Engine['operatorNamed']>> {
+    const op = this.engine.operatorNamed(name);
+    if (!op) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `no stateful operator named ${name}; operators: ${[...this.engine.operators.keys()].map((n) => n.name).join(', ')}`);
+    return op;
   }
 
   /** The rows of the table named `table`. */
