@@ -14,7 +14,9 @@
 //   last one retried returns its first result.
 // - A failure after anything was written poisons the epoch until the producer
 //   registers again: one number per (producer, epoch), the last committed
-//   sequence, then decides every batch (visibility).
+//   sequence, then decides every batch (visibility). A process that stopped
+//   in the middle of a transaction poisons its epoch too (recover): the
+//   producer may live on (a client of a broker) and send the commit again.
 // - Decisions (registrations, commits with their group offsets) are made one
 //   at a time, in order: a registration sees every commit before it complete.
 // - A member-checked transaction past its check makes its group unstable until
@@ -34,6 +36,8 @@ import type { Decision, ProducerTable, TxnOffset, TxnWriteRange } from './produc
  * the records (settle), and write the offsets (applyOffsets); the table is what
  * the decisions made so far say. Nothing in it names a file: a storage on a
  * stream service appends decisions to a stream and replays it into the table.
+ * A storage whose records outlive the process that wrote them also calls
+ * `recover` once on open, with the producer stamps its partitions hold.
  */
 export interface TransactionStorage {
   /** Every decision made durable so far (after open: all of them, replayed). */
@@ -81,6 +85,20 @@ export class TransactionCoordinator {
     this.groups = groups;
   }
 
+  /**
+   * On open, before any commit: `held` are the stamps of the last batch of each
+   * producer in each partition. One past its epoch's last committed sequence is
+   * an attempt the previous process wrote but never decided. Its producer may
+   * outlive that process (a broker's client resends a commit on reconnect), and a
+   * commit of that sequence now would make the dead batch visible beside the new
+   * one, so the epoch is poisoned as if the attempt had failed here.
+   */
+  recover(held: Iterable<{ producerId: number; epoch: number; sequence: number }>): void {
+    for (const s of held) {
+      if (s.sequence > this.storage.producers.lastCommittedSequence(s.producerId, s.epoch)) this.poisoned.add(`${s.producerId}:${s.epoch}`);
+    }
+  }
+
   async initProducer(transactionalId: string): Promise<ProducerIdentity> {
     if (!transactionalId) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a transactional producer needs a non-empty id');
     // Queued behind commits in flight: a commit that started under the old epoch is
@@ -100,7 +118,11 @@ export class TransactionCoordinator {
     this.checkEpoch(producer);
     const key = `${pid}:${epoch}`;
     if (this.poisoned.has(key)) {
-      throw new SluiceError(ErrorCodes.FENCED, `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction; register it again (initProducer) to continue`, { transactionalId, epoch });
+      throw new SluiceError(
+        ErrorCodes.FENCED,
+        `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction (or the log stopped in the middle of one); register it again (initProducer) to continue`,
+        { transactionalId, epoch },
+      );
     }
     const last = this.storage.producers.lastCommittedSequence(pid, epoch);
     if (sequence === last) {

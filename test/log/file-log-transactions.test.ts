@@ -158,3 +158,39 @@ test('a transaction one of its partitions refuses (a keyless record for a compac
     }
   });
 });
+
+test('a transaction the previous writer left undecided (records written, no commit record) is not committed by a resent commit: FENCED until registered again', async () => {
+  await withDir(async (dir) => {
+    let log = await openFileLog({ dataDir: dir });
+    await log.createTopic('out');
+    const producer = await log.initProducer('job-r');
+    const body = (v: string) => ({ writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b(v) }] }], offsets: [] });
+    await log.commitTransaction(producer, 1, body('one'));
+    // As if the process died between the records and the commit record: that write never reaches the file.
+    setIo({
+      ...realIo,
+      writev: async (fd, bufs, position) => {
+        if (fs.readlinkSync(`/proc/self/fd/${fd}`).endsWith('txn.log')) throw Object.assign(new Error('EIO: i/o error, writev'), { code: 'EIO' });
+        return realIo.writev(fd, bufs, position);
+      },
+    });
+    await assert.rejects(log.commitTransaction(producer, 2, body('two')), /EIO/);
+    setIo(realIo);
+    await log.close();
+
+    log = await openFileLog({ dataDir: dir });
+    try {
+      // A broker's client outlives the broker and resends the commit with the same producer and sequence.
+      await assert.rejects(
+        log.commitTransaction(producer, 2, body('two')),
+        (e) => isSluiceError(e, 'FENCED') && /register it again/.test(e.message) && e.details.epoch === producer.epoch,
+      );
+      assert.deepEqual(await values(log, 'out', 0), ['one'], 'the undecided attempt stays aborted');
+      const again = await log.initProducer('job-r');
+      await log.commitTransaction(again, 1, body('two'));
+      assert.deepEqual(await values(log, 'out', 0), ['one', 'two'], 'once, not twice');
+    } finally {
+      await log.close();
+    }
+  });
+});

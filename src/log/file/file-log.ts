@@ -165,7 +165,11 @@ export class FileLog implements Log {
       this.txnLog.openForWrite();
       removeLeftovers(this.catalog.topicsDir);
       await this.openEverything();
-      if (!this.collecting) await this.groups.reapply(this.txnLog.producers.committedOffsets());
+      if (!this.collecting) {
+        await this.groups.reapply(this.txnLog.producers.committedOffsets());
+        const partitions = [...this.catalog.openTopics()].flatMap((t) => t.partitions);
+        this.transactions.recover(partitions.flatMap((p) => [...p.producerStamps].map(([producerId, s]) => ({ producerId, ...s }))));
+      }
     } catch (e) {
       await this.catalog.closeAll();
       this.txnLog.close();

@@ -97,6 +97,10 @@ export class Partition {
   private readonly pendingTxns = new Set<number>();
   /** Per producer id, its last stamped append: a retry of it is answered, not appended again. */
   private lastStamps: ProducerWindow = new Map();
+  /** Per producer id, the stamp of its last batch here (the transaction coordinator's recovery reads them). */
+  get producerStamps(): ReadonlyMap<number, { epoch: number; sequence: number }> {
+    return this.lastStamps;
+  }
   /** Readers in other processes: the writer's published last stable offset (see watermark-file.ts). */
   publishedLso: number | null = null;
   /** Decides transactional batches below the last stable offset (the transaction log's view). */
