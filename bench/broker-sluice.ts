@@ -21,7 +21,7 @@ export interface Throughput {
 }
 
 export async function createTopic(log: Log, topic: string, partitions: number, fsync: FsyncPolicy): Promise<void> {
-  await log.createTopic(topic, { partitions, fsync });
+  await log.createTopic(topic, { partitions, file: { fsync } });
 }
 
 export async function sluiceProduce(log: Log, topic: string, partitions: number, batch: ProducerRecord[], batchesPerPartition: number): Promise<Throughput> {

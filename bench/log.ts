@@ -87,7 +87,7 @@ function makeBatch(): ProducerRecord[] {
 async function sluiceAppend(dir: string, partitions: number, fsync: FsyncPolicy, batch: ProducerRecord[], batchesPerPartition: number): Promise<Run> {
   const log = await openFileLog({ dataDir: dir });
   try {
-    await log.createTopic(TOPIC, { partitions, fsync });
+    await log.createTopic(TOPIC, { partitions, file: { fsync } });
     const latencies: number[] = [];
     const sent = new Array<number>(partitions).fill(0);
     const worker = async (p: number): Promise<void> => {

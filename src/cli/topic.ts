@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isSluiceError } from '../errors.ts';
-import type { TopicConfig, TopicDescription, TopicInfo } from '../log/log.ts';
-import { formatFsyncPolicy, parseFsyncPolicy } from '../log/topic-config.ts';
+import type { FileTopicConfig, FsyncPolicy, TopicConfigInput, TopicDescription, TopicInfo } from '../log/log.ts';
+import { parseFsyncPolicy, topicConfigJson } from '../log/topic-config.ts';
 import { dataDirOf, parseIntArg, withLog, brokerOf } from './options.ts';
 
 interface CreateOptions {
@@ -17,11 +17,11 @@ interface CreateOptions {
   deleteRetentionMs?: number;
   segmentBytes?: number;
   segmentMs?: number;
-  fsync?: TopicConfig['fsync'];
+  fsync?: FsyncPolicy;
   ifNotExists?: boolean;
 }
 
-function fsyncArg(v: string): TopicConfig['fsync'] {
+function fsyncArg(v: string): FsyncPolicy {
   try {
     return parseFsyncPolicy(v);
   } catch {
@@ -29,19 +29,14 @@ function fsyncArg(v: string): TopicConfig['fsync'] {
   }
 }
 
-/** The config as users write it on the command line (fsync as `interval:100`, not an object). */
-function configJson(c: TopicConfig): Record<string, unknown> {
-  return { ...c, fsync: formatFsyncPolicy(c.fsync) };
-}
-
 export function topicJson(t: TopicInfo): Record<string, unknown> {
-  return { name: t.name, ...configJson(t.config) };
+  return { name: t.name, ...topicConfigJson(t.config) };
 }
 
 export function describeJson(d: TopicDescription): Record<string, unknown> {
   return {
     name: d.name,
-    config: configJson(d.config),
+    config: topicConfigJson(d.config),
     partitions: d.partitions,
     groups: d.groups.map((g) => ({ group: g.group, lag: g.partitions.reduce((n, p) => n + p.lag, 0), partitions: g.partitions })),
   };
@@ -69,14 +64,16 @@ export function registerTopic(program: Command): void {
     .option('--fsync <policy>', 'when appends are acknowledged: always (default), never, interval:<ms>', fsyncArg)
     .option('--if-not-exists', 'succeed quietly if the topic already exists')
     .action(async (name: string, o: CreateOptions, cmd: Command) => {
-      const config: Partial<TopicConfig> = { partitions: o.partitions };
-      if (o.retentionMs !== undefined) config.retentionMs = o.retentionMs;
-      if (o.retentionBytes !== undefined) config.retentionBytes = o.retentionBytes;
-      if (o.compact) config.compact = true;
-      if (o.deleteRetentionMs !== undefined) config.deleteRetentionMs = o.deleteRetentionMs;
-      if (o.segmentBytes !== undefined) config.segmentBytes = o.segmentBytes;
-      if (o.segmentMs !== undefined) config.segmentMs = o.segmentMs;
-      if (o.fsync !== undefined) config.fsync = o.fsync;
+      // Undefined fields are defaults: the flags given are all that is sent.
+      const file: Partial<FileTopicConfig> = { segmentBytes: o.segmentBytes, segmentMs: o.segmentMs, fsync: o.fsync };
+      const config: TopicConfigInput = {
+        partitions: o.partitions,
+        retentionMs: o.retentionMs,
+        retentionBytes: o.retentionBytes,
+        compact: o.compact === true ? true : undefined,
+        deleteRetentionMs: o.deleteRetentionMs,
+        file,
+      };
       await withLog(cmd, 'write', async (log) => {
         try {
           const t = await log.createTopic(name, config);

@@ -5,7 +5,7 @@
 
 export type {
   Log,
-  TopicConfig,
+  TopicConfig, TopicConfigInput, FileTopicConfig,
   TopicInfo,
   TopicDescription,
   PartitionInfo,

@@ -10,6 +10,12 @@ import type { LogRecord, ProducerRecord } from '../record.ts';
 
 export type FsyncPolicy = 'always' | 'never' | { intervalMs: number };
 
+/**
+ * What every Log implementation honours: the file log (embedded or behind a
+ * broker) and any other store. Settings only one implementation has are
+ * nested under its name (`file`), so a portable config reads the same
+ * everywhere and a store that does not know a setting is not asked to fake it.
+ */
 export interface TopicConfig {
   partitions: number;
   /** Delete whole segments whose newest append is older than this. null: keep forever. */
@@ -20,18 +26,52 @@ export interface TopicConfig {
   compact: boolean;
   /** How long a tombstone survives compaction, so slow readers still see the delete. */
   deleteRetentionMs: number;
+  /** The file log's own settings; present on every topic of a file log (embedded or behind a broker). */
+  file?: FileTopicConfig;
+}
+
+/** Settings of the file log (`log/file/`): how its segments roll, compact and sync. */
+export interface FileTopicConfig {
+  /** Roll to a new segment when the active one reaches this size... */
+  segmentBytes: number;
+  /** ...or when its first append is older than this. */
+  segmentMs: number;
   /**
    * Compact once the part written since the last compaction is at least this
    * share (0..1) of the compactable log: each run then reads about as much
    * new data as old, so compaction's cost stays proportional to what is written.
    */
   minCleanableDirtyRatio: number;
-  /** Roll to a new segment when the active one reaches this size... */
-  segmentBytes: number;
-  /** ...or when its first append is older than this. */
-  segmentMs: number;
   /** When an append is acknowledged: after fsync (`always`), after write (`never`), or fsync on a timer. */
   fsync: FsyncPolicy;
+}
+
+/** A TopicConfig whose file settings are filled in: what a file log's topic has. */
+export type FileLogTopicConfig = TopicConfig & { file: FileTopicConfig };
+
+/**
+ * What `createTopic` takes: any portable field, any file setting; the rest
+ * are defaults (DEFAULT_TOPIC_CONFIG).
+ */
+export type TopicConfigInput = Partial<Omit<TopicConfig, 'file'>> & {
+  file?: Partial<FileTopicConfig>;
+} & DeprecatedFlatFileConfig;
+
+/**
+ * The file settings at the top level, as TopicConfig had them before they
+ * moved under `file` (and as every topic.json written before holds them).
+ * Still accepted, for one release; `file` wins where both are given.
+ * @deprecated pass them under `file`: `{ file: { segmentBytes } }`.
+ */
+export interface DeprecatedFlatFileConfig {
+  /** @deprecated use `file.segmentBytes` */
+  segmentBytes?: number;
+  /** @deprecated use `file.segmentMs` */
+  segmentMs?: number;
+  /** @deprecated use `file.minCleanableDirtyRatio` */
+  minCleanableDirtyRatio?: number;
+  /** @deprecated use `file.fsync` */
+  fsync?: FsyncPolicy;
 }
 
 export interface TopicInfo {
@@ -55,7 +95,8 @@ export interface PartitionOffsets {
 
 export interface PartitionInfo extends PartitionOffsets {
   sizeBytes: number;
-  segments: number;
+  /** The file log's segment files in this partition; absent where a store has no segments. */
+  segments?: number;
 }
 
 export interface GroupLag {
@@ -198,7 +239,7 @@ export interface TransactionResult {
 export interface Log {
   readonly readOnly: boolean;
 
-  createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicInfo>;
+  createTopic(name: string, config?: TopicConfigInput): Promise<TopicInfo>;
   deleteTopic(name: string): Promise<void>;
   listTopics(): Promise<TopicInfo[]>;
   /** Fails with UNKNOWN_TOPIC. */
@@ -243,14 +284,18 @@ export interface Log {
   close(): Promise<void>;
 }
 
-export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
+export const DEFAULT_FILE_TOPIC_CONFIG: FileTopicConfig = {
+  segmentBytes: 64 * 1024 * 1024,
+  segmentMs: 7 * 24 * 60 * 60 * 1000,
+  minCleanableDirtyRatio: 0.5,
+  fsync: 'always',
+};
+
+export const DEFAULT_TOPIC_CONFIG: FileLogTopicConfig = {
   partitions: 1,
   retentionMs: null,
   retentionBytes: null,
   compact: false,
   deleteRetentionMs: 24 * 60 * 60 * 1000,
-  minCleanableDirtyRatio: 0.5,
-  segmentBytes: 64 * 1024 * 1024,
-  segmentMs: 7 * 24 * 60 * 60 * 1000,
-  fsync: 'always',
+  file: DEFAULT_FILE_TOPIC_CONFIG,
 };

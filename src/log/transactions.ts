@@ -121,7 +121,7 @@ export class TransactionCoordinator {
       throw new SluiceError(
         ErrorCodes.FENCED,
         `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction (or the log stopped in the middle of one); register it again (initProducer) to continue`,
-        { transactionalId, epoch },
+        { transactionalId, epoch, reason: 'failed' },
       );
     }
     const last = this.storage.producers.lastCommittedSequence(pid, epoch);
@@ -211,7 +211,7 @@ export class TransactionCoordinator {
       throw new SluiceError(
         ErrorCodes.FENCED,
         `producer ${transactionalId} (epoch ${epoch}) was replaced by a newer instance (epoch ${current?.epoch ?? '?'}); this instance may not commit. Stop it: the newer one carries on from the last commit.`,
-        { transactionalId, epoch },
+        { transactionalId, epoch, reason: 'replaced', currentEpoch: current?.epoch ?? null },
       );
     }
   }

@@ -13,7 +13,7 @@ import type {
   Isolation,
   PartitionOffsets,
   ProducerIdentity,
-  TopicConfig,
+  TopicConfigInput,
   TopicDescription,
   TopicInfo,
   TopicPartitionOffset,
@@ -26,7 +26,7 @@ type Empty = Record<string, never>;
 export interface Messages {
   /** The first request of a connection; `token` when the broker requires one. */
   hello: { request: { token?: string; client?: string }; response: { ok: true } };
-  createTopic: { request: { name: string; config?: Partial<TopicConfig> }; response: TopicInfo };
+  createTopic: { request: { name: string; config?: TopicConfigInput }; response: TopicInfo };
   deleteTopic: { request: { name: string }; response: Empty };
   listTopics: { request: Empty; response: TopicInfo[] };
   getTopic: { request: { name: string }; response: TopicInfo };

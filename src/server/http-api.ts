@@ -10,8 +10,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { Log, TopicConfig, TopicInfo } from '../log/log.ts';
-import { formatFsyncPolicy, parseFsyncPolicy, validateTopicName } from '../log/topic-config.ts';
+import type { Log, TopicConfigInput, TopicInfo } from '../log/log.ts';
+import { FILE_FIELDS, TOPIC_CONFIG_FIELDS, parseFsyncPolicy, topicConfigJson, validateTopicName } from '../log/topic-config.ts';
 import { Partitioner } from '../partitioner.ts';
 import { tokenChecker } from './auth.ts';
 import type { BrokerMetrics } from './metrics.ts';
@@ -37,31 +37,38 @@ export interface HttpApi {
 }
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-const CONFIG_FIELDS = ['partitions', 'retentionMs', 'retentionBytes', 'compact', 'deleteRetentionMs', 'minCleanableDirtyRatio', 'segmentBytes', 'segmentMs', 'fsync'] as const;
+// The file settings may also come flat (segmentBytes beside partitions), as
+// before they moved under `file`: accepted on create for one release.
+const CONFIG_FIELDS = TOPIC_CONFIG_FIELDS.filter((k) => !(FILE_FIELDS as readonly string[]).includes(k));
 
-/** A topic as `sluice topic list` prints it: the config flat, fsync as text (`interval:100`). */
+/** A topic as `sluice topic list` prints it: the config's fields beside its name, fsync as text (`interval:100`). */
 function topicJson(t: TopicInfo): Record<string, unknown> {
-  return { name: t.name, ...t.config, fsync: formatFsyncPolicy(t.config.fsync) };
+  return { name: t.name, ...topicConfigJson(t.config) };
+}
+
+/** fsync as text, `interval:100`, where the Log takes an object. */
+function fsyncField(v: unknown, field: string): unknown {
+  if (v === undefined) return v;
+  if (typeof v !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', `${field} must be "always", "never" or "interval:<ms>"`, { field });
+  return parseFsyncPolicy(v);
 }
 
 /** POST /topics body → name and config; unknown fields are refused so a typo is not silently a default. */
-function createRequest(body: Record<string, unknown>): { name: string; config: Partial<TopicConfig> } {
-  const name = body['name'];
+function createRequest(body: Record<string, unknown>): { name: string; config: TopicConfigInput } {
+  const { name, ...config } = body;
   if (typeof name !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'give the topic a name: {"name": "orders", "partitions": 3}');
-  const config: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(body)) {
-    if (k === 'name') continue;
-    if (!(CONFIG_FIELDS as readonly string[]).includes(k)) {
+  for (const k of Object.keys(config)) {
+    if (!TOPIC_CONFIG_FIELDS.includes(k)) {
       throw new HttpError(400, 'INVALID_ARGUMENT', `unknown field ${JSON.stringify(k)}; a topic takes name, ${CONFIG_FIELDS.join(', ')}`, { field: k });
     }
-    if (k === 'fsync') {
-      if (typeof v !== 'string') throw new HttpError(400, 'INVALID_ARGUMENT', 'fsync must be "always", "never" or "interval:<ms>"');
-      config[k] = parseFsyncPolicy(v);
-    } else {
-      config[k] = v; // resolveTopicConfig (in createTopic) checks each value and names the bad one
-    }
   }
-  return { name, config: config as Partial<TopicConfig> };
+  // resolveTopicConfig (in createTopic) checks each value, the file ones too, and names the bad one.
+  config['fsync'] = fsyncField(config['fsync'], 'fsync');
+  const file = config['file'];
+  if (typeof file === 'object' && file !== null && !Array.isArray(file)) {
+    config['file'] = { ...file, fsync: fsyncField((file as Record<string, unknown>)['fsync'], 'file.fsync') };
+  }
+  return { name, config };
 }
 
 /** Path segments, decoded: `/topics/a%2Fb` is the topic `a/b` (which validation then refuses). */
@@ -168,7 +175,7 @@ export function createHttpApi(o: HttpApiOptions): HttpApi {
           const d = await log.describeTopic(topic);
           return sendJson(res, 200, {
             name: d.name,
-            config: { ...d.config, fsync: formatFsyncPolicy(d.config.fsync) },
+            config: topicConfigJson(d.config),
             partitions: d.partitions,
             groups: d.groups.map((g) => ({ group: g.group, lag: g.partitions.reduce((s, x) => s + x.lag, 0), partitions: g.partitions })),
           });

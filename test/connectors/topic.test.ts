@@ -20,7 +20,7 @@ async function withLog(t: TestContext, fn: (log: FileLog) => Promise<void>): Pro
 }
 
 async function fill(log: Log, topic: string, partitions: number, perPartition: number): Promise<void> {
-  await log.createTopic(topic, { partitions, fsync: 'never' });
+  await log.createTopic(topic, { partitions, file: { fsync: 'never' } });
   for (let p = 0; p < partitions; p++) {
     await log.append(topic, p, Array.from({ length: perPartition }, (_, i) => ({ key: null, value: utf8(`p${p}-${i}`), timestamp: 1000 + i, headers: { n: String(i) } })));
   }
@@ -117,7 +117,7 @@ const rec = (k: string | null, v: string, timestamp = 5): SinkRecord => ({ key: 
 
 test('topic sink: key-hash partitioning by default, a custom partition function, timestamps and headers kept', async (t) => {
   await withLog(t, async (log) => {
-    await log.createTopic('out', { partitions: 4, fsync: 'never' });
+    await log.createTopic('out', { partitions: 4, file: { fsync: 'never' } });
     const sink = topicSink({ topic: 'out' });
     await sink.open(sinkCtx({ log }));
     await sink.write(['a', 'b', 'c', 'a'].map((k, i) => rec(k, `${k}${i}`, 100 + i)));
@@ -182,7 +182,7 @@ function gatedLog(log: Log) {
 
 test('topic sink backpressure: a slow log append makes write() wait, keeping buffered records under the bound; then all arrive in order', async (t) => {
   await withLog(t, async (real) => {
-    await real.createTopic('out', { partitions: 1, fsync: 'never' });
+    await real.createTopic('out', { partitions: 1, file: { fsync: 'never' } });
     const g = gatedLog(real);
     const bound = 100;
     const sink = topicSink({ topic: 'out', maxBufferedRecords: bound });
@@ -226,7 +226,7 @@ test('topic sink backpressure: a slow log append makes write() wait, keeping buf
 
 test('topic sink: a failed append surfaces on a later write or flush, never swallowed', async (t) => {
   await withLog(t, async (real) => {
-    await real.createTopic('out', { partitions: 1, fsync: 'never' });
+    await real.createTopic('out', { partitions: 1, file: { fsync: 'never' } });
     const g = gatedLog(real);
     g.open();
     g.failWith(new SluiceError('IO_ERROR', 'disk on fire'));
@@ -243,7 +243,7 @@ test('topic sink: a failed append surfaces on a later write or flush, never swal
 
 test('topic sink → topic source round trip through a real file log', async (t) => {
   await withLog(t, async (log) => {
-    await log.createTopic('rt', { partitions: 3, fsync: 'never' });
+    await log.createTopic('rt', { partitions: 3, file: { fsync: 'never' } });
     const sink = topicSink({ topic: 'rt' });
     await sink.open(sinkCtx({ log }));
     const keys = Array.from({ length: 300 }, (_, k) => `k${k % 17}`);

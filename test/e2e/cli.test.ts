@@ -206,13 +206,15 @@ test('topic create/list/describe/delete', async (t) => {
   assert.equal(await ok(['topic', 'list'], dir), '');
   await ok(['topic', 'create', 'a', '--partitions', '2', '--retention-ms', '60000', '--fsync', 'interval:50'], dir);
   await ok(['topic', 'create', 'b', '--partitions', '1', '--compact', '--segment-bytes', '1048576'], dir);
-  const list = jsonLines(await ok(['topic', 'list'], dir)) as Record<string, unknown>[];
-  assert.deepEqual(list.map((x) => [x['name'], x['partitions'], x['retentionMs'], x['fsync'], x['compact']]), [
-    ['a', 2, 60000, 'interval:50', false],
-    ['b', 1, null, 'always', true],
+  const list = jsonLines(await ok(['topic', 'list'], dir)) as (Record<string, unknown> & { file: Record<string, unknown> })[];
+  // The flags that set file-log settings land under `file`.
+  assert.deepEqual(list.map((x) => [x['name'], x['partitions'], x['retentionMs'], x['compact'], x.file['fsync'], x.file['segmentBytes']]), [
+    ['a', 2, 60000, false, 'interval:50', 64 * 1024 * 1024],
+    ['b', 1, null, true, 'always', 1048576],
   ]);
-  const d = JSON.parse(await ok(['topic', 'describe', 'a'], dir)) as { partitions: unknown[]; config: { segmentBytes: number } };
-  assert.equal(d.partitions.length, 2);
+  const d = JSON.parse(await ok(['topic', 'describe', 'b'], dir)) as { partitions: { segments: number }[]; config: { file: { segmentBytes: number } } };
+  assert.equal(d.config.file.segmentBytes, 1048576);
+  assert.deepEqual(d.partitions.map((p) => p.segments), [1], 'the file log shows its segments per partition');
   await ok(['topic', 'delete', 'a'], dir);
   assert.deepEqual((jsonLines(await ok(['topic', 'list'], dir)) as { name: string }[]).map((x) => x.name), ['b']);
 });

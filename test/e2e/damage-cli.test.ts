@@ -63,7 +63,7 @@ async function changelog(t: Parameters<typeof tmpDir>[0]): Promise<{ dataDir: st
   const dataDir = tmpDir(t, 'sluice-state-damage-');
   const log = await openFileLog({ dataDir });
   try {
-    await log.createTopic(CHANGELOG, { partitions: 1, compact: true, segmentBytes: 8 * 1024 });
+    await log.createTopic(CHANGELOG, { partitions: 1, compact: true, file: { segmentBytes: 8 * 1024 } });
     for (let b = 0; b < 40; b++) {
       const records = Array.from({ length: 4 }, (_, k) => {
         const i = b * 4 + k;

@@ -20,7 +20,7 @@ const rand = prng(1000 + round);
 setTimeout(() => process.exit(3), 30_000).unref();
 
 const log = await openFileLog({ dataDir, maintenanceIntervalMs: 20 });
-if (!(await log.listTopics()).some((t) => t.name === 'cmp')) await log.createTopic('cmp', { compact: true, segmentBytes: 1500 });
+if (!(await log.listTopics()).some((t) => t.name === 'cmp')) await log.createTopic('cmp', { compact: true, file: { segmentBytes: 1500 } });
 process.stdout.write('ready\n');
 
 let i = 0;

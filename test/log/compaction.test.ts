@@ -13,7 +13,7 @@ import type { Partition } from '../../src/log/file/partition.ts';
 import type { TopicCatalog } from '../../src/log/file/topic-catalog.ts';
 import { ATTR_TRANSACTIONAL } from '../../src/log/batch.ts';
 import { isSluiceError } from '../../src/errors.ts';
-import type { Isolation, TopicConfig } from '../../src/log/log.ts';
+import type { Isolation, TopicConfigInput } from '../../src/log/log.ts';
 import type { LogRecord } from '../../src/record.ts';
 import { prng } from '../helpers/crash-records.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -27,7 +27,7 @@ function partitionOf(log: FileLog): Partition {
   return (log as unknown as { catalog: TopicCatalog }).catalog.get(T)!.partitions[0]!;
 }
 
-async function openLog(dataDir: string, create?: Partial<TopicConfig>): Promise<{ log: FileLog; p: Partition }> {
+async function openLog(dataDir: string, create?: TopicConfigInput): Promise<{ log: FileLog; p: Partition }> {
   const log = await openFileLog({ dataDir, maintenanceIntervalMs: 1e9 });
   if (create) await log.createTopic(T, { compact: true, ...create });
   else await log.getTopic(T);
@@ -60,7 +60,7 @@ function assertCleanKeysDistinct(p: Partition, records: LogRecord[]): void {
 test('compaction runs only once the dirty bytes reach minCleanableDirtyRatio of the compactable log; otherwise it reads and rewrites nothing', async (t) => {
   const dataDir = tmpDir(t, 'sluice-compaction-');
   const ratio = 0.75;
-  let { log, p } = await openLog(dataDir, { segmentBytes: 1000, minCleanableDirtyRatio: ratio });
+  let { log, p } = await openLog(dataDir, { file: { segmentBytes: 1000, minCleanableDirtyRatio: ratio } });
   p.onRoll = null; // this test decides when maintenance runs
   let i = 0;
   const put = () => log.append(T, 0, [{ key: b(`k${i % 10}`), value: b(`v${i++}-${'x'.repeat(20)}`) }]);
@@ -112,7 +112,7 @@ test('compaction runs only once the dirty bytes reach minCleanableDirtyRatio of 
 test('over many runs, rolls and restarts, each key keeps its newest value and every survivor is byte for byte what was appended at its offset', async (t) => {
   const dataDir = tmpDir(t, 'sluice-compaction-');
   const rand = prng(Number(process.env.SLUICE_COMPACTION_SEED ?? 7));
-  let { log, p } = await openLog(dataDir, { segmentBytes: 700, deleteRetentionMs: 60_000, minCleanableDirtyRatio: 0.5 });
+  let { log, p } = await openLog(dataDir, { deleteRetentionMs: 60_000, file: { segmentBytes: 700, minCleanableDirtyRatio: 0.5 } });
   const appended = new Map<number, [string, string | null]>();
   const newest = new Map<string, { offset: number; value: string | null }>();
   let runs = 0;
@@ -156,7 +156,7 @@ test('over many runs, rolls and restarts, each key keeps its newest value and ev
 test('an idle topic still drops expired tombstones, with no dirty bytes, at most every deleteRetentionMs / 2', async (t) => {
   const dataDir = tmpDir(t, 'sluice-compaction-');
   const R = 60_000;
-  const { log, p } = await openLog(dataDir, { segmentBytes: 300, deleteRetentionMs: R });
+  const { log, p } = await openLog(dataDir, { deleteRetentionMs: R, file: { segmentBytes: 300 } });
   p.onRoll = null;
   try {
     await log.append(T, 0, [{ key: b('a'), value: b('1') }]);
@@ -191,7 +191,7 @@ test('an idle topic still drops expired tombstones, with no dirty bytes, at most
 
 test('compaction leaves undecided transactions alone, drops aborted records, and lets committed ones supersede', async (t) => {
   const dataDir = tmpDir(t, 'sluice-compaction-');
-  const { log, p } = await openLog(dataDir, { segmentBytes: 400 });
+  const { log, p } = await openLog(dataDir, { file: { segmentBytes: 400 } });
   p.onRoll = null;
   let n = 0;
   const filler = async (segments: number) => {
@@ -234,7 +234,7 @@ test('compaction leaves undecided transactions alone, drops aborted records, and
 test('compaction merges adjacent small segments up to segmentBytes; a crash before the merged-away files are deleted is repaired on open', async (t) => {
   const dataDir = tmpDir(t, 'sluice-compaction-');
   const segmentBytes = 1000;
-  let { log, p } = await openLog(dataDir, { segmentBytes });
+  let { log, p } = await openLog(dataDir, { file: { segmentBytes } });
   p.onRoll = null;
   const dir = `${dataDir}/topics/${T}/0`;
   const logFiles = () => fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
@@ -281,20 +281,21 @@ test('minCleanableDirtyRatio: 0.5 by default, also for topics created before it 
   const dataDir = tmpDir(t, 'sluice-compaction-');
   let { log } = await openLog(dataDir, {});
   try {
-    assert.equal((await log.getTopic(T)).config.minCleanableDirtyRatio, 0.5);
+    assert.equal((await log.getTopic(T)).config.file?.minCleanableDirtyRatio, 0.5);
     for (const bad of [1.5, -0.1, Number.NaN, '0.5'] as unknown as number[]) {
-      await assert.rejects(log.createTopic('other', { minCleanableDirtyRatio: bad }), (e) => isSluiceError(e, 'INVALID_ARGUMENT') && /minCleanableDirtyRatio/.test(e.message));
+      await assert.rejects(log.createTopic('other', { file: { minCleanableDirtyRatio: bad } }), (e) => isSluiceError(e, 'INVALID_ARGUMENT') && e.details['field'] === 'file.minCleanableDirtyRatio');
     }
-    await log.createTopic('edge', { minCleanableDirtyRatio: 1 });
+    await log.createTopic('edge', { file: { minCleanableDirtyRatio: 1 } });
   } finally {
     await log.close();
   }
+  // A topic.json as releases before minCleanableDirtyRatio wrote it (flat, without it).
   const file = `${dataDir}/topics/${T}/topic.json`;
-  const { minCleanableDirtyRatio: _, ...older } = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(file, JSON.stringify(older));
+  const { id } = JSON.parse(fs.readFileSync(file, 'utf8')) as { id: string };
+  fs.writeFileSync(file, `{"id":"${id}","partitions":1,"retentionMs":null,"retentionBytes":null,"compact":true,"deleteRetentionMs":86400000,"segmentBytes":67108864,"segmentMs":604800000,"fsync":"always"}`);
   ({ log } = await openLog(dataDir));
   try {
-    assert.equal((await log.getTopic(T)).config.minCleanableDirtyRatio, 0.5);
+    assert.equal((await log.getTopic(T)).config.file?.minCleanableDirtyRatio, 0.5);
   } finally {
     await log.close();
   }

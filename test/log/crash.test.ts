@@ -94,7 +94,7 @@ test(`kill -9 during appends: acknowledged records survive (${ROUNDS} rounds, se
   {
     const log = await openFileLog({ dataDir });
     // Small segments, so some kills land around a segment roll.
-    await log.createTopic(CRASH_TOPIC, { partitions: 2, segmentBytes: 96 * 1024 });
+    await log.createTopic(CRASH_TOPIC, { partitions: 2, file: { segmentBytes: 96 * 1024 } });
     await log.close();
   }
   const rand = prng(SEED);
@@ -149,7 +149,7 @@ test(`kill -9 during appends: acknowledged records survive (${ROUNDS} rounds, se
         base.push(marker);
       }
       const d = await log.describeTopic(CRASH_TOPIC);
-      maxSegments = Math.max(maxSegments, ...d.partitions.map((x) => x.segments));
+      maxSegments = Math.max(maxSegments, ...d.partitions.map((x) => x.segments ?? 0));
     } finally {
       await log.close();
     }

@@ -60,7 +60,7 @@ async function setup(t: { after(fn: () => Promise<void> | void): void }, segment
     await s.log.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
-  await s.log.createTopic(T, { partitions: 2, segmentBytes });
+  await s.log.createTopic(T, { partitions: 2, file: { segmentBytes } });
   for (let b = 0; b < 5; b++) await appendAcked(s, 0, 4);
   await appendAcked(s, 1, 3);
   return s;
@@ -199,7 +199,7 @@ test('fdatasync fails while a segment rolls: acknowledged records survive, appen
   assert.equal(rollSyncs, 2, 'the fault struck in a roll');
   assert.equal(unacked.length, 6, 'the append that needed the roll failed');
   setIo(realIo);
-  assert.ok((await s.log.describeTopic(T)).partitions[0]!.segments > 1, 'segments rolled');
+  assert.ok((await s.log.describeTopic(T)).partitions[0]!.segments! > 1, 'segments rolled');
   const counts = await reopenAndCheck(s);
   adoptSurvivors(s, 0, counts[0]!, unacked);
   await appendAcked(s, 0, 6);
@@ -223,7 +223,7 @@ test('closing while an interval fsync is in flight waits for it, then publishes 
   const dataDir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-faults-'));
   t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const log = await openFileLog({ dataDir });
-  await log.createTopic(T, { partitions: 1, fsync: { intervalMs: 5 } });
+  await log.createTopic(T, { partitions: 1, file: { fsync: { intervalMs: 5 } } });
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let started!: () => void;

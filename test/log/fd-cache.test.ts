@@ -181,7 +181,7 @@ test('fsync interval: partitions written between two syncs stay within the bound
   const log = await openFileLog({ dataDir: dir, maxOpenFiles: MAX });
   try {
     // An hour: no interval sync runs during the test, every written segment stays unsynced.
-    await log.createTopic('t', { partitions: PARTITIONS, fsync: { intervalMs: 3_600_000 } });
+    await log.createTopic('t', { partitions: PARTITIONS, file: { fsync: { intervalMs: 3_600_000 } } });
     for (let p = 0; p < PARTITIONS; p++) await log.append('t', p, [{ key: null, value: Buffer.from(`p${p}`) }]);
     assert.ok(log.files.openCount <= MAX, `open files ${log.files.openCount} within ${MAX}`);
     assert.ok(fdsUnder(dir).filter((f) => f.includes('/topics/')).length <= MAX);

@@ -100,7 +100,7 @@ test('a read-only reader in another process tails appends across segment rolls a
   const dataDir = tmpDir(t, cleanup);
   const log = await openFileLog({ dataDir });
   cleanup.push(() => log.close());
-  await log.createTopic(T, { partitions: 2, segmentBytes: 8 * 1024 });
+  await log.createTopic(T, { partitions: 2, file: { segmentBytes: 8 * 1024 } });
 
   // Every record names its batch and its place in it, so a reader can tell a whole batch from part of one.
   const rand = prng(7);
@@ -143,7 +143,7 @@ test('a read-only reader in another process tails appends across segment rolls a
   }
   await Promise.all(inFlight);
   setIo(realIo);
-  const segments = (await log.describeTopic(T)).partitions.map((x) => x.segments);
+  const segments = (await log.describeTopic(T)).partitions.map((x) => x.segments ?? 0);
   assert.ok(Math.min(...segments) > 3, `segments rolled (${segments})`);
 
   const got: string[][] = [[], []];
@@ -174,7 +174,7 @@ test('a reader that last looked mid-segment still reads the rest of it after the
   const dataDir = tmpDir(t, cleanup);
   const log = await openFileLog({ dataDir });
   cleanup.push(() => log.close());
-  await log.createTopic(T, { partitions: 1, segmentBytes: 4096 });
+  await log.createTopic(T, { partitions: 1, file: { segmentBytes: 4096 } });
   const rec = (i: number) => ({ key: null, value: Buffer.from(JSON.stringify({ i, pad: 'q'.repeat(600) })) });
   await log.append(T, 0, [rec(0)]);
   const reader = await openFileLog({ dataDir, readOnly: true });
@@ -182,7 +182,7 @@ test('a reader that last looked mid-segment still reads the rest of it after the
   assert.equal((await readAll(reader, 0)).length, 1, 'the reader has scanned the active segment up to offset 1');
   // The writer fills the segment further and rolls: the new segment is not named after offset 1.
   for (let i = 1; i < 12; i++) await log.append(T, 0, [rec(i)]);
-  assert.ok((await log.describeTopic(T)).partitions[0]!.segments >= 2);
+  assert.ok((await log.describeTopic(T)).partitions[0]!.segments! >= 2);
   // Let the reader's periodic full directory listing (not the roll check) discover the new segment.
   await new Promise((r) => setTimeout(r, 1100));
   const got = await readAll(reader, 0);

@@ -19,7 +19,7 @@ for (const damage of ['deleted', 'a flipped byte', 'truncated'] as const) {
     const dataDir = tmpDir(t, 'sluice-producers-');
     const partDir = join(dataDir, 'topics', 't', '0');
     let log = await openFileLog({ dataDir });
-    await log.createTopic('t', { segmentBytes: 4096 });
+    await log.createTopic('t', { file: { segmentBytes: 4096 } });
     const stamp = { producerId: 5, epoch: 2, sequence: 11 };
     const first = await log.append('t', 0, [{ key: null, value: b('stamped') }], { producer: stamp });
     for (let i = 0; i < 40; i++) await log.append('t', 0, [{ key: null, value: b('x'.repeat(300)) }]);

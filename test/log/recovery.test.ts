@@ -14,7 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import { isSluiceError, type SluiceError } from '../../src/errors.ts';
-import type { TopicConfig } from '../../src/log/log.ts';
+import type { TopicConfigInput } from '../../src/log/log.ts';
 import type { LogRecord } from '../../src/record.ts';
 import { encodeBatch } from '../../src/log/batch.ts';
 import { prng, sameRecord } from '../helpers/crash-records.ts';
@@ -38,7 +38,7 @@ function tmpDir(t: { after(fn: () => void): void }): string {
 }
 
 /** Creates topic T (1 partition) and appends `batches` batches of `perBatch` records each; closes the log. */
-async function fixture(t: { after(fn: () => void): void }, batches: number, perBatch: number, config: Partial<TopicConfig> = {}): Promise<Fixture> {
+async function fixture(t: { after(fn: () => void): void }, batches: number, perBatch: number, config: TopicConfigInput = {}): Promise<Fixture> {
   const dataDir = tmpDir(t);
   const log = await openFileLog({ dataDir });
   await log.createTopic(T, { partitions: 1, ...config });
@@ -245,7 +245,7 @@ test('a sequential reader gets every record before the damage, then CORRUPT_RECO
 
 /** A topic whose segments roll every ~24 KiB, with index entries every ~4 KiB inside them. */
 async function rolledFixture(t: { after(fn: () => void): void }): Promise<Fixture> {
-  const f = await fixture(t, 60, 4, { segmentBytes: 24 * 1024 });
+  const f = await fixture(t, 60, 4, { file: { segmentBytes: 24 * 1024 } });
   assert.ok(f.segments().length >= 3, 'the fixture rolled segments');
   return f;
 }

@@ -139,7 +139,7 @@ test('registering an id again keeps its producer id, bumps the epoch and fences 
   assert.deepEqual([fresh.producerId, fresh.epoch], [old.producerId, old.epoch + 1]);
   await assert.rejects(c.commit(old, 2, out('zombie')), (e) => {
     assert.ok(isSluiceError(e, 'FENCED'));
-    assert.deepEqual(e.details, { transactionalId: 'job', epoch: old.epoch });
+    assert.deepEqual(e.details, { transactionalId: 'job', epoch: old.epoch, reason: 'replaced', currentEpoch: old.epoch + 1 });
     assert.match(e.message, /replaced by a newer instance \(epoch 1\)/);
     return true;
   });
@@ -214,7 +214,7 @@ test('a failure at the commit point poisons the epoch until the producer registe
   for (const seq of [2, 3]) {
     await assert.rejects(c.commit(p, seq, out('again')), (e) => {
       assert.ok(isSluiceError(e, 'FENCED') && /failed in the middle of a transaction.*; register it again/.test(e.message));
-      assert.deepEqual(e.details, { transactionalId: 'job', epoch: p.epoch });
+      assert.deepEqual(e.details, { transactionalId: 'job', epoch: p.epoch, reason: 'failed' });
       return true;
     });
   }

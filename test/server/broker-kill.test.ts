@@ -41,7 +41,7 @@ test('a broker SIGKILLed under produce load and restarted: every acknowledged re
   s.defer(() => broker.stop());
   const admin = await openRemoteLog({ url: broker.url });
   await admin.createTopic(T, { partitions: PARTITIONS });
-  assert.equal((await admin.getTopic(T)).config.fsync, 'always');
+  assert.equal((await admin.getTopic(T)).config.file?.fsync, 'always');
   await admin.close();
 
   const producers = NAMES.map(

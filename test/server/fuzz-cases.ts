@@ -204,7 +204,7 @@ const TEMPLATES: Template[] = [
       ['offsets', 'arr'], ['offsets.0', 'elem'], ['offsets.0.group', 'str'], ['offsets.0.member', 'obj'], ['offsets.0.member.memberId', 'str'], ['offsets.0.member.generation', 'int'],
     ],
   },
-  { name: 'createTopic', json: () => ({ name: 'fz-never', config: { partitions: 1 } }), fields: [['name', 'str'], ['config.partitions', 'int'], ['config.segmentBytes', 'int'], ['config.compact', 'bool'], ['config.fsync', 'fsync']] },
+  { name: 'createTopic', json: () => ({ name: 'fz-never', config: { partitions: 1, file: {} } }), fields: [['name', 'str'], ['config.partitions', 'int'], ['config.file.segmentBytes', 'int'], ['config.compact', 'bool'], ['config.file.fsync', 'fsync'], ['config.segmentBytes', 'int'], ['config.fsync', 'fsync']] },
   { name: 'getTopic', json: () => ({ name: GOLDEN }), fields: [['name', 'str']] },
   { name: 'deleteTopic', json: () => ({ name: GOLDEN }), fields: [['name', 'str']] },
   { name: 'cancel', json: () => ({ id: 1 }), fields: [['id', 'int']] },

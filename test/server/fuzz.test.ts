@@ -195,8 +195,8 @@ test('protocol fuzz: the broker survives, answers per the protocol, and no bad r
   // The golden topic: varied records (null and empty keys and values, binary, headers, given timestamps).
   await client.createTopic(GOLDEN, { partitions: 2 });
   // No fsync where the fuzzer writes: this test is about what gets in, not about crashes, and it appends a lot.
-  await client.createTopic(SCRATCH, { partitions: 2, fsync: 'never' });
-  await client.createTopic(TXN, { partitions: 1, fsync: 'never' });
+  await client.createTopic(SCRATCH, { partitions: 2, file: { fsync: 'never' } });
+  await client.createTopic(TXN, { partitions: 1, file: { fsync: 'never' } });
   const written: ProducerRecord[][] = [[], []];
   for (const [p, n] of [[0, 80], [1, 50]] as const) {
     for (let i = 0; i < n; ) {

@@ -12,10 +12,20 @@ import { call, ends, post, sample, text, withBroker } from './http-helpers.ts';
 
 test('topics: create, list, describe, delete, and the errors around them', async (t) => {
   await withBroker(t, {}, async ({ url, log }) => {
-    const created = await post(`${url}/topics`, { name: 'orders', partitions: 3, compact: true, fsync: 'interval:50' });
+    const created = await post(`${url}/topics`, { name: 'orders', partitions: 3, compact: true, file: { fsync: 'interval:50', segmentBytes: 4096 } });
     assert.equal(created.status, 201);
     assert.equal(created.headers.get('location'), '/topics/orders');
-    assert.deepEqual([created.body.name, created.body.partitions, created.body.compact, created.body.fsync], ['orders', 3, true, 'interval:50']);
+    assert.deepEqual([created.body.name, created.body.partitions, created.body.compact, created.body.file.fsync, created.body.file.segmentBytes], ['orders', 3, true, 'interval:50', 4096]);
+    // The file settings flat, as before they moved under `file`: still accepted on create (deprecated).
+    const flat = await post(`${url}/topics`, { name: 'flat', segmentBytes: 8192, fsync: 'never' });
+    assert.equal(flat.status, 201);
+    assert.deepEqual([flat.body.file.segmentBytes, flat.body.file.fsync, 'segmentBytes' in flat.body], [8192, 'never', false]);
+    const badFsync = await post(`${url}/topics`, { name: 'z', file: { fsync: 5 } });
+    assert.deepEqual([badFsync.status, badFsync.body.error.code, badFsync.body.error.details.field], [400, 'INVALID_ARGUMENT', 'file.fsync']);
+    const badFile = await post(`${url}/topics`, { name: 'z', file: { segmentByte: 5 } });
+    assert.deepEqual([badFile.status, badFile.body.error.code, badFile.body.error.details.field], [400, 'INVALID_ARGUMENT', 'file.segmentByte']);
+    const badSegment = await post(`${url}/topics`, { name: 'z', file: { segmentBytes: 0 } });
+    assert.deepEqual([badSegment.status, badSegment.body.error.details.field], [400, 'file.segmentBytes']);
     assert.equal((await log.getTopic('orders')).config.partitions, 3);
 
     const again = await post(`${url}/topics`, { name: 'orders' });
@@ -36,12 +46,12 @@ test('topics: create, list, describe, delete, and the errors around them', async
     await post(`${url}/topics`, { name: 'alpha' });
     const list = await call(`${url}/topics`);
     assert.equal(list.status, 200);
-    assert.deepEqual(list.body.map((x: { name: string }) => x.name), ['alpha', 'orders']);
+    assert.deepEqual(list.body.map((x: { name: string }) => x.name), ['alpha', 'flat', 'orders']);
 
     const described = await call(`${url}/topics/orders`);
     assert.equal(described.status, 200);
     assert.deepEqual(described.body.partitions.map((p: { partition: number; endOffset: number }) => [p.partition, p.endOffset]), [[0, 0], [1, 0], [2, 0]]);
-    assert.equal(described.body.config.fsync, 'interval:50');
+    assert.equal(described.body.config.file.fsync, 'interval:50');
 
     const del = await call(`${url}/topics/alpha`, { method: 'DELETE' });
     assert.deepEqual([del.status, del.body], [200, { deleted: 'alpha' }]);

@@ -98,7 +98,7 @@ export function cleaningPlan(p: Partition, now: number): { clean: Segment[]; dir
   const dirty: Segment[] = [];
   for (let i = 0; i < segs.length - 1 && segs[i]!.nextOffset <= lso; i++) (segs[i]!.nextOffset <= st.cleanEnd ? clean : dirty).push(segs[i]!);
   const dirtyBytes = bytes(dirty);
-  const ratioDue = dirtyBytes > 0 && dirtyBytes >= p.config.minCleanableDirtyRatio * (dirtyBytes + bytes(clean));
+  const ratioDue = dirtyBytes > 0 && dirtyBytes >= p.config.file.minCleanableDirtyRatio * (dirtyBytes + bytes(clean));
   // At most every deleteRetentionMs / 2: a steady stream of expiring tombstones must not reread the log every minute.
   const retention = p.config.deleteRetentionMs;
   const tombstonesDue = clean.length > 0 && st.oldestTombstone < now - retention && now - st.lastRun >= retention / 2;
@@ -173,7 +173,7 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
     }
     let bytes = 0;
     for (const b of out) bytes += b.length;
-    if (group.bytes + bytes > p.config.segmentBytes) await flush();
+    if (group.bytes + bytes > p.config.file.segmentBytes) await flush();
     group.segs.push(seg);
     group.out.push(...out);
     group.bytes += bytes;

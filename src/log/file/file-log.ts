@@ -37,7 +37,7 @@ import type {
   Log,
   ReadOptions,
   ReadResult,
-  TopicConfig,
+  TopicConfigInput,
   TopicDescription,
   PartitionOffsets,
   TopicInfo,
@@ -223,7 +223,7 @@ export class FileLog implements Log {
 
   // ---- topics ----------------------------------------------------------------
 
-  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicInfo> {
+  async createTopic(name: string, config: TopicConfigInput = {}): Promise<TopicInfo> {
     this.checkWritable(`create topic ${name}`);
     return this.catalog.create(name, config);
   }

@@ -35,7 +35,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { encodeGapBatch } from '../batch.ts';
-import type { TopicConfig } from '../log.ts';
+import type { FileLogTopicConfig } from '../log.ts';
 import type { Damage } from './damage.ts';
 import { fsyncDir } from './io.ts';
 import { segmentFileName, type OpenedSegment } from './segment.ts';
@@ -54,7 +54,7 @@ export interface RecoveryTarget {
   topic: string;
   partition: number;
   dir: string;
-  config: TopicConfig;
+  config: FileLogTopicConfig;
 }
 
 /**

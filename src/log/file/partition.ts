@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { ErrorCodes, SluiceError, where } from '../../errors.ts';
 import { timestampError, type ProducerRecord } from '../../record.ts';
 import { ATTR_TRANSACTIONAL, batchTooLarge, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type ProducerStamp } from '../batch.ts';
-import type { AppendResult, Isolation, PartitionInfo, ReadOptions, ReadResult, TopicConfig } from '../log.ts';
+import type { AppendResult, FileLogTopicConfig, Isolation, PartitionInfo, ReadOptions, ReadResult } from '../log.ts';
 import { offsetForTimestamp, readPartition } from './partition-reader.ts';
 import { io, fsyncDir } from './io.ts';
 import { Segment, parseSegmentFileName, type OpenedSegment } from './segment.ts';
@@ -44,7 +44,7 @@ export interface PartitionOptions {
   topic: string;
   partition: number;
   dir: string;
-  config: TopicConfig;
+  config: FileLogTopicConfig;
   writable: boolean;
   /** Where damage found on open is reported (default: refuse, i.e. throw DAMAGED). */
   damage?: DamageReport;
@@ -60,7 +60,7 @@ export class Partition {
   readonly topic: string;
   readonly partition: number;
   readonly dir: string;
-  config: TopicConfig;
+  config: FileLogTopicConfig;
   readonly writable: boolean;
   readonly lockPath: string | undefined;
   readonly files: FdCache;
@@ -129,8 +129,8 @@ export class Partition {
       for (const s of p.segments) s.close();
       throw e;
     }
-    if (o.writable && typeof o.config.fsync === 'object') {
-      const ms = o.config.fsync.intervalMs;
+    if (o.writable && typeof o.config.file.fsync === 'object') {
+      const ms = o.config.file.fsync.intervalMs;
       p.syncTimer = setInterval(() => void p.syncIfDirty(), ms);
       p.syncTimer.unref();
     }
@@ -335,7 +335,7 @@ export class Partition {
         break;
       }
       this.highWatermark = group[group.length - 1]!.lastOffset + 1;
-      if (this.config.fsync === 'always') this.syncedEnd = this.highWatermark;
+      if (this.config.file.fsync === 'always') this.syncedEnd = this.highWatermark;
       this.published?.publish(this.watermarks());
       for (const a of group) a.resolve({ baseOffset: a.baseOffset, lastOffset: a.lastOffset });
       this.notifyWaiters();
@@ -357,14 +357,14 @@ export class Partition {
       runBytes += a.buf.length;
     }
     if (run.length > 0) await this.writeRun(run);
-    if (this.config.fsync === 'always') await this.active.withFd((fd) => io.fdatasync(fd));
+    if (this.config.file.fsync === 'always') await this.active.withFd((fd) => io.fdatasync(fd));
     else this.markDirty();
   }
 
   private markDirty(): void {
     this.dirty = true;
     // `never` promises no fsync whose errors could be lost.
-    if (typeof this.config.fsync !== 'object') return;
+    if (typeof this.config.file.fsync !== 'object') return;
     const seg = this.active;
     this.dirtySeg = seg;
     seg.file.beforeEvict ??= (fd) => this.syncBeforeEvict(seg, fd);
@@ -389,7 +389,7 @@ export class Partition {
   private shouldRoll(extraBytes: number): boolean {
     const seg = this.active;
     if (seg.size === 0) return false;
-    return seg.size + extraBytes > this.config.segmentBytes || Date.now() - seg.firstAppendTime >= this.config.segmentMs;
+    return seg.size + extraBytes > this.config.file.segmentBytes || Date.now() - seg.firstAppendTime >= this.config.file.segmentMs;
   }
 
   private async writeRun(run: PendingAppend[]): Promise<void> {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
-import type { TopicConfig, TopicInfo } from '../log.ts';
+import type { TopicConfigInput, TopicInfo } from '../log.ts';
 import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import type { BatchVisibility } from '../transactions.ts';
 import { Partition } from './partition.ts';
@@ -15,10 +15,10 @@ import type { DamageReport } from './damage.ts';
 import type { EndEvidence } from './partition-recovery.ts';
 import type { FdCache } from './fd-cache.ts';
 import { fileError } from './file-errors.ts';
-import { createTopicDir, readTopicInfo, removeTopicDir, topicNamesOnDisk } from './topic-dir.ts';
+import { createTopicDir, readTopicInfo, removeTopicDir, topicNamesOnDisk, type FileTopicInfo } from './topic-dir.ts';
 
 export interface OpenTopic {
-  info: TopicInfo;
+  info: FileTopicInfo;
   partitions: Partition[];
 }
 
@@ -83,7 +83,7 @@ export class TopicCatalog {
     return this.topics.values();
   }
 
-  private readInfo(name: string): TopicInfo | null {
+  private readInfo(name: string): FileTopicInfo | null {
     const refused = this.refused.get(name);
     if (refused) throw refused;
     return readTopicInfo(this.topicsDir, name, this.o.damage, () => this.o.knownTopicId(name));
@@ -115,7 +115,7 @@ export class TopicCatalog {
     return pending;
   }
 
-  private async openPartition(info: TopicInfo, i: number, evidence: EndEvidence[]): Promise<Partition> {
+  private async openPartition(info: FileTopicInfo, i: number, evidence: EndEvidence[]): Promise<Partition> {
     const dir = join(this.topicsDir, info.name, String(i));
     let p: Partition;
     try {
@@ -147,7 +147,7 @@ export class TopicCatalog {
     return p;
   }
 
-  async create(name: string, config: Partial<TopicConfig>): Promise<TopicInfo> {
+  async create(name: string, config: TopicConfigInput): Promise<TopicInfo> {
     validateTopicName(name);
     const resolved = resolveTopicConfig(config);
     if (fs.existsSync(join(this.topicsDir, name))) throw new SluiceError(ErrorCodes.TOPIC_EXISTS, `topic ${name} already exists`, { topic: name });

@@ -10,12 +10,21 @@
 //
 // A topic.json that does not parse, or is missing from a topic's directory, is
 // damage to that topic only: the other topics open.
+//
+// Two forms are read: the file settings under `file` (written since they
+// moved there), and flat beside the portable ones (every topic.json written
+// before). An old file is read as it is and never rewritten: topic.json is
+// write-once, so a rewrite would be a second write path with its own crash
+// window, it would need the writer where readers open read-only, and it would
+// make a data dir unreadable to the release before for no gain — reading the
+// flat form costs nothing and stays. Settings this release does not know (a
+// later one wrote them) are ignored, not damage: the topic still opens.
 
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { DEFAULT_TOPIC_CONFIG, type TopicConfig, type TopicInfo } from '../log.ts';
-import { resolveTopicConfig } from '../topic-config.ts';
+import type { FileLogTopicConfig, TopicConfigInput, TopicInfo } from '../log.ts';
+import { FILE_FIELDS, TOPIC_CONFIG_FIELDS, resolveTopicConfig } from '../topic-config.ts';
 import { fsyncDir } from './io.ts';
 import { fileError } from './file-errors.ts';
 import { replaceFile } from './json-frames.ts';
@@ -49,7 +58,12 @@ export function removeLeftovers(topicsDir: string): void {
   }
 }
 
-function encodeConfig(id: string, config: TopicConfig): Buffer {
+/** A topic of the file log: its config has the file settings filled in. */
+export interface FileTopicInfo extends TopicInfo {
+  config: FileLogTopicConfig;
+}
+
+function encodeConfig(id: string, config: FileLogTopicConfig): Buffer {
   return Buffer.from(JSON.stringify({ id, ...config }, null, 2) + '\n');
 }
 
@@ -59,7 +73,7 @@ function encodeConfig(id: string, config: TopicConfig): Buffer {
  * in collect mode the topic is then skipped (null). `knownId` finds the topic's
  * id elsewhere (offsets stamped with it), for a repair that keeps them.
  */
-export function readTopicInfo(topicsDir: string, name: string, damage: DamageReport, knownId: () => string | undefined): TopicInfo | null {
+export function readTopicInfo(topicsDir: string, name: string, damage: DamageReport, knownId: () => string | undefined): FileTopicInfo | null {
   const dir = join(topicsDir, name);
   const file = topicConfigFile(topicsDir, name);
   let text: string;
@@ -72,13 +86,25 @@ export function readTopicInfo(topicsDir: string, name: string, damage: DamageRep
     return null;
   }
   try {
-    const { id, ...config } = JSON.parse(text) as TopicConfig & { id?: string };
+    const { id, ...config } = JSON.parse(text) as { id?: string };
     // Defaults fill options added after the topic was created (minCleanableDirtyRatio).
-    return { name, id: id ?? 'original', config: resolveTopicConfig({ ...DEFAULT_TOPIC_CONFIG, ...config }) };
+    return { name, id: id ?? 'original', config: resolveTopicConfig(knownSettings(config)) };
   } catch (e) {
     reportDamage(dir, file, name, `topic.json is not a valid topic config (${(e as Error).message})`, damage, knownId);
     return null;
   }
+}
+
+/** The settings this release knows, in either form; a value that is not an object fails resolveTopicConfig as damage. */
+function knownSettings(json: unknown): TopicConfigInput {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json as TopicConfigInput;
+  const out: Record<string, unknown> = {};
+  for (const k of TOPIC_CONFIG_FIELDS) if (k in json) out[k] = (json as Record<string, unknown>)[k];
+  const file = (json as Record<string, unknown>)['file'];
+  if (typeof file === 'object' && file !== null && !Array.isArray(file)) {
+    out['file'] = Object.fromEntries(FILE_FIELDS.filter((k) => k in file).map((k) => [k, (file as Record<string, unknown>)[k]]));
+  }
+  return out;
 }
 
 function reportDamage(dir: string, file: string, name: string, problem: string, damage: DamageReport, knownId: () => string | undefined): void {
@@ -93,7 +119,7 @@ function reportDamage(dir: string, file: string, name: string, problem: string, 
 }
 
 /** Builds the topic whole under a hidden name, then renames it into place. */
-export function createTopicDir(topicsDir: string, name: string, config: TopicConfig): TopicInfo {
+export function createTopicDir(topicsDir: string, name: string, config: FileLogTopicConfig): FileTopicInfo {
   const id = randomUUID();
   const tmp = join(topicsDir, `${CREATING}${name}-${process.pid}`);
   let step = tmp;

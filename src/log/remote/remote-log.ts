@@ -30,7 +30,7 @@ import type {
   ProducerIdentity,
   ReadOptions,
   ReadResult,
-  TopicConfig,
+  TopicConfigInput,
   TopicDescription,
   TopicInfo,
   TopicPartitionOffset,
@@ -69,7 +69,7 @@ export class RemoteLog implements Log {
     await this.call('hello', {});
   }
 
-  createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicInfo> {
+  createTopic(name: string, config: TopicConfigInput = {}): Promise<TopicInfo> {
     return this.call('createTopic', { name, config });
   }
 

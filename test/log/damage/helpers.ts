@@ -33,7 +33,7 @@ import { openFileLog, type FileLog } from '../../../src/log/file/file-log.ts';
 import { DamageReport, type Damage } from '../../../src/log/file/damage.ts';
 import { indexPath, timeIndexPath } from '../../../src/log/file/segment-index.ts';
 import { isSluiceError, type SluiceError } from '../../../src/errors.ts';
-import type { TopicConfig } from '../../../src/log/log.ts';
+import type { TopicConfigInput } from '../../../src/log/log.ts';
 import type { LogRecord, ProducerRecord } from '../../../src/record.ts';
 import { sameRecord } from '../../helpers/crash-records.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
@@ -59,7 +59,7 @@ export interface Filled {
 }
 
 /** Topic T with one partition holding `batches` acknowledged batches of `perBatch` records; the log is closed. */
-export async function filled(t: TestContext, batches: number, perBatch: number, config: Partial<TopicConfig> = {}): Promise<Filled> {
+export async function filled(t: TestContext, batches: number, perBatch: number, config: TopicConfigInput = {}): Promise<Filled> {
   const dataDir = tmpDir(t, 'sluice-damage-');
   const log = await openFileLog({ dataDir });
   try {
@@ -181,8 +181,8 @@ export async function repairOne(dataDir: string, file: string): Promise<Damage> 
 }
 
 /** Topic T in at least three segments: 60 batches of 4 records (offsets 0-239), 24 KiB segments. */
-export async function segmented(t: TestContext, config: Partial<TopicConfig> = {}): Promise<Filled> {
-  const f = await filled(t, 60, 4, { segmentBytes: 24 * 1024, ...config });
+export async function segmented(t: TestContext, config: TopicConfigInput = {}): Promise<Filled> {
+  const f = await filled(t, 60, 4, { ...config, file: { segmentBytes: 24 * 1024, ...config.file } });
   assert.ok(f.segments().length >= 3, `three segments or more: ${f.segments().join(', ')}`);
   return f;
 }

@@ -28,7 +28,7 @@ const damages: [string, (p: string) => void][] = [
 ];
 
 async function several(t: Parameters<typeof filled>[0]): Promise<Filled> {
-  const f = await filled(t, BATCHES, PER, { segmentBytes: 24 * 1024 });
+  const f = await filled(t, BATCHES, PER, { file: { segmentBytes: 24 * 1024 } });
   assert.ok(f.segments().length >= 3, 'a few closed segments and an active one');
   for (const s of f.segments()) assert.ok(SegmentIndex.load(s, fs.statSync(s).size)!.length > 1, `${s} has a real index`);
   return f;

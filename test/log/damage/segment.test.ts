@@ -91,7 +91,7 @@ test('truncated with hw and indexes gone: committed transactions in the transact
 });
 
 test('the active segment deleted: refused, naming the partition and the offsets of the missing segment', async (t) => {
-  const f = await filled(t, 60, 4, { segmentBytes: 24 * 1024 });
+  const f = await filled(t, 60, 4, { file: { segmentBytes: 24 * 1024 } });
   const segs = f.segments();
   assert.ok(segs.length >= 3);
   const last = segs[segs.length - 1]!;

@@ -143,7 +143,7 @@ export function consumerSuite(f: LogFactory): void {
   test(name('OFFSET_OUT_OF_RANGE after retention resets to the start offset'), needs(f, 'maintain'), async (t) => {
     await withLog(f, t, async ({ log }) => {
       // One record per segment, so retention can delete all but the last one.
-      await log.createTopic('t', { segmentBytes: 100, retentionMs: 60_000 });
+      await log.createTopic('t', { retentionMs: 60_000, file: { segmentBytes: 100 } });
       for (let i = 0; i < 6; i++) await log.append('t', 0, [{ key: null, value: utf8(`p0-${i}-${'x'.repeat(100)}`) }]);
       const c = await Consumer.open(log, { topic: 't' });
       assert.equal((await c.poll({ maxRecords: 1 })).length, 1);

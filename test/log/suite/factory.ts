@@ -23,10 +23,12 @@
 //   a broker-stopping hook registered after it).
 //   Errors must arrive as SluiceErrors with the embedded log's codes
 //   (UNKNOWN_TOPIC, UNKNOWN_PARTITION, TOPIC_EXISTS, INVALID_ARGUMENT,
-//   OFFSET_OUT_OF_RANGE, FENCED, REBALANCED, CLOSED...) and its messages (a few
-//   tests match the text: "sluice topic create nope", "register it again",
-//   "replaced by a newer instance", "sequences must increase"), and `details`
-//   where tests check them (OFFSET_OUT_OF_RANGE: offset, startOffset).
+//   OFFSET_OUT_OF_RANGE, FENCED, REBALANCED, CLOSED...) and its `details`,
+//   which tests check where they tell cases apart (INVALID_ARGUMENT: field,
+//   record; UNKNOWN_TOPIC: topic; OFFSET_OUT_OF_RANGE: offset, startOffset;
+//   FENCED: transactionalId, epoch, reason 'replaced' or 'failed',
+//   currentEpoch; REBALANCED: group, memberId, topic, partition, generation).
+//   Message texts are for people and may differ; no test here matches them.
 //   Appends issued one after another by the same caller, without awaiting,
 //   must land in issue order (a test fires 200 appends at once).
 //

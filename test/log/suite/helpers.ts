@@ -12,7 +12,7 @@ import type {
   ProducerIdentity,
   ReadOptions,
   ReadResult,
-  TopicConfig,
+  TopicConfigInput,
   TopicDescription,
   PartitionOffsets,
   TopicInfo,
@@ -117,7 +117,7 @@ export class SpyLog implements Log {
   get readOnly(): boolean {
     return this.inner.readOnly;
   }
-  createTopic(name: string, config?: Partial<TopicConfig>): Promise<TopicInfo> {
+  createTopic(name: string, config?: TopicConfigInput): Promise<TopicInfo> {
     return this.inner.createTopic(name, config);
   }
   deleteTopic(name: string): Promise<void> {

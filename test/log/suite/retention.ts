@@ -21,7 +21,7 @@ export function retentionSuite(f: LogFactory): void {
 
   test(`${f.name}: retention by size deletes whole old segments, never the active one`, needs(f, 'maintain'), async (t) => {
     await withLog(f, t, async ({ log }) => {
-      await log.createTopic('t', { segmentBytes: 1500, retentionBytes: 4000 });
+      await log.createTopic('t', { retentionBytes: 4000, file: { segmentBytes: 1500 } });
       for (let i = 0; i < 60; i++) await log.append('t', 0, [{ key: null, value: b(`value-${String(i).padStart(3, '0')}-${'x'.repeat(60)}`) }]);
       await maintain(t);
       const p = (await log.describeTopic('t')).partitions[0]!;
@@ -38,7 +38,7 @@ export function retentionSuite(f: LogFactory): void {
 
   test(`${f.name}: retention by age deletes segments whose newest append is too old`, needs(f, 'maintain'), async (t) => {
     await withLog(f, t, async ({ log }) => {
-      await log.createTopic('t', { segmentBytes: 1000, retentionMs: 60_000 });
+      await log.createTopic('t', { retentionMs: 60_000, file: { segmentBytes: 1000 } });
       for (let i = 0; i < 30; i++) await log.append('t', 0, [{ key: null, value: b('y'.repeat(100)) }]);
       const before = (await log.describeTopic('t')).partitions[0]!;
       await maintain(t, Date.now()); // nothing is a minute old yet
@@ -54,7 +54,7 @@ export function retentionSuite(f: LogFactory): void {
   test(`${f.name}: compaction keeps the newest record per key, preserves offsets, and expires tombstones later`, needs(f, 'maintain'), async (t) => {
     await withLog(f, t, async (s) => {
       let log = s.log;
-      await log.createTopic('t', { compact: true, segmentBytes: 800, deleteRetentionMs: 60_000 });
+      await log.createTopic('t', { compact: true, deleteRetentionMs: 60_000, file: { segmentBytes: 800 } });
       await assert.rejects(log.append('t', 0, [{ key: null, value: b('x') }]), (e) => isSluiceError(e, 'INVALID_ARGUMENT'));
       const model = new Map<string, { offset: number; value: string | null }>();
       const appended = new Map<number, [string, string | null]>();

@@ -3,6 +3,7 @@
 // What happens between a transaction's writes and its commit point (and when
 // the commit point fails) needs fault injection: see file-log-transactions.test.ts.
 
+import { isDeepStrictEqual } from 'node:util';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSluiceError } from '../../../src/errors.ts';
@@ -58,7 +59,7 @@ export function transactionSuite(f: LogFactory): void {
       assert.equal(fresh.epoch, zombie.epoch + 1);
       await assert.rejects(
         log.commitTransaction(zombie, 2, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('zombie') }] }], offsets: [] }),
-        (e) => isSluiceError(e, 'FENCED') && /replaced by a newer instance/.test(e.message),
+        (e) => isSluiceError(e, 'FENCED') && isDeepStrictEqual(e.details, { transactionalId: 'job-c', epoch: zombie.epoch, reason: 'replaced', currentEpoch: fresh.epoch }),
       );
       await log.commitTransaction(fresh, 1, { writes: [{ topic: 'out', partition: 0, records: [{ key: null, value: b('2') }] }], offsets: [] });
       assert.deepEqual(await values(log, 'out', 0), ['1', '2']);
@@ -92,7 +93,7 @@ export function transactionSuite(f: LogFactory): void {
   test(`${f.name}: a retried stamped append does not duplicate after a restart, even once its segment has rolled`, async (t) => {
     await withLog(f, t, async (s) => {
       let log = s.log;
-      await log.createTopic('rolled', { segmentBytes: 4096 });
+      await log.createTopic('rolled', { file: { segmentBytes: 4096 } });
       const stamp = { producerId: 42, epoch: 0, sequence: 7 };
       const first = await log.append('rolled', 0, [{ key: null, value: b('stamped') }], { producer: stamp });
       // Another producer's appends roll the stamped batch's segment away from the active one.
