@@ -3,7 +3,7 @@
 
 import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ExecJob, type ExecMode } from '../exec/exec-job.ts';
+import { ExecJob, type ExecMode, type OnError } from '../exec/exec-job.ts';
 import { parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 
@@ -21,6 +21,7 @@ interface ExecCliOptions {
   commitIntervalMs?: number;
   maxRestarts: number;
   hangTimeoutMs: number;
+  onError: OnError;
   quiet?: boolean;
 }
 
@@ -43,6 +44,7 @@ export function registerExec(program: Command): void {
     .option('--commit-interval-ms <ms>', 'how often to checkpoint (default 100; 1000 with --stateless)', parseIntArg(1))
     .option('--max-restarts <n>', 'restarts of a failing program before giving up', parseIntArg(0), 5)
     .option('--hang-timeout-ms <ms>', 'a program Sluice waits on that reads and writes nothing this long is killed as hung (then restarted)', parseIntArg(1), 60_000)
+    .option('--on-error <policy>', 'an input the program fails on every time (crash, non-JSON output): fail naming it, skip it, or dead-letter it to <job>-dead-letters', parseOnError, 'fail')
     .option('-q, --quiet', 'no summary on stderr')
     .action(async (command: string, args: string[], o: ExecCliOptions, cmd: Command) => {
       if (o.stateless && o.protocol) throw new InvalidArgumentError('--stateless and --protocol exclude each other');
@@ -68,14 +70,20 @@ export function registerExec(program: Command): void {
             ...(o.commitIntervalMs !== undefined ? { commitIntervalMs: o.commitIntervalMs } : {}),
             maxRestarts: o.maxRestarts,
             hangTimeoutMs: o.hangTimeoutMs,
+            onError: o.onError,
           }).run(),
         );
         if (!o.quiet) {
           process.stderr.write(
             `${job}: ${r.inputs} inputs, ${r.outputs} outputs committed in ${r.checkpoints} checkpoints` +
-              `${r.restarts > 0 ? `, ${r.restarts} restarts` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+              `${r.restarts > 0 ? `, ${r.restarts} restarts` : ''}${r.skipped > 0 ? `, ${r.skipped} inputs passed over (--on-error ${o.onError})` : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
           );
         }
       });
     });
+}
+
+function parseOnError(v: string): OnError {
+  if (v === 'fail' || v === 'skip' || v === 'dead-letter') return v;
+  throw new InvalidArgumentError('expected fail, skip or dead-letter');
 }

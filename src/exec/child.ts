@@ -2,6 +2,12 @@
 // out on stdout, stderr passed through with a prefix. Writes wait for stdin to
 // drain (a slow program slows its input); every stdout line must be JSON, or
 // the program is declared broken with the offending line in the message.
+//
+// How a program failed is part of the error (`details.failure`): a program
+// that cannot be started or that exits 0 before its input ends fails the same
+// way on every restart, so it is not restarted; one that crashes, hangs or
+// writes a line that is not JSON may be failing on one input (exec-job.ts
+// then looks for it, poison.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -10,6 +16,12 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 
 /** Bytes queued for the program's stdin before a write waits (backpressure). */
 const MAX_QUEUED = 1024 * 1024;
+
+export type ChildFailure = 'spawn' | 'early-exit' | 'crash' | 'not-json' | 'hang';
+
+export function failureOf(e: unknown): ChildFailure | undefined {
+  return e instanceof SluiceError ? (e.details['failure'] as ChildFailure | undefined) : undefined;
+}
 
 export interface ChildOptions {
   command: string;
@@ -26,12 +38,18 @@ export interface ChildOptions {
    * means it hangs: it is killed and reported. Default 60 s.
    */
   hangTimeoutMs?: number;
+  /** Drop the program's stderr (the runs that look for an input it fails on). */
+  quiet?: boolean;
 }
 
 export class Child {
   readonly label: string;
   private readonly proc: ChildProcess;
   private exited = false;
+  private inputEnded = false;
+  private brokenPipe = false;
+  /** Killed by Sluice (stopping, or after reporting it broken): its exit is not a new failure. */
+  private killed = false;
   private failure: SluiceError | null = null;
   private linesOut = 0;
   private readonly exitPromise: Promise<SluiceError | null>;
@@ -43,7 +61,9 @@ export class Child {
   constructor(o: ChildOptions) {
     this.label = o.label;
     this.hangTimeoutMs = o.hangTimeoutMs ?? 60_000;
-    this.proc = spawn(o.command, o.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Python block-buffers stdout into a pipe: print() lines would reach Sluice only by the 8 KiB,
+    // so a quiet follow-mode job would commit nothing for a long time (docs/exec.md, other languages).
+    this.proc = spawn(o.command, o.args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PYTHONUNBUFFERED: '1', ...process.env } });
     let settle!: (e: SluiceError | null) => void;
     this.exitPromise = new Promise((r) => (settle = r));
     const finish = (e: SluiceError | null) => {
@@ -53,10 +73,12 @@ export class Child {
       settle(this.failure);
       o.onExit(this.failure);
     };
-    this.proc.on('error', (e) =>
-      finish(new SluiceError(ErrorCodes.EXEC_FAILED, `${o.label}: cannot run ${o.command}: ${e.message}`, { command: o.command }, { cause: e })),
-    );
-    this.proc.stdin!.on('error', () => {}); // EPIPE when the program exits early: reported by 'exit'
+    this.proc.on('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'ENOENT' ? 'command not found' : e.code === 'EACCES' ? 'permission denied (is it executable?)' : e.message;
+      finish(new SluiceError(ErrorCodes.EXEC_FAILED, `${o.label}: cannot run ${o.command}: ${why}`, { command: o.command, failure: 'spawn' }, { cause: e }));
+    });
+    // EPIPE: the program closed its stdin (exited) with input still coming: reported at 'close'.
+    this.proc.stdin!.on('error', () => (this.brokenPipe = true));
     this.proc.stdout!.on('data', () => (this.lastActivity = Date.now()));
     this.proc.stdin!.on('drain', () => (this.lastActivity = Date.now()));
     // Lines are split as bytes and handed on as views of the chunks read: no strings, no copies.
@@ -71,7 +93,7 @@ export class Child {
         this.failure = new SluiceError(
           ErrorCodes.EXEC_FAILED,
           `${o.label}: output line ${this.linesOut} is not JSON: ${JSON.stringify(text.length > 200 ? text.slice(0, 200) + '…' : text)}. Every line the program writes to stdout must be one JSON value.`,
-          { line: this.linesOut },
+          { line: this.linesOut, failure: 'not-json' },
         );
         this.kill();
         return;
@@ -91,16 +113,29 @@ export class Child {
       }
       if (start < buf.length) partial = buf.subarray(start);
     });
+    // A last line without a newline counts only if the program exited 0: one killed mid-line left it cut off.
+    let last: Buffer | null = null;
     this.proc.stdout!.on('end', () => {
-      if (partial && partial.length > 0) handle(partial);
+      last = partial;
       partial = null;
     });
-    const err = createInterface({ input: this.proc.stderr!, crlfDelay: Infinity });
-    err.on('line', (line) => process.stderr.write(`[${o.label}] ${line}\n`));
+    if (o.quiet) this.proc.stderr!.resume();
+    else createInterface({ input: this.proc.stderr!, crlfDelay: Infinity }).on('line', (line) => process.stderr.write(`[${o.label}] ${line}\n`));
     // 'close' comes after stdout has ended, so every output line was seen before onExit.
     this.proc.on('close', (code, signal) => {
-      if (code === 0) return finish(null);
-      finish(new SluiceError(ErrorCodes.EXEC_FAILED, `${o.label}: the program ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`, { code, signal }));
+      if (this.killed) return finish(null);
+      if (code === 0) {
+        if (last && last.length > 0) handle(last);
+        if ((this.inputEnded && !this.brokenPipe) || this.failure) return finish(null);
+        return finish(
+          new SluiceError(
+            ErrorCodes.EXEC_FAILED,
+            `${o.label}: the program exited (code 0) before reading all its input: it must read stdin until it closes`,
+            { code, failure: 'early-exit' },
+          ),
+        );
+      }
+      finish(new SluiceError(ErrorCodes.EXEC_FAILED, `${o.label}: the program ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`, { code, signal, failure: 'crash' }));
     });
   }
 
@@ -146,7 +181,7 @@ export class Child {
       this.failure ??= new SluiceError(
         ErrorCodes.EXEC_FAILED,
         `${this.label}: the program hangs: it read no input and wrote no output for ${Math.round(this.hangTimeoutMs / 1000)} s while Sluice waited on it (last output line ${this.linesOut}); killed`,
-        { line: this.linesOut },
+        { line: this.linesOut, failure: 'hang' },
       );
       this.kill();
     }, Math.min(1000, this.hangTimeoutMs));
@@ -162,6 +197,7 @@ export class Child {
 
   /** Closes stdin (end of input) and waits for the program to exit. */
   async end(): Promise<SluiceError | null> {
+    this.inputEnded = true;
     if (!this.exited) this.proc.stdin!.end();
     return this.watched(this.exitPromise);
   }
@@ -172,6 +208,7 @@ export class Child {
   }
 
   kill(): void {
+    this.killed = true;
     if (!this.exited) this.proc.kill('SIGKILL');
   }
 }

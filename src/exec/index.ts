@@ -2,4 +2,4 @@
 // (`sluice exec` in code; docs/exec.md). A public entry (package.json "exports").
 
 export { ExecJob } from './exec-job.ts';
-export type { ExecOptions, ExecResult, ExecMode } from './exec-job.ts';
+export type { ExecOptions, ExecResult, ExecMode, OnError } from './exec-job.ts';

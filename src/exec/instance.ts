@@ -17,6 +17,14 @@ export interface InstanceState {
   outputs: number;
   /** --protocol: the program's state at a checkpoint, and the counts then. */
   snapshot?: { journal: number; outputs: number; journalOffset: number; state: unknown };
+  /** Journal offsets of inputs the program fails on, passed over (--on-error skip/dead-letter): replay skips them too. */
+  skipped?: number[];
+  /**
+   * --until-end: the program was given the end of its input after the
+   * journal's inputs, and every line it wrote was committed. A run with no new
+   * input then has nothing to do (docs/exec.md, "A restart with nothing new").
+   */
+  ended?: boolean;
 }
 
 export const CONTROL_FIELD = 'sluice';
@@ -28,13 +36,19 @@ export class Instance {
   committed: InstanceState;
   /** Input lines (without newline) fed since the last checkpoint, for the journal. */
   pendingInputs: Uint8Array[] = [];
+  /** Where each of pendingInputs came from (journal record keys, input-lines.ts). */
+  pendingKeys: Uint8Array[] = [];
   /** Output lines (without newline) read since the last checkpoint. */
   pendingOutputs: Uint8Array[] = [];
   /** Lines still to drop while replaying (already committed before the crash). */
   discard = 0;
+  /** Inputs fed to this life of the program (replayed or new), for messages. */
+  fed = 0;
   child: Child | null = null;
   failure: SluiceError | null = null;
   private readonly protocol: boolean;
+  /** Called at each output line kept: a job with nothing uncommitted sleeps until then. */
+  onOutput: (() => void) | null = null;
   private controlWaiter: { id: number; resolve: (state: unknown) => void } | null = null;
 
   constructor(index: number, label: string, committed: InstanceState, protocol: boolean) {
@@ -46,6 +60,7 @@ export class Instance {
 
   start(command: string, args: string[], onFailure: (e: SluiceError) => void, hangTimeoutMs?: number): void {
     this.failure = null;
+    this.fed = 0;
     this.child = new Child({
       command,
       args,
@@ -78,6 +93,12 @@ export class Instance {
       return;
     }
     this.pendingOutputs.push(line);
+    this.onOutput?.();
+  }
+
+  /** Whether anything was fed or written since the last checkpoint. */
+  get uncommitted(): boolean {
+    return this.pendingInputs.length > 0 || this.pendingOutputs.length > 0;
   }
 
   /** --protocol: asks the program for its state; resolves once it answered (after flushing its outputs). */

@@ -81,6 +81,8 @@ export interface ExecState {
   journal: number;
   outputs: number;
   snapshot?: { journal: number; outputs: number; journalOffset: number; state: unknown };
+  skipped?: number[];
+  ended?: boolean;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function execState(dir: string, job: string): Promise<ExecState | u
   const log = await openFileLog({ dataDir: dir, readOnly: true });
   try {
     let last: ExecState | undefined;
+    if (!(await log.listTopics()).some((x) => x.name === `${job}-changelog`)) return undefined; // not started yet
     for (let offset = 0; ; ) {
       const r = await log.read(`${job}-changelog`, 0, offset);
       for (const rec of r.records) {
@@ -239,3 +242,20 @@ export async function childKillLoop(o: ChildKillOptions): Promise<ChildKillResul
     }
   }
 }
+
+/**
+ * Polls `cond` every 250 ms until it holds. Polling, not waiting for a file to
+ * grow: a transaction's records become visible to a read-only reader slightly
+ * after its decision reaches txn.log, so a quiet job's last commit would be
+ * missed. `timeoutMs` is a last resort that fails naming what did not happen.
+ */
+export async function waitUntil(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting (${timeoutMs / 1000} s) for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** `sluice exec` arguments in follow mode (no --until-end): IN to OUT, the flags, then the program. */
+export const followArgs = (job: string, program: string[], ...flags: string[]): string[] => ['exec', '--input', IN, '--output', OUT, '--job', job, ...flags, '--', ...program];
