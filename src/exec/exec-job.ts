@@ -94,7 +94,9 @@ export class ExecJob {
       } catch (e) {
         const err = await this.afterFailure(e);
         // Stopped on purpose (SIGINT/SIGTERM) while the program was failing: what is committed stays.
-        if (this.o.signal?.aborted) return this.result;
+        if (this.o.signal?.aborted && err.code === ErrorCodes.EXEC_FAILED) return this.result;
+        // The log's failures (I/O, damage, fenced) are not the program's: no restart helps.
+        if (err.code !== ErrorCodes.EXEC_FAILED) throw err;
         // A life that committed something was a success: the next failure starts the count (and backoff) over.
         if (this.lifeCheckpoints > checkpointsBefore) attempt = 0;
         const kind = failureOf(err);

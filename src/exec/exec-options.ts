@@ -2,6 +2,7 @@
 // defaults, and the names of the topics a job owns.
 
 import type { Log } from '../log/log.ts';
+import { DEFAULT_COMMIT_INTERVAL_MS } from '../runtime/defaults.ts';
 
 export type ExecMode = 'replay' | 'stateless' | 'protocol';
 
@@ -49,7 +50,8 @@ export function resolveExecOptions(options: ExecOptions): ResolvedExecOptions {
     instances: 1,
     withMeta: false,
     untilEnd: false,
-    commitIntervalMs: options.mode === 'stateless' ? 1000 : 100,
+    // --stateless starts a process per checkpoint: ten times fewer of them.
+    commitIntervalMs: options.mode === 'stateless' ? 10 * DEFAULT_COMMIT_INTERVAL_MS : DEFAULT_COMMIT_INTERVAL_MS,
     maxRestarts: 5,
     hangTimeoutMs: 60_000,
     onError: 'fail',
