@@ -198,7 +198,7 @@ export class FileLog implements Log {
    * refreshes them first, and uses them only while no writer lives: a live writer may delete
    * and recreate a topic after the reader read them, and the new topic is not held to the old
    * one's ends. (Beside a live writer a reader still judges its closed segments and the hw and
-   * index evidence: see Partition.loadSegments.)
+   * index evidence: see loadSegments in partition-open.ts.)
    */
   private txnEvidenceForOpen(): boolean {
     if (!this.readOnly || this.collecting) return true;
