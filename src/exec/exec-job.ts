@@ -20,6 +20,7 @@
 // over its state at each checkpoint and gets it back on restart, so recovery
 // replays nothing (docs/exec.md).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { ProducerIdentity } from '../log/log.ts';
 import { Partitioner } from '../partitioner.ts';
@@ -116,7 +117,7 @@ export class ExecJob {
         this.result.restarts++;
         const backoff = Math.min(5000, 100 * 2 ** attempt);
         this.o.progress(`${err.message}; restarting from the last commit in ${backoff} ms\n`);
-        await sleep(backoff, this.o.signal);
+        await sleep(backoff, undefined, { signal: this.o.signal }).catch(() => {}); // a stop ends the wait
         if (this.o.signal?.aborted) return this.result;
       }
     }
@@ -389,16 +390,4 @@ export class ExecJob {
   private stopChildren(): void {
     for (const inst of this.instances) inst.child?.kill();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
