@@ -79,8 +79,7 @@ export async function checkpointWrites(c: CheckpointInput): Promise<CheckpointWr
 
 /** The journal offset after the records this checkpoint appends (their offsets are assigned in order). */
 async function journalEnd(log: Log, job: string, instance: number, appending: number): Promise<number> {
-  const d = await log.describeTopic(journalTopic(job));
-  return d.partitions[instance]!.endOffset + appending;
+  return (await log.endOffsets(journalTopic(job)))[instance]!.endOffset + appending;
 }
 
 function outputKey(field: string | undefined, line: Uint8Array): Uint8Array | null {
