@@ -36,7 +36,7 @@ function makeLines(n: number): string[] {
   return Array.from({ length: n }, () => Array.from({ length: WORDS_PER_LINE }, () => vocab[Math.floor(vocab.length * rnd() ** 3)]).join(' '));
 }
 
-function wordCountLoop(lines: string[]): number {
+export function wordCountLoop(lines: string[]): number {
   const counts = new Map<string, number>();
   const out: string[] = [];
   for (const line of lines) {
@@ -66,7 +66,7 @@ function decide(t: Transfer, balances: Record<string, number>): Transfer {
   return t;
 }
 
-function transfersLoop(lines: string[]): number {
+export function transfersLoop(lines: string[]): number {
   const balances: Record<string, number> = {};
   const out: string[] = [];
   for (const line of lines) out.push(JSON.stringify(decide(JSON.parse(line) as Transfer, balances)));
