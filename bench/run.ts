@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((a) => a !== '--');
   if (filters.includes('--help') || filters.includes('-h')) {
     console.log('usage: npm run bench [-- NAME...]\n');
-    for (const b of BENCHES) console.log(`  ${b.name.padEnd(10)} ${b.description}`);
+    for (const b of BENCHES) console.log(`  ${b.name.padEnd(14)} ${b.description}`);
     return;
   }
   const selected = filters.length === 0 ? BENCHES : BENCHES.filter((b) => filters.some((f) => b.name.includes(f)));
