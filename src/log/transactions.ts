@@ -120,7 +120,7 @@ export class TransactionCoordinator {
     if (this.poisoned.has(key)) {
       throw new SluiceError(
         ErrorCodes.FENCED,
-        `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction (or the log stopped in the middle of one); register it again (initProducer) to continue`,
+        `producer ${transactionalId} (epoch ${epoch}) failed in the middle of a transaction (or the log stopped in the middle of one); register it again (initProducer) to continue; for sluice run or sluice exec, run the job again: it resumes from its last checkpoint`,
         { transactionalId, epoch, reason: 'failed' },
       );
     }
