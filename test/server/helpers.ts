@@ -144,6 +144,19 @@ export async function startBroker(dataDir: string, o: BrokerStart = {}): Promise
   }
 }
 
+/** Resolves at the next call of a waiter in `waiters` (new output), or after `ms`. */
+function nextWake(waiters: Set<() => void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    waiters.add(done);
+  });
+}
+
 /** A child program (run with tsx) that prints one JSON object per line on stdout. */
 export class ChildLines {
   readonly child: ChildProcess;
@@ -196,15 +209,7 @@ export class ChildLines {
       if (!this.alive) throw new Error(`${this.name} exited (${JSON.stringify(await this.exited)}) without the line wanted; stderr: ${this.err}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${this.name}: no such line within ${timeoutMs} ms; stderr: ${this.err}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.waiters.add(done);
-      });
+      await nextWake(this.waiters, left);
     }
   }
 
@@ -281,15 +286,7 @@ export class RawConn {
       if (v !== undefined) return v;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames so far: ${JSON.stringify(this.frames.map((f) => [f.kind, f.type, f.id, f.json]))}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.waiters.add(done);
-      });
+      await nextWake(this.waiters, left);
     }
   }
 
