@@ -12,42 +12,17 @@ import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { SinkRecord, SourceBatch } from '../../dataflow/io.ts';
 import type { Application, ErrorPolicy } from '../../dataflow/application.ts';
 import type { Event, KeyByNode, MergeNode, Node, ProcessNode, SinkNode, SourceNode } from '../../dataflow/graph.ts';
-import type { Headers } from '../../record.ts';
 import { eventTime } from './event-time.ts';
 import { EventClock } from './event-clock.ts';
 import { Operator, type Emitted } from './operator.ts';
+import { addCounters, type CounterSet } from './counters.ts';
+import { deadLetter, utf8, type DeadLetter, type FailedAt, type Stage } from './dead-letters.ts';
 import type { StateChange } from './keyed-state.ts';
 import type { Stages } from './stages.ts';
-
-/** Buffer.from is several times faster than TextEncoder#encode for short strings (see codec.ts). */
-const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-
-/** A record that could not be decoded or processed, bound for the dead-letter topic. */
-export interface DeadLetter {
-  value: Uint8Array | null;
-  headers: Headers;
-  timestamp: number;
-}
-
-export type Stage = 'decode' | 'process' | 'encode';
 
 /** A copy of `e` carrying `value`. Spelled out (not `{ ...e }`) so every event has one hidden class. */
 function derive(e: Event, value: unknown): Event {
   return { value, key: e.key, partition: e.partition, timestamp: e.timestamp, watermark: e.watermark, headers: e.headers, seq: e.seq, origin: e.origin, position: e.position };
-}
-
-function addCounters(into: Record<string, Record<string, number>>, operator: string, counters: Iterable<[string, number]>): void {
-  for (const [name, n] of counters) {
-    const op = (into[operator] ??= {});
-    op[name] = (op[name] ?? 0) + n;
-  }
-}
-
-/** Sums counter sets (the main thread's and each worker's). */
-export function sumCounters(...sets: Record<string, Record<string, number>>[]): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {};
-  for (const set of sets) for (const [op, counters] of Object.entries(set)) addCounters(out, op, Object.entries(counters));
-  return out;
 }
 
 export class Engine {
@@ -81,7 +56,7 @@ export class Engine {
   /** Each operator's keyBy: the stage it belongs to. */
   private readonly stageOf = new Map<ProcessNode, number>();
   /** Counters restored from the last checkpoint (the operators count from zero on top). */
-  private savedCounters: Record<string, Record<string, number>> = {};
+  private savedCounters: CounterSet = {};
 
   constructor(app: Application, onError: ErrorPolicy = app.options.onError, now: () => number = Date.now) {
     app.validate();
@@ -240,13 +215,13 @@ export class Engine {
   }
 
   /** operator → counter → total, including what the last checkpoint saved. */
-  counters(): Record<string, Record<string, number>> {
+  counters(): CounterSet {
     const out = structuredClone(this.savedCounters);
     for (const op of this.operators.values()) addCounters(out, op.node.name, op.counters);
     return out;
   }
 
-  restoreCounters(saved: Record<string, Record<string, number>>): void {
+  restoreCounters(saved: CounterSet): void {
     this.savedCounters = structuredClone(saved);
   }
 
@@ -383,41 +358,8 @@ export class Engine {
     this.recordsOut += events.length;
   }
 
-  /**
-   * Handles a record that failed at `stage`: to the dead letters (with the
-   * reason in its headers), or — if the application chose `stop` — by throwing.
-   */
-  private fail(stage: Stage, node: Node, err: unknown, at: { origin: string; position: number; timestamp: number; value?: unknown }, raw?: Uint8Array | null): void {
-    const message = err instanceof Error ? err.message : String(err);
-    const where = `${at.origin} at ${at.position}`;
-    if (this.onError === 'stop') {
-      throw new SluiceError(
-        ErrorCodes.USER_FUNCTION_FAILED,
-        `${stage === 'decode' ? 'cannot decode' : stage === 'encode' ? 'cannot encode' : 'operator failed on'} the record from ${where} in ${node.name}: ${message}. The job stopped (onError: 'stop'); fix the input or the code and restart: it resumes from its last commit.`,
-        { stage, operator: node.name, origin: at.origin, position: at.position },
-        { cause: err },
-      );
-    }
-    let value: Uint8Array | null;
-    if (raw !== undefined) value = raw;
-    else {
-      try {
-        value = utf8(JSON.stringify(at.value) ?? 'null');
-      } catch {
-        value = utf8(String(at.value));
-      }
-    }
-    this.deadLetters.push({
-      value,
-      timestamp: at.timestamp,
-      headers: {
-        'sluice.error': message,
-        'sluice.stage': stage,
-        'sluice.operator': node.name,
-        'sluice.origin': at.origin,
-        'sluice.position': String(at.position),
-        'sluice.job': this.app.name,
-      },
-    });
+  /** A record that failed at `stage`: to the dead letters, or (onError 'stop') thrown. */
+  private fail(stage: Stage, node: Node, err: unknown, at: FailedAt, raw?: Uint8Array | null): void {
+    this.deadLetters.push(deadLetter(this.onError, this.app.name, stage, node.name, err, at, raw));
   }
 }

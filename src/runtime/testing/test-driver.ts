@@ -9,7 +9,8 @@ import type { Decoder, Encoder } from '../../codec.ts';
 import type { Application } from '../../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../../dataflow/graph.ts';
 import type { Headers } from '../../record.ts';
-import { Engine, type DeadLetter } from '../engine/engine.ts';
+import { Engine } from '../engine/engine.ts';
+import type { DeadLetter } from '../engine/dead-letters.ts';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 
 export interface TestInput {

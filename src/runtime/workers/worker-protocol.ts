@@ -4,7 +4,7 @@
 // send back encoded sink records. A worker handles messages in order and one
 // at a time, so replying to a barrier proves everything sent before it is done.
 
-import type { DeadLetter } from '../engine/engine.ts';
+import type { DeadLetter } from '../engine/dead-letters.ts';
 import type { EventColumns, PackedRecords } from './worker-codec.ts';
 import type { StateChange } from '../engine/keyed-state.ts';
 
