@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openFileLog, type FileLog } from '../../src/log/file/file-log.ts';
 import type { Partition } from '../../src/log/file/partition.ts';
-import type { TopicCatalog } from '../../src/log/file/topic-catalog.ts';
 import { ATTR_TRANSACTIONAL } from '../../src/log/batch.ts';
 import { isSluiceError } from '../../src/errors.ts';
 import type { Isolation, TopicConfigInput } from '../../src/log/log.ts';
@@ -23,15 +22,15 @@ const CHILD = fileURLToPath(new URL('./compaction-child.ts', import.meta.url));
 const b = (s: string) => Buffer.from(s);
 const str = (u: Uint8Array | null) => (u === null ? null : Buffer.from(u).toString());
 
-function partitionOf(log: FileLog): Partition {
-  return (log as unknown as { catalog: TopicCatalog }).catalog.get(T)!.partitions[0]!;
+function partitionOf(log: FileLog): Promise<Partition> {
+  return log.partition(T, 0);
 }
 
 async function openLog(dataDir: string, create?: TopicConfigInput): Promise<{ log: FileLog; p: Partition }> {
   const log = await openFileLog({ dataDir, maintenanceIntervalMs: 1e9 });
   if (create) await log.createTopic(T, { compact: true, ...create });
   else await log.getTopic(T);
-  return { log, p: partitionOf(log) };
+  return { log, p: await partitionOf(log) };
 }
 
 async function readAll(log: FileLog, isolation: Isolation = 'read_committed'): Promise<LogRecord[]> {
@@ -356,7 +355,7 @@ test('kill -9 while compaction runs: every acknowledged newest value survives, a
       for (const [key, offset] of newest) {
         assert.ok(records.some((r) => str(r.key) === key && r.offset >= offset), `round ${round}: ${key}'s newest acknowledged value (${offset}) or a later one survives`);
       }
-      assertCleanKeysDistinct(partitionOf(log), records);
+      assertCleanKeysDistinct(await partitionOf(log), records);
     } finally {
       await log.close();
     }

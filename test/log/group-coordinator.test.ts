@@ -82,10 +82,9 @@ test('the file log sweeps a group whose members all died, and stops sweeping', a
   try {
     await log.createTopic('t');
     await log.joinGroup('g', { topics: ['t'], sessionTimeoutMs: 1 });
-    const inner = log as unknown as { coordinator: GroupCoordinator; groupSweeper: unknown };
-    assert.equal(inner.coordinator.groupCount, 1);
-    await until(() => inner.coordinator.groupCount === 0, 'the dead member\'s group is swept');
-    await until(() => inner.groupSweeper === null, 'the sweeper stops with no groups left');
+    assert.deepEqual(log.groupActivity(), { groups: 1, sweeping: true });
+    await until(() => log.groupActivity().groups === 0, 'the dead member\'s group is swept');
+    await until(() => !log.groupActivity().sweeping, 'the sweeper stops with no groups left');
     const m = await log.joinGroup('g', { topics: ['t'] });
     assert.equal(m.assignment().partitions.length, 1);
     await m.leave();

@@ -44,6 +44,7 @@ import type {
   TopicPartitionOffset,
 } from '../log.ts';
 import { GroupCoordinator } from '../group-coordinator.ts';
+import { GroupSweeper } from '../group-sweeper.ts';
 import { keylessRecordError } from '../topic-config.ts';
 import { TransactionCoordinator, type TransactionStorage } from '../transactions.ts';
 import type { TxnOffset } from '../producer-table.ts';
@@ -95,7 +96,7 @@ export class FileLog implements Log {
   private readonly catalog: TopicCatalog;
   private readonly groups: GroupOffsets;
   private readonly coordinator: GroupCoordinator;
-  private groupSweeper: NodeJS.Timeout | null = null;
+  private readonly groupSweeper: GroupSweeper;
   private readonly txnLog: TransactionLog;
   /** The transaction rules; this log is only their storage (transactionStorage). */
   private readonly transactions: TransactionCoordinator;
@@ -130,6 +131,7 @@ export class FileLog implements Log {
     });
     this.groups = new GroupOffsets(o.dataDir, this.damage, this.catalog);
     this.coordinator = new GroupCoordinator((t) => this.catalog.get(t)?.info.config.partitions ?? 0);
+    this.groupSweeper = new GroupSweeper(this.coordinator);
     this.transactions = new TransactionCoordinator(this.transactionStorage(), this.coordinator);
     this.maintenance = new Maintenance(() => [...this.catalog.openTopics()].flatMap((t) => t.partitions));
   }
@@ -207,7 +209,8 @@ export class FileLog implements Log {
     return true;
   }
 
-  private async partition(topic: string, partition: number): Promise<Partition> {
+  /** @internal The open Partition itself, for tests that inspect its segments and cleaner; not part of the Log API. */
+  async partition(topic: string, partition: number): Promise<Partition> {
     this.checkOpen();
     return this.catalog.partition(topic, partition);
   }
@@ -337,7 +340,7 @@ export class FileLog implements Log {
     store.acquire();
     const coordinator = this.coordinator;
     const joined = coordinator.join(group, options.topics, options.memberId, options.sessionTimeoutMs);
-    this.sweepGroups();
+    this.groupSweeper.start();
     let latest: Assignment = joined.assignment;
     return {
       group,
@@ -352,19 +355,9 @@ export class FileLog implements Log {
     };
   }
 
-  /**
-   * While any group has members, expires silent ones every second: members'
-   * heartbeats only expire their own group's, so a group whose members all
-   * died would otherwise be held forever, and its partitions never move.
-   */
-  private sweepGroups(): void {
-    if (this.groupSweeper) return;
-    this.groupSweeper = setInterval(() => {
-      if (this.coordinator.sweep() > 0) return;
-      clearInterval(this.groupSweeper!);
-      this.groupSweeper = null;
-    }, GROUP_SWEEP_MS);
-    this.groupSweeper.unref();
+  /** @internal For tests: how many groups have members in memory, and whether the sweep of silent members runs. */
+  groupActivity(): { groups: number; sweeping: boolean } {
+    return { groups: this.coordinator.groupCount, sweeping: this.groupSweeper.running };
   }
 
   // ---- maintenance -----------------------------------------------------------
@@ -382,7 +375,7 @@ export class FileLog implements Log {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.groupSweeper) clearInterval(this.groupSweeper);
+    this.groupSweeper.stop();
     await this.maintenance.stop();
     this.closed = true;
     try {
@@ -395,5 +388,3 @@ export class FileLog implements Log {
     }
   }
 }
-
-const GROUP_SWEEP_MS = 1000;
