@@ -6,6 +6,8 @@
 //                                         until <records> records were read in all; prints one JSON line
 //                                         per read: {p, from, hw, records: [{offset, value}]}, then {done}
 //   die-holding <dataDir>                 opens the log for writing, prints {ok, pid}, then SIGKILLs itself
+//   create-groups <dataDir> <groups>      opens the log for writing and commits one offset for each of
+//                                         groups g0..g<groups-1>, one by one; prints {done}
 //   take-turns <dataDir> <turns>          <turns> times: waits for the writer lock, then, holding it,
 //                                         creates <dataDir>/inside exclusively and removes it; prints {done}
 
@@ -56,6 +58,15 @@ if (mode === 'write') {
   await openFileLog({ dataDir: dataDir! });
   out({ ok: true, pid: process.pid });
   process.kill(process.pid, 'SIGKILL');
+} else if (mode === 'create-groups') {
+  const log = await openFileLog({ dataDir: dataDir! });
+  out({ ok: true });
+  for (let i = 0; i < Number(rest[0]); i++) {
+    await log.commitOffsets(`g${i}`, [{ topic: 't', partition: 0, offset: 1 }]);
+    await new Promise((r) => setImmediate(r));
+  }
+  out({ done: true });
+  await log.close();
 } else if (mode === 'take-turns') {
   const { acquireLock } = await import('../../src/log/file/lock.ts');
   const fs = await import('node:fs');

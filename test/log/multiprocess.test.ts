@@ -189,3 +189,24 @@ test('a reader that last looked mid-segment still reads the rest of it after the
   assert.deepEqual(got.map((r) => r.offset), Array.from({ length: 12 }, (_, i) => i), 'no records skipped');
   got.forEach((r, i) => assert.equal(Buffer.from(r.value!).toString(), rec(i).value.toString()));
 });
+
+test('a reader polling a group while a writer in another process creates it never takes the new group for damage', async (t) => {
+  // Creating a group makes its directory, then its offsets file: a reader that found no file and
+  // then looked at the directory once judged "the offsets file is missing, but the group
+  // directory exists" — a false DAMAGED seen under load in test/e2e/exactly-once.test.ts.
+  const dataDir = tmpDir(t);
+  const log = await openFileLog({ dataDir });
+  await log.createTopic('t', { partitions: 1 });
+  await log.close();
+  const reader = await openFileLog({ dataDir, readOnly: true });
+  t.after(() => reader.close());
+  const groups = 300;
+  const child = startChild(['create-groups', dataDir, String(groups)]);
+  assert.deepEqual((await child.lines.next()).value, { ok: true });
+  for (let i = 0; i < groups; i++) {
+    // Spin on the group until its commit shows: every call in the window between mkdir and the file's creation.
+    while ((await reader.committedOffsets(`g${i}`)).length === 0);
+  }
+  assert.deepEqual((await child.lines.next()).value, { done: true });
+  assert.equal(await child.exited, 0);
+});

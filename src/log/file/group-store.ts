@@ -68,10 +68,15 @@ export class GroupStore {
     return { offsets: [...this.offsets.values()], scan };
   }
 
-  /** A group's directory gets its offsets file before anything else (acquire), so anything else there means it was lost. */
+  /**
+   * A group's directory gets its offsets file before anything else (acquire), so anything else
+   * there without it means it was lost. The file being there *now* means a writer created the
+   * group after the read found no file: the group had no commits then, it is not damaged.
+   */
   private dirHoldsMore(): boolean {
     try {
-      return fs.readdirSync(this.dir).length > 0;
+      const names = fs.readdirSync(this.dir);
+      return names.length > 0 && !names.includes('offsets.log');
     } catch {
       return false;
     }
