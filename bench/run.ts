@@ -19,6 +19,7 @@ const BENCHES: Bench[] = [
   { name: 'joins', description: 'stream-table enrichment (250,000 requests, 10,000 users) and stream-stream click-through (125,000 + 125,000) left joins (BENCH_JOINS_SCALE=1: 1M and 500,000 + 500,000): the engine alone and a job, vs a hand-written join', load: () => import('./joins.ts') },
   { name: 'state-scaling', description: 'how cost grows with state: bank transfers (1K, 100K accounts) and keyed word count (10K, 100K words) through the CLI: CPU/event vs a loop, bytes written, RSS, changelog, restart (BENCH_STATE_SIZES=...)', load: () => import('./state-scaling.ts') },
   { name: 'exec', description: 'the 1978 benchmark: the Python bank-transfer program by plain pipe vs under sluice exec (exactly-once), --protocol, --stateless, recovery', load: () => import('./exec.ts') },
+  { name: 'exec-replay', description: 'sluice exec recovery after SIGKILL: replaying the journal of 100K / 1M / 3M inputs into the Python program vs the plain pipe, wall and CPU per input (BENCH_EXEC_REPLAY=...)', load: () => import('./exec-replay.ts') },
   { name: 'broker', description: 'sluice serve in its own process over loopback (RemoteLog) vs the embedded log and NATS JetStream: produce, consume, latency', load: () => import('./broker.ts') },
 ];
 

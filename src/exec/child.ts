@@ -52,6 +52,13 @@ export class Child {
   private killed = false;
   private failure: SluiceError | null = null;
   private linesOut = 0;
+  /**
+   * Output lines still to drop without looking at them (blank lines aside): a
+   * replay's first outputs, already committed. Counting newlines in the bytes
+   * read costs nothing per line; a program that speaks --protocol has its
+   * control lines told apart instead (Instance.discard).
+   */
+  skip = 0;
   private readonly exitPromise: Promise<SluiceError | null>;
   private lastActivity = Date.now();
   private readonly hangTimeoutMs: number;
@@ -100,18 +107,31 @@ export class Child {
       }
       o.onLine(end);
     };
+    // Lines already committed (the first outputs of a replay) are only counted, in the raw bytes.
+    const lineAt = (buf: Buffer, start: number, end: number) => {
+      if (this.skip === 0) return handle(buf.subarray(start, end));
+      this.linesOut++;
+      if (end > start && !(end === start + 1 && buf[start] === 0x0d)) this.skip--;
+    };
     this.proc.stdout!.on('data', (chunk: Buffer) => {
-      let buf = chunk;
-      if (partial) {
-        buf = Buffer.concat([partial, chunk]);
-        partial = null;
-      }
       let start = 0;
-      for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, start)) {
-        handle(buf.subarray(start, nl));
+      if (partial) {
+        // Only the line cut at the end of the last chunk is copied, not the whole chunk.
+        const nl = chunk.indexOf(0x0a);
+        if (nl === -1) {
+          partial = Buffer.concat([partial, chunk]);
+          return;
+        }
+        const line = Buffer.concat([partial, chunk.subarray(0, nl)]);
+        partial = null;
+        lineAt(line, 0, line.length);
         start = nl + 1;
       }
-      if (start < buf.length) partial = buf.subarray(start);
+      for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+        lineAt(chunk, start, nl);
+        start = nl + 1;
+      }
+      if (start < chunk.length) partial = chunk.subarray(start);
     });
     // A last line without a newline counts only if the program exited 0: one killed mid-line left it cut off.
     let last: Buffer | null = null;
@@ -125,7 +145,7 @@ export class Child {
     this.proc.on('close', (code, signal) => {
       if (this.killed) return finish(null);
       if (code === 0) {
-        if (last && last.length > 0) handle(last);
+        if (last && last.length > 0) lineAt(last, 0, last.length);
         if ((this.inputEnded && !this.brokenPipe) || this.failure) return finish(null);
         return finish(
           new SluiceError(

@@ -200,7 +200,7 @@ export class ExecJob {
       const committed = inst.committed;
       const snap = committed.snapshot;
       if (snap) await inst.child!.write(JSON.stringify({ sluice: 'restore', state: snap.state }) + '\n');
-      inst.discard = committed.outputs - (snap?.outputs ?? 0);
+      inst.dropCommitted(committed.outputs - (snap?.outputs ?? 0));
       const child = inst.child!;
       inst.fed += await replayJournal(this.o.log, {
         topic: journalTopic(this.o.job),

@@ -96,6 +96,12 @@ export class Instance {
     this.onOutput?.();
   }
 
+  /** The first `n` lines the program writes (after any control lines) are already committed: drop them. */
+  dropCommitted(n: number): void {
+    if (this.protocol) this.discard = n;
+    else this.child!.skip = n;
+  }
+
   /** Whether anything was fed or written since the last checkpoint. */
   get uncommitted(): boolean {
     return this.pendingInputs.length > 0 || this.pendingOutputs.length > 0;

@@ -313,3 +313,46 @@ export function decodeRecords(buf: Uint8Array, pos: number, h: BatchHeader, minO
     p = next;
   }
 }
+
+/** How many records of a verified batch have an offset at or after `minOffset`. */
+export function countRecordsFrom(buf: Uint8Array, pos: number, h: BatchHeader, minOffset: number): number {
+  if (h.baseOffset >= minOffset) return h.recordCount;
+  const dv = view(buf);
+  let p = pos + BATCH_HEADER_SIZE;
+  let n = 0;
+  for (let i = 0; i < h.recordCount; i++) {
+    if (h.baseOffset + dv.getUint32(p + 4) >= minOffset) n++;
+    p += 4 + dv.getUint32(p);
+  }
+  return n;
+}
+
+/**
+ * Visits the records of `batches` (whole verified batches, as Log.readBatches
+ * returns them) at offsets from `minOffset` on, at most `limit` of them, by
+ * where their value lies in `batches` (`valueLength` -1: a tombstone). Nothing
+ * is allocated per record. Returns the number visited.
+ */
+export function forEachValue(batches: Uint8Array, minOffset: number, limit: number, visit: (offset: number, valueStart: number, valueLength: number) => void): number {
+  const dv = view(batches);
+  let seen = 0;
+  for (let b = 0; b < batches.length && seen < limit; ) {
+    const size = dv.getUint32(b) + 4;
+    const baseOffset = readU64(dv, b + 12);
+    const n = dv.getUint32(b + 62);
+    let p = b + BATCH_HEADER_SIZE;
+    for (let i = 0; i < n && seen < limit; i++) {
+      const next = p + 4 + dv.getUint32(p);
+      const offset = baseOffset + dv.getUint32(p + 4);
+      if (offset >= minOffset) {
+        const kl = dv.getInt32(p + 16);
+        const v = p + 20 + (kl > 0 ? kl : 0);
+        visit(offset, v + 4, dv.getInt32(v));
+        seen++;
+      }
+      p = next;
+    }
+    b += size;
+  }
+  return seen;
+}

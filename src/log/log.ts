@@ -131,6 +131,19 @@ export interface ReadResult {
   startOffset: number;
 }
 
+/** What readBatches returns: the records as the log stores them, for a reader that wants no record objects. */
+export interface BatchReadResult extends Omit<ReadResult, 'records'> {
+  /**
+   * Whole batches in the log's batch format (log/batch.ts: forEachValue reads
+   * them), checksums verified, only those visible to the read's isolation. The
+   * first may begin before the offset read from, and the last may end past
+   * `maxRecords`: batches are not cut.
+   */
+  batches: Uint8Array;
+  /** Records in `batches` at or after the offset read from. */
+  records: number;
+}
+
 export interface AppendOptions {
   /**
    * Idempotence: a producer numbers its appends to a partition; the same
@@ -252,6 +265,11 @@ export interface Log {
   /** Appends one batch to one partition; resolves when acknowledged under the topic's fsync policy. */
   append(topic: string, partition: number, records: ProducerRecord[], options?: AppendOptions): Promise<AppendResult>;
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * As read, but the batches as stored, undecoded: a reader that copies
+   * values out by the million (exec's replay) builds no object per record.
+   */
+  readBatches(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<BatchReadResult>;
   /**
    * Resolves once a record at or after `offset` is visible (or at once if one is),
    * or when `signal` aborts. No busy loop: in-process appends and file events wake it.

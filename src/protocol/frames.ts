@@ -8,7 +8,8 @@
 //   u32 id       chosen by the client; the response carries it back (pipelining:
 //                responses may come in any order)
 //   u32 jsonLen  then jsonLen bytes of UTF-8 JSON: the request's or response's fields
-//   ...          the rest: records (append, commitTransaction, read), see encodeRecords
+//   ...          the rest: records (append, commitTransaction, read), see encodeRecords;
+//                for readBatches, the log's batches as stored (log/batch.ts)
 //
 // Records travel as bytes, not JSON, so a produce or a fetch costs no
 // per-record JSON work; the fields around them are JSON, which keeps each
@@ -55,6 +56,7 @@ export const REQUEST_TYPES = {
   commitTransaction: 19,
   cancel: 20,
   endOffsets: 21,
+  readBatches: 22,
 } as const;
 
 export type RequestName = keyof typeof REQUEST_TYPES;

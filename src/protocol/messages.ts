@@ -42,6 +42,11 @@ export interface Messages {
     request: { topic: string; partition: number; offset: number; maxRecords?: number; maxBytes?: number; isolation?: Isolation };
     response: { count: number; nextOffset: number; highWatermark: number; startOffset: number };
   };
+  /** The batches read, as the log stores them (log/batch.ts), are the response's blob; `records` of them at or after `offset`. */
+  readBatches: {
+    request: { topic: string; partition: number; offset: number; maxRecords?: number; maxBytes?: number; isolation?: Isolation };
+    response: { records: number; nextOffset: number; highWatermark: number; startOffset: number };
+  };
   /** Parks until the offset exists or timeoutMs (capped by the broker) passes: `ready` says which. */
   waitFor: {
     request: { topic: string; partition: number; offset: number; isolation?: Isolation; timeoutMs?: number };

@@ -212,6 +212,13 @@ export class Handlers {
         this.hooks.recordsOut?.(topic, r.records.length, bytesOf(r.records));
         return ok(name, { count: r.records.length, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, encodeRecords(r.records as LogRecord[], true));
       }
+      case 'readBatches': {
+        const topic = str(j, 'topic');
+        const r = await log.readBatches(topic, int(j, 'partition'), int(j, 'offset'), { maxRecords: optInt(j, 'maxRecords', 1), maxBytes: optInt(j, 'maxBytes', 1), isolation: isolationOf(j) });
+        this.hooks.recordsOut?.(topic, r.records, r.batches.length);
+        const blob = Buffer.from(r.batches.buffer, r.batches.byteOffset, r.batches.byteLength);
+        return ok(name, { records: r.records, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, blob);
+      }
       case 'waitFor': {
         const ac = new AbortController();
         session.waits.set(id, ac);

@@ -28,6 +28,7 @@ import type {
   AppendOptions,
   AppendResult,
   Assignment,
+  BatchReadResult,
   Isolation,
   ProducerIdentity,
   TransactionBody,
@@ -271,6 +272,10 @@ export class FileLog implements Log {
 
   async read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult> {
     return (await this.partition(topic, partition)).read(offset, options);
+  }
+
+  async readBatches(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<BatchReadResult> {
+    return (await this.partition(topic, partition)).readBatches(offset, options);
   }
 
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {

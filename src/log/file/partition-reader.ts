@@ -5,8 +5,8 @@
 
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { LogRecord } from '../../record.ts';
-import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, MAX_BATCH_BYTES, readBatchHeader, type BatchHeader } from '../batch.ts';
-import type { ReadOptions, ReadResult } from '../log.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL, countRecordsFrom, decodeRecords, MAX_BATCH_BYTES, readBatchHeader, type BatchHeader } from '../batch.ts';
+import type { BatchReadResult, ReadOptions, ReadResult } from '../log.ts';
 import type { Partition } from './partition.ts';
 import type { Segment } from './segment.ts';
 
@@ -68,7 +68,34 @@ function hidden(p: Partition, h: BatchHeader, committedOnly: boolean): boolean {
   return p.visibility(h.producerId, h.producerEpoch, h.baseSequence) === 'aborted';
 }
 
+/** Takes what a reader wants of one visible batch, from offset `from`, at most `room` records: how many it took, and where the next read starts. */
+type Take = (buf: Buffer, pos: number, h: BatchHeader, from: number, room: number) => { taken: number; next: number };
+
 export async function readPartition(p: Partition, offset: number, opts: ReadOptions): Promise<ReadResult> {
+  const out: LogRecord[] = [];
+  const range = await scanPartition(p, offset, opts, (buf, pos, h, from, room) => {
+    const before = out.length;
+    decodeRecords(buf, pos, h, from, out, before + room);
+    const taken = out.length - before;
+    return { taken, next: taken === room ? out[out.length - 1]!.offset + 1 : h.baseOffset + h.lastOffsetDelta + 1 };
+  });
+  return { records: out, ...range };
+}
+
+/** As readPartition, but the visible batches as they are stored (Log.readBatches): no record is decoded. */
+export async function readPartitionBatches(p: Partition, offset: number, opts: ReadOptions): Promise<BatchReadResult> {
+  const parts: Buffer[] = [];
+  let records = 0;
+  const range = await scanPartition(p, offset, opts, (buf, pos, h, from) => {
+    parts.push(buf.subarray(pos, pos + h.size));
+    const taken = countRecordsFrom(buf, pos, h, from);
+    records += taken;
+    return { taken, next: h.baseOffset + h.lastOffsetDelta + 1 };
+  });
+  return { batches: parts.length === 1 ? parts[0]! : Buffer.concat(parts), records, ...range };
+}
+
+async function scanPartition(p: Partition, offset: number, opts: ReadOptions, take: Take): Promise<Omit<ReadResult, 'records'>> {
   const committedOnly = (opts.isolation ?? 'read_committed') === 'read_committed';
   const end = p.visibleEnd(opts.isolation);
   const start = p.startOffset;
@@ -81,21 +108,21 @@ export async function readPartition(p: Partition, offset: number, opts: ReadOpti
   }
   const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-  const out: LogRecord[] = [];
+  let taken = 0;
   const segments = p.segments;
   let next = offset;
   let done = false;
   let i = segmentIndexFor(segments, offset);
-  while (!done && out.length === 0 && next < end && i < segments.length) {
+  while (!done && taken === 0 && next < end && i < segments.length) {
     const seg = segments[i]!;
     const segEnd = seg.size;
     let pos = seg.index.positionFor(next - seg.baseOffset);
     let bytes = 0;
     // maxBytes is soft: until a record is found, batches skipped on the way (before `offset`) do not count.
-    scanning: while (pos < segEnd && next < end && out.length < maxRecords && (bytes < maxBytes || out.length === 0)) {
-      const buf = await readChunk(seg, pos, segEnd, readSize(seg, maxRecords - out.length, maxBytes));
+    scanning: while (pos < segEnd && next < end && taken < maxRecords && (bytes < maxBytes || taken === 0)) {
+      const buf = await readChunk(seg, pos, segEnd, readSize(seg, maxRecords - taken, maxBytes));
       let b = 0;
-      while (b < buf.length && out.length < maxRecords) {
+      while (b < buf.length && taken < maxRecords) {
         // A batch read in parts by successive small reads is checksummed once, not each time.
         const verified = p.lastVerified.seg === seg && p.lastVerified.pos === pos + b;
         const h = readBatchHeader(buf, b, buf.length, !verified);
@@ -106,7 +133,7 @@ export async function readPartition(p: Partition, offset: number, opts: ReadOpti
             pos = c.resumeAt; // the reader asked for offsets past known damage
             continue scanning;
           }
-          if (out.length > 0) {
+          if (taken > 0) {
             done = true; // hand out the good records first; the next read, from the damage, throws
             break scanning;
           }
@@ -120,20 +147,24 @@ export async function readPartition(p: Partition, offset: number, opts: ReadOpti
         p.lastVerified.pos = pos + b;
         const last = h.baseOffset + h.lastOffsetDelta;
         if (last >= next) {
-          if (!hidden(p, h, committedOnly)) decodeRecords(buf, b, h, next, out, maxRecords);
-          next = out.length === maxRecords ? out[out.length - 1]!.offset + 1 : last + 1;
+          if (hidden(p, h, committedOnly)) next = last + 1;
+          else {
+            const t = take(buf, b, h, next, maxRecords - taken);
+            taken += t.taken;
+            next = t.next;
+          }
         }
         b += h.size;
       }
       pos += b;
       bytes += b;
     }
-    if (pos >= segEnd && !done && out.length < maxRecords) {
+    if (pos >= segEnd && !done && taken < maxRecords) {
       i++;
       if (i < segments.length) next = Math.max(next, segments[i]!.baseOffset);
     } else break;
   }
-  return { records: out, nextOffset: Math.min(next, end), highWatermark: end, startOffset: start };
+  return { nextOffset: Math.min(next, end), highWatermark: end, startOffset: start };
 }
 
 /** The first offset whose record has timestamp >= ts (among visible records); the end if none. */

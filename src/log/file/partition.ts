@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import { where, type SluiceError } from '../../errors.ts';
 import type { ProducerRecord } from '../../record.ts';
 import type { ProducerStamp } from '../batch.ts';
-import type { AppendResult, FileLogTopicConfig, Isolation, PartitionInfo, ReadOptions, ReadResult } from '../log.ts';
-import { offsetForTimestamp, readPartition } from './partition-reader.ts';
+import type { AppendResult, BatchReadResult, FileLogTopicConfig, Isolation, PartitionInfo, ReadOptions, ReadResult } from '../log.ts';
+import { offsetForTimestamp, readPartition, readPartitionBatches } from './partition-reader.ts';
 import type { Segment } from './segment.ts';
 import { TailWatcher } from './tail-watcher.ts';
 import { refreshFromDisk } from './partition-refresh.ts';
@@ -159,11 +159,20 @@ export class Partition {
   // ---- reads (partition-reader.ts) -----------------------------------------
 
   async read(offset: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    await this.beforeRead(offset);
+    return readPartition(this, offset, opts);
+  }
+
+  async readBatches(offset: number, opts: ReadOptions = {}): Promise<BatchReadResult> {
+    await this.beforeRead(offset);
+    return readPartitionBatches(this, offset, opts);
+  }
+
+  private async beforeRead(offset: number): Promise<void> {
     if (!this.writable) {
       await this.refresh();
       if (this.damaged && offset >= this.highWatermark) throw this.damaged;
     }
-    return readPartition(this, offset, opts);
   }
 
   async offsetForTimestamp(ts: number): Promise<number> {

@@ -22,6 +22,7 @@ import type { LogRecord, ProducerRecord } from '../../record.ts';
 import type {
   AppendOptions,
   AppendResult,
+  BatchReadResult,
   GroupMember,
   Isolation,
   JoinOptions,
@@ -144,6 +145,12 @@ export class RemoteLog implements Log {
     const j = r.json;
     const records: LogRecord[] = decodeRecords(r.blob, j.count, true);
     return { records, nextOffset: j.nextOffset, highWatermark: j.highWatermark, startOffset: j.startOffset };
+  }
+
+  async readBatches(topic: string, partition: number, offset: number, options: ReadOptions = {}): Promise<BatchReadResult> {
+    const r = await this.conn.request('readBatches', { topic, partition, offset, ...options });
+    const j = r.json;
+    return { batches: r.blob, records: j.records, nextOffset: j.nextOffset, highWatermark: j.highWatermark, startOffset: j.startOffset };
   }
 
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {

@@ -5,6 +5,7 @@ import type { TestContext } from 'node:test';
 import type {
   AppendOptions,
   AppendResult,
+  BatchReadResult,
   GroupMember,
   Isolation,
   JoinOptions,
@@ -141,6 +142,10 @@ export class SpyLog implements Log {
   read(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<ReadResult> {
     this.reads++;
     return this.inner.read(topic, partition, offset, options);
+  }
+  readBatches(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<BatchReadResult> {
+    this.reads++;
+    return this.inner.readBatches(topic, partition, offset, options);
   }
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {
     const key = `${topic}/${partition}`;

@@ -3,6 +3,7 @@
 // for what a factory must provide.
 
 import type { LogFactory } from './factory.ts';
+import { batchSuite } from './batches.ts';
 import { consumerSuite } from './consumer.ts';
 import { groupSuite } from './groups.ts';
 import { memberTransactionSuite } from './member-transactions.ts';
@@ -12,10 +13,11 @@ import { retentionSuite } from './retention.ts';
 import { transactionSuite } from './transactions.ts';
 
 export type { LogFactory } from './factory.ts';
-export { consumerSuite, groupSuite, memberTransactionSuite, producerSuite, recordSuite, retentionSuite, transactionSuite };
+export { batchSuite, consumerSuite, groupSuite, memberTransactionSuite, producerSuite, recordSuite, retentionSuite, transactionSuite };
 
 export function logSuite(f: LogFactory): void {
   recordSuite(f);
+  batchSuite(f);
   groupSuite(f);
   transactionSuite(f);
   memberTransactionSuite(f);
