@@ -35,6 +35,8 @@ interface PartitionCursor {
 
 export class TopicSource implements Source {
   readonly name: string;
+  /** The topics read, sorted (a job checks they all exist before it creates anything). */
+  readonly topics: readonly string[];
   readonly #topics: string[];
   readonly #group: string | undefined;
   readonly #from: 'beginning' | 'end';
@@ -47,6 +49,7 @@ export class TopicSource implements Source {
 
   constructor(topics: string[], group: string | undefined, from: 'beginning' | 'end') {
     this.#topics = [...new Set(topics)].sort();
+    this.topics = this.#topics;
     this.#group = group;
     this.#from = from;
     this.name = `topic ${topics.join(',')}`;

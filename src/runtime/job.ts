@@ -20,6 +20,7 @@ import { WorkerPool } from './workers/worker-pool.ts';
 import { stagesOf } from './engine/stages.ts';
 import type { OriginTime } from './engine/event-clock.ts';
 import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from './defaults.ts';
+import { checkTopicsExist } from './topics-check.ts';
 
 export interface JobOptions {
   log: Log;
@@ -41,6 +42,8 @@ export interface JobOptions {
    */
   workers?: number;
   appFile?: string;
+  /** Called once the job has opened its sources and sinks and restored its state, before the first batch. */
+  onReady?: () => void;
 }
 
 export interface JobResult {
@@ -74,7 +77,7 @@ interface Pulled {
 export class Job {
   readonly app: Application;
   readonly engine: Engine;
-  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile'>;
+  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady'>;
   private readonly checkpointer: Checkpointer;
   private readonly stop = new AbortController();
   private readonly sources: SourceNode[];
@@ -104,6 +107,7 @@ export class Job {
       appFile: options.appFile,
       onError: options.onError,
       guarantee: options.guarantee ?? 'exactly-once',
+      onReady: options.onReady,
     };
     this.sources = app.pipelines.flatMap((p) => p.sources());
     this.sinks = [...new Set(app.nodes().flatMap((n) => (n.kind === 'sink' ? [n.sink] : [])))];
@@ -158,6 +162,8 @@ export class Job {
     const opened = this.opened;
     try {
       if (this.opts.workers > 1) await this.startWorkers();
+      // Before the first thing the job creates (its changelog, in fence()).
+      await checkTopicsExist(this.app, log);
       const { guarantee } = this.opts;
       await this.checkpointer.fence();
       for (const sink of this.sinks) {
@@ -174,6 +180,7 @@ export class Job {
         if (origins) this.engine.clock.declareOrigins(n, origins, Date.now());
       }
       this.checkpointer.noteStartPositions();
+      this.opts.onReady?.();
       await this.loop();
       await this.checkpoint();
       await this.checkpointer.settle();

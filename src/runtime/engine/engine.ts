@@ -19,6 +19,7 @@ import { addCounters, type CounterSet } from './counters.ts';
 import { deadLetter, utf8, type DeadLetter, type FailedAt, type Stage } from './dead-letters.ts';
 import type { StateChange } from './keyed-state.ts';
 import type { Stages } from './stages.ts';
+import { groupKey, recordKey } from './key-check.ts';
 
 /** A copy of `e` carrying `value`. Spelled out (not `{ ...e }`) so every event has one hidden class. */
 function derive(e: Event, value: unknown): Event {
@@ -313,7 +314,7 @@ export class Engine {
         for (let i = 0; i < events.length; i++) {
           const e = events[i]!;
           try {
-            const key = String(node.keyFn(e.value));
+            const key = groupKey(node.name, node.keyFn(e.value));
             const p = node.partitionFn(key, node.partitions);
             if (!Number.isInteger(p) || p < 0 || p >= node.partitions) {
               throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `partitioner returned ${p} for key ${JSON.stringify(key)}; it must be an integer in [0, ${node.partitions})`);
@@ -349,8 +350,8 @@ export class Engine {
     const out = this.outputs.get(node)!;
     for (const e of events) {
       try {
-        const key = node.key ? node.key(e.value, e) : e.key;
-        out.push({ key: key === null ? null : utf8(key), value: node.codec.encode(e.value), timestamp: e.timestamp, headers: e.headers });
+        const key = node.key ? recordKey(node.name, node.key(e.value, e)) : e.key;
+        out.push({ key: key === null ? null : typeof key === 'string' ? utf8(key) : key, value: node.codec.encode(e.value), timestamp: e.timestamp, headers: e.headers });
       } catch (err) {
         this.fail('encode', node, err, e);
       }
