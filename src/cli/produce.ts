@@ -16,6 +16,7 @@ import { MAX_RECORD_BYTES } from '../log/batch.ts';
 import { MAX_TIMESTAMP, timestampProblem } from '../record.ts';
 import { EXIT_FAILURE, ExitError, messageFor } from './exit.ts';
 import { openLog, parseIntArg } from './options.ts';
+import { Progress, rate } from './progress.ts';
 
 interface ProduceOptions {
   keyField?: string;
@@ -24,6 +25,7 @@ interface ProduceOptions {
   partition?: number;
   batchRecords: number;
   batchBytes: number;
+  quiet?: boolean;
 }
 
 const NL = 0x0a;
@@ -164,6 +166,8 @@ async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<
   const batcher = new BatchingProducer(producer, topic, { maxRecords: o.batchRecords, maxBytes: o.batchBytes });
   let bad: unknown = undefined;
   let line = 0;
+  const started = Date.now();
+  const progress = new Progress(() => `produce ${topic}: ${line} lines read (${rate(line, started)}/s), ${batcher.summary().records} records appended`, o.quiet);
   try {
     // A line split over chunks is kept as a list and joined once, at its newline:
     // joining at every chunk made an 80 MB line cost minutes (quadratic copying).
@@ -215,6 +219,7 @@ async function produceWith(log: Log, topic: string, o: ProduceOptions): Promise<
       }
     }
   } finally {
+    progress.stop();
     // Whatever preceded a bad line (or an error) is appended; a flush error wins over a bad line
     // only if nothing was reported yet.
     try {
@@ -244,5 +249,6 @@ export function registerProduce(program: Command): void {
     .option('-p, --partition <n>', 'append every record to this partition', parseIntArg(0))
     .option('--batch-records <n>', 'records per append', parseIntArg(1, 1_000_000), 1000)
     .option('--batch-bytes <n>', 'bytes per append', parseIntArg(1, 64 * 1024 * 1024), 1024 * 1024)
+    .option('-q, --quiet', 'no progress lines while it reads (the summary still ends the run)')
     .action((topic: string, o: ProduceOptions, cmd: Command) => produce(topic, o, cmd));
 }

@@ -1,16 +1,21 @@
-// `sluice run APP`: runs an application file on the embedded log until it is
-// stopped (SIGINT/SIGTERM: finish the in-flight batch, checkpoint, exit 0) or,
-// with --until-end, until its bounded inputs are drained.
+// `sluice run APP`: runs an application file on the embedded log (or a broker,
+// with --broker) until it is stopped (SIGINT/SIGTERM: finish the in-flight
+// batch, checkpoint, exit 0) or, with --until-end, until its bounded inputs
+// are drained. On stderr: the readiness line once it runs, progress while it
+// runs, a summary at the end (run-report.ts).
 
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ErrorPolicy } from '../dataflow/application.ts';
 import type { Guarantee } from '../dataflow/io.ts';
-import { loadApplication } from '../dataflow/load-app.ts';
 import { Job } from '../runtime/job.ts';
 import { QueryServer } from '../server/query-server.ts';
-import { parseIntArg, withLog } from './options.ts';
+import { brokerOf, dataDirOf, parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from '../runtime/defaults.ts';
+import { loadApp } from './app-load.ts';
+import { typecheck } from './typecheck.ts';
+import { Progress } from './progress.ts';
+import { progressLine, readinessLine, summaryLines } from './run-report.ts';
 
 interface RunOptions {
   guarantee: Guarantee;
@@ -20,6 +25,7 @@ interface RunOptions {
   commitRecords: number;
   onError?: ErrorPolicy;
   quiet?: boolean;
+  typecheck?: boolean;
   http?: string;
   httpToken?: string;
 }
@@ -37,23 +43,28 @@ function errorPolicy(v: string): ErrorPolicy {
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run a Sluice application file (TypeScript or JavaScript) on the embedded log')
+    .description('run a Sluice application file (TypeScript or JavaScript) on the data dir, or on a broker with --broker')
     .argument('<app>', 'the application file; its default export is an Application')
     .option('--until-end', 'process what bounded inputs (topics, files, stdin) hold at start, commit, and exit 0')
-    .option('--workers <n>', 'worker threads that run the state partitions (default 1: all on the main thread)', parseIntArg(1, 64), 1)
+    .option('--typecheck', "type-check the app's project first (its own tsc and tsconfig.json); do not start on errors")
+    .option('--workers <n>', 'worker threads that run the state partitions (1: all on the main thread)', parseIntArg(1, 64), 1)
     .option('--commit-interval-ms <ms>', 'how often to checkpoint (outputs, state and input offsets)', parseIntArg(1), DEFAULT_COMMIT_INTERVAL_MS)
     .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), DEFAULT_COMMIT_RECORDS)
-    .option('--guarantee <g>', 'exactly-once (default), at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
+    .option('--guarantee <g>', 'exactly-once, at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
     .option('--http <host:port>', "answer table queries over HTTP while the job runs (GET /tables, /tables/NAME, /tables/NAME/KEY; see docs/tables-and-joins.md)")
     .option('--http-token <token>', 'require this bearer token of table queries (required beyond loopback); or $SLUICE_HTTP_TOKEN')
-    .option('-q, --quiet', 'no summary on stderr')
+    .option('-q, --quiet', 'no progress and no summary on stderr (the readiness line stays: scripts wait for it)')
     .action(async (file: string, opts: RunOptions, cmd: Command) => {
-      const app = await loadApplication(file);
+      if (opts.typecheck) typecheck(file);
+      const app = await loadApp(file);
       const started = Date.now();
+      const where = brokerOf(cmd) ?? dataDirOf(cmd);
       await untilStopped(async (signal) => {
+        let progress: Progress | null = null;
         const result = await withLog(cmd, 'write', async (log) => {
-          const job = new Job(app, {
+          let queries: QueryServer | null = null;
+          const job: Job = new Job(app, {
             log,
             untilEnd: opts.untilEnd,
             signal,
@@ -63,30 +74,21 @@ export function registerRun(program: Command): void {
             workers: opts.workers,
             appFile: file,
             guarantee: opts.guarantee,
+            onReady: () => {
+              process.stderr.write(readinessLine(app, { guarantee: opts.guarantee, log: where, queries: queries?.url }));
+              progress = new Progress(() => progressLine(app, job.status(), started), opts.quiet);
+            },
           });
-          const queries = opts.http === undefined ? null : await QueryServer.start(job, { listen: opts.http, token: opts.httpToken ?? process.env['SLUICE_HTTP_TOKEN'] });
+          queries = opts.http === undefined ? null : await QueryServer.start(job, { listen: opts.http, token: opts.httpToken ?? process.env['SLUICE_HTTP_TOKEN'] });
           if (queries) process.stderr.write(`${app.name}: table queries on ${queries.url}/tables\n`);
           try {
             return await job.run();
           } finally {
+            (progress as Progress | null)?.stop();
             await queries?.close();
           }
         });
-        if (!opts.quiet) {
-          const secs = (Date.now() - started) / 1000;
-          process.stderr.write(
-            `${app.name}: ${result.recordsIn} records in, ${result.recordsOut} out, ${result.deadLetters} dead-lettered` +
-              `${result.deadLetters > 0 ? ` (topic ${app.deadLetterTopic})` : ''}, ${result.checkpoints} checkpoints in ${secs.toFixed(1)} s\n` +
-              formatCounters(result.counters),
-          );
-        }
+        if (!opts.quiet) process.stderr.write(summaryLines(app, result, started));
       });
     });
-}
-
-/** "  hourly: late-dropped 3, ..." per operator with counters (late events, duplicates): nothing dropped goes unmentioned. */
-function formatCounters(counters: Record<string, Record<string, number>>): string {
-  return Object.entries(counters)
-    .map(([op, c]) => `  ${op}: ${Object.entries(c).map(([name, n]) => `${name} ${n}`).join(', ')}\n`)
-    .join('');
 }

@@ -1,5 +1,6 @@
 // `sluice state JOB [--key K]`: the state a job saved at its last committed
-// checkpoint, read from its changelog topic, as JSON. Works while the job is
+// checkpoint, read from its changelog topic, as JSON (indented on a terminal,
+// one line otherwise or with --json). Works while the job is
 // stopped, and beside a running one (the data dir is opened read-only).
 
 import type { Command } from 'commander';
@@ -9,6 +10,7 @@ import { withLog } from './options.ts';
 
 interface StateOptions {
   key?: string;
+  json?: boolean;
 }
 
 export function registerState(program: Command): void {
@@ -17,6 +19,7 @@ export function registerState(program: Command): void {
     .description("print a job's saved state as JSON: { operator: { key: state } }")
     .argument('<job>', 'the job (application) name')
     .option('--key <key>', 'only this key: { operator: state }')
+    .option('--json', 'one line of JSON, also on a terminal (the default when stdout is not a terminal: pipes and files get one line)')
     .action(async (job: string, opts: StateOptions, cmd: Command) => {
       const saved = await withLog(cmd, 'read', async (log) => {
         try {
@@ -33,6 +36,8 @@ export function registerState(program: Command): void {
         (out[c.operator] ??= {})[c.key] = JSON.parse(c.state) as unknown;
       }
       const result: unknown = opts.key === undefined ? out : Object.fromEntries(Object.entries(out).map(([op, m]) => [op, m[opts.key!]]));
-      process.stdout.write(JSON.stringify(result, null, process.stdout.isTTY ? 2 : undefined) + '\n');
+      // Indented for a person at a terminal; one line for scripts (jq, files), or whenever --json asks.
+      const pretty = process.stdout.isTTY === true && opts.json !== true;
+      process.stdout.write(JSON.stringify(result, null, pretty ? 2 : undefined) + '\n');
     });
 }

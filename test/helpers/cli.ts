@@ -30,7 +30,8 @@ function checkBuilt(): void {
 export function spawnCli(args: string[], o: CliOptions): ChildProcessWithoutNullStreams {
   checkBuilt();
   return spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, SLUICE_DEBUG: '', ...o.env, SLUICE_DATA_DIR: o.dataDir },
+    // Progress lines come by the clock: off unless a test asks (SLUICE_PROGRESS_MS in o.env).
+    env: { ...process.env, SLUICE_DEBUG: '', SLUICE_PROGRESS_MS: '0', ...o.env, SLUICE_DATA_DIR: o.dataDir },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
