@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Sluice demo, on the embedded log (data in ./.sluice, or $SLUICE_DATA_DIR):
+# The Sluice demo, on the embedded log (data in ./.sluice-demo, or $SLUICE_DATA_DIR):
 # the bank-transfer job. 100,000 generated transfers go into a durable topic;
 # `sluice run` decides each one (approve or deny, exactly as the sequential
 # program would) and writes the outcomes to another topic; we count them.
@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sluice() { node dist/cli/main.js "$@"; }
-export SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-./.sluice}"
+# Its own data dir (not ./.sluice, where the README's first steps create the same topics).
+export SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-./.sluice-demo}"
 N="${DEMO_TRANSFERS:-100000}"
 
 echo "== reset: the demo's topics, the job's saved state and consumer group (data dir $SLUICE_DATA_DIR)"
@@ -33,3 +34,4 @@ trap 'rm -rf "$work"' EXIT
 sluice consume transfers >"$work/transfers.jsonl"
 sluice consume transfer-outcomes >"$work/outcomes.jsonl"
 node --import tsx examples/bank-transfers/check.ts "$work/transfers.jsonl" "$work/outcomes.jsonl"
+echo "== done; the data is in $SLUICE_DATA_DIR: e.g. node dist/cli/main.js consume transfer-outcomes --data-dir $SLUICE_DATA_DIR | head -n 3"
