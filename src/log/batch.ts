@@ -214,13 +214,22 @@ export function encodeBatch(records: readonly ProducerRecord[], opts: EncodeOpti
 /**
  * A control batch with no records covering offsets [from, to): written by a
  * repair where acknowledged records were lost, so their offsets are never
- * handed out again (readers skip it, as they skip compaction's gaps).
+ * handed out again, and by compaction at the end of a rewritten segment, so
+ * it ends where the next segment begins (readers skip it).
  */
-export function encodeGapBatch(from: number, to: number, appendTime: number): Buffer {
+export function encodeGapBatch(from: number, to: number, appendTime: number, maxTimestamp = appendTime): Buffer {
   const buf = encodeBatch([], { baseOffset: from, appendTime, attributes: ATTR_CONTROL });
   buf.writeUInt32BE(to - 1 - from, 20);
+  // Compaction's gaps keep the segment's timestamps as they were: seeks by time land as before.
+  buf.writeDoubleBE(maxTimestamp, 24);
+  buf.writeDoubleBE(maxTimestamp, 32);
   buf.writeUInt32BE(crc32c(buf, 8, buf.length), 4);
   return buf;
+}
+
+/** A gap batch (encodeGapBatch): the only control batch with no records. */
+export function isGapBatch(h: BatchHeader): boolean {
+  return (h.attributes & ATTR_CONTROL) !== 0 && h.recordCount === 0;
 }
 
 /** Why a batch could not be decoded at some position. */

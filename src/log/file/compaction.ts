@@ -19,16 +19,24 @@
 // `<first file>.cleaned`, fsynced, and renamed over the first: a crash leaves
 // either the old file or the new one, and leftover `.cleaned` files are
 // deleted on open, as are segments a merge had taken in (see replaceSegments).
+//
+// Segments stay contiguous (segment-continuity.ts): a rewritten file ends with
+// a gap batch up to the next segment's base offset, even when its last records
+// were removed, and a segment that loses every record is merged into its
+// neighbours rather than deleted, so a missing segment is always damage. Gap
+// batches inside a merged file say nothing (offsets in a compacted segment may
+// skip), so a rewrite drops them and writes only the trailing one.
 
 import fs from 'node:fs';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
-import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, encodeBatch, type BatchHeader } from '../batch.ts';
+import { ATTR_CONTROL, ATTR_TRANSACTIONAL, decodeRecords, encodeBatch, encodeGapBatch, isGapBatch, type BatchHeader } from '../batch.ts';
 import type { LogRecord } from '../../record.ts';
 import type { Partition } from './partition.ts';
 import { Segment } from './segment.ts';
 import { indexPath, timeIndexPath } from './segment-index.ts';
 import { scanBatches } from './scan.ts';
 import { fsyncDir } from './io.ts';
+import { markContiguousIfSo } from './segment-continuity.ts';
 
 /** What compaction remembers about a partition between runs. */
 export interface CleanerState {
@@ -124,20 +132,33 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
   let removed = 0;
   let rewrote = false;
   // Adjacent segments are merged up to segmentBytes, so runs do not leave ever more small files.
-  let group: { segs: Segment[]; out: Buffer[]; bytes: number; changed: boolean } = { segs: [], out: [], bytes: 0, changed: false };
+  // `end`: the offset after the last batch kept, where the trailing gap batch starts.
+  let group: Group = { segs: [], out: [], bytes: 0, changed: false, end: 0 };
   const flush = async () => {
-    if (group.segs.length > 1 || group.changed) {
-      await replaceSegments(p, group.segs, group.out);
-      rewrote = true;
+    const last = group.segs[group.segs.length - 1];
+    if (last) {
+      const next = p.segments[p.segments.indexOf(last) + 1]!; // the active segment is never compacted
+      // Also a file left by an older release that ends before the next one begins: closing its gap upgrades the dir.
+      if (group.segs.length > 1 || group.changed || last.nextOffset < next.baseOffset) {
+        await replaceSegments(p, group.segs, withTrailingGap(group, next.baseOffset));
+        rewrote = true;
+      }
     }
-    group = { segs: [], out: [], bytes: 0, changed: false };
+    group = { segs: [], out: [], bytes: 0, changed: false, end: 0 };
   };
   for (const seg of segs) {
     const out: Buffer[] = [];
     let dropped = 0;
+    let gaps = 0;
+    let end = 0;
     await eachBatch(p, seg, (h, records, raw) => {
+      if (isGapBatch(h)) {
+        gaps++; // rewritten only at the end of a file (above)
+        return;
+      }
       if (h.attributes & ATTR_CONTROL) {
-        out.push(Buffer.from(raw)); // transaction markers are kept as they are
+        out.push(Buffer.from(raw)); // other control batches are kept as they are
+        end = h.baseOffset + h.lastOffsetDelta + 1;
         return;
       }
       const live = committed(p, h);
@@ -152,6 +173,7 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
       dropped += records.length - kept.length;
       if (kept.length === records.length) {
         out.push(Buffer.from(raw));
+        end = h.baseOffset + h.lastOffsetDelta + 1;
       } else if (kept.length > 0) {
         out.push(
           encodeBatch(kept, {
@@ -162,27 +184,53 @@ export async function compactPartition(p: Partition, now: number): Promise<numbe
             offsetDeltas: kept.map((r) => r.offset - h.baseOffset),
           }),
         );
+        end = kept[kept.length - 1]!.offset + 1;
       }
     });
     removed += dropped;
-    if (out.length === 0) {
-      p.segments = p.segments.filter((s) => s !== seg);
-      seg.delete();
-      rewrote = true;
-      continue;
-    }
     let bytes = 0;
     for (const b of out) bytes += b.length;
-    if (group.bytes + bytes > p.config.file.segmentBytes) await flush();
+    if (group.segs.length > 0 && group.bytes + bytes > p.config.file.segmentBytes) await flush();
     group.segs.push(seg);
     group.out.push(...out);
     group.bytes += bytes;
-    group.changed ||= dropped > 0;
+    // A segment left with nothing but gaps is merged into a neighbour (0 bytes always fit) or rewritten as one gap.
+    group.changed ||= dropped > 0 || (out.length === 0 && gaps > 1);
+    if (out.length > 0) group.end = end;
   }
   await flush();
   if (rewrote) fsyncDir(p.dir);
+  // Only once the rewrites are durable: the marker must never claim what a crash could undo.
+  markContiguousIfSo(p.dir, p.segments);
   p.cleaner = { cleanEnd, oldestTombstone, lastRun: now, runs: p.cleaner.runs + 1 };
   return removed;
+}
+
+interface Group {
+  segs: Segment[];
+  out: Buffer[];
+  bytes: number;
+  changed: boolean;
+  end: number;
+}
+
+/**
+ * The group's batches, then a gap batch up to `nextBase` where the kept records end before it.
+ * Its times are the group's own (newest append, newest timestamp): retention by age and seeks
+ * by time treat the file as they treated the segments it replaces.
+ */
+function withTrailingGap(group: Group, nextBase: number): Buffer[] {
+  const from = Math.max(group.end, group.segs[0]!.baseOffset);
+  if (from >= nextBase) return group.out;
+  let appendTime = -Infinity;
+  let maxTimestamp = -Infinity;
+  for (const s of group.segs) {
+    if (s.lastAppendTime > appendTime) appendTime = s.lastAppendTime;
+    if (s.maxTimestamp > maxTimestamp) maxTimestamp = s.maxTimestamp;
+  }
+  if (!Number.isFinite(appendTime)) appendTime = Date.now();
+  if (!Number.isFinite(maxTimestamp)) maxTimestamp = appendTime;
+  return [...group.out, encodeGapBatch(from, nextBase, appendTime, maxTimestamp)];
 }
 
 /**

@@ -23,8 +23,10 @@
 // those policies trade for speed.
 //
 // Anything short of the evidence is damage. So is a closed segment that ends
-// in a torn batch, is shorter than its index says, or (without compaction,
-// which leaves gaps) ends before the next segment begins. Damage in the middle
+// in a torn batch, is shorter than its index says, or ends before the next
+// segment begins (a deleted segment; in a compacted partition only where it is
+// known to be contiguous, as compaction by older releases left such gaps:
+// segment-continuity.ts). Damage in the middle
 // of a segment (a bad batch with valid batches after it) is not judged here:
 // nothing needs truncating for it, and reads report it with CORRUPT_RECORD.
 //
@@ -43,6 +45,7 @@ import { indexPath, timeIndexPath } from './segment-index.ts';
 import { writeWatermarkFile } from './watermark-file.ts';
 import { removeProducerSnapshot } from './producer-state.ts';
 import { replaceFile } from './json-frames.ts';
+import { writeContinuityMarker } from './segment-continuity.ts';
 
 /** Something durable saying offsets below `end` existed; `source` names it for messages. */
 export interface EndEvidence {
@@ -61,12 +64,18 @@ export interface RecoveryTarget {
  * The damage among a partition's segments (oldest first), judged against the evidence.
  * `midSegment` (only `sluice repair`, which scans every segment in full): also bad batches
  * with valid ones after them, which a writer leaves for reads to report (CORRUPT_RECORD).
+ * `gapsAreDamage`: whether a segment ending before the next one begins is (segment-continuity.ts).
  */
-export function findDamage(p: RecoveryTarget, opened: readonly OpenedSegment[], evidence: readonly EndEvidence[], midSegment = false): Damage[] {
+export function findDamage(
+  p: RecoveryTarget,
+  opened: readonly OpenedSegment[],
+  evidence: readonly EndEvidence[],
+  opts: { midSegment: boolean; gapsAreDamage: boolean },
+): Damage[] {
   const out: Damage[] = [];
-  if (midSegment) for (const o of opened) if (o.scan.corrupt.some((c) => Number.isFinite(c.resumeOffset))) out.push(corruptBatchesDamage(p, o));
+  if (opts.midSegment) for (const o of opened) if (o.scan.corrupt.some((c) => Number.isFinite(c.resumeOffset))) out.push(corruptBatchesDamage(p, o));
   for (let i = 0; i + 1 < opened.length; i++) {
-    const d = closedSegmentDamage(p, opened[i]!, opened[i + 1]!.segment.baseOffset);
+    const d = closedSegmentDamage(p, opened[i]!, opened[i + 1]!.segment.baseOffset, opts.gapsAreDamage);
     if (d) out.push(d);
   }
   const last = opened[opened.length - 1];
@@ -75,15 +84,16 @@ export function findDamage(p: RecoveryTarget, opened: readonly OpenedSegment[], 
   return out;
 }
 
-function closedSegmentDamage(p: RecoveryTarget, o: OpenedSegment, nextBase: number): Damage | null {
+function closedSegmentDamage(p: RecoveryTarget, o: OpenedSegment, nextBase: number, gapsAreDamage: boolean): Damage | null {
   const seg = o.segment;
   const problems: string[] = [];
   if (o.wholeEnd < o.fileSize) problems.push(`bytes ${o.wholeEnd}-${o.fileSize} at its end are not a whole batch`);
   if (o.indexed !== null && o.indexed > o.fileSize) problems.push(`it is ${o.fileSize} bytes long but its index says ${o.indexed} were written and synced`);
   const gap = seg.nextOffset < nextBase;
-  if (gap && !p.config.compact) problems.push(`its records end at offset ${seg.nextOffset} but the next segment starts at ${nextBase}: no segment file holds offsets ${seg.nextOffset}-${nextBase - 1}`);
+  if (gap && gapsAreDamage) problems.push(`its records end at offset ${seg.nextOffset} but the next segment starts at ${nextBase}: no segment file holds offsets ${seg.nextOffset}-${nextBase - 1}`);
   if (problems.length === 0) return null;
-  const lost = gap ? `${offsets(p, seg.nextOffset, nextBase)}${p.config.compact ? ' (some may have been removed by compaction)' : ''}` : `the records in bytes ${o.wholeEnd}-${Math.max(o.fileSize, o.indexed ?? 0)}`;
+  // A compacted segment's offsets were not all records: say so, not "N records lost".
+  const lost = gap ? `${offsets(p, seg.nextOffset, nextBase)}${p.config.compact ? ' (the records compaction had kept of them)' : ''}` : `the records in bytes ${o.wholeEnd}-${Math.max(o.fileSize, o.indexed ?? 0)}`;
   return damage(p, o, `closed segment of ${p.topic}/${p.partition}: ${problems.join('; ')}`, lost, gap ? nextBase : null, false);
 }
 
@@ -116,6 +126,7 @@ function missingPartitionDamage(p: RecoveryTarget, evidence: readonly EndEvidenc
     repair: () => {
       fs.mkdirSync(p.dir, { recursive: true });
       fs.closeSync(fs.openSync(join(p.dir, segmentFileName(e.end)), 'w'));
+      if (p.config.compact) writeContinuityMarker(p.dir); // one segment: contiguous
       writeWatermarkFile(p.dir, { highWatermark: e.end, lastStableOffset: e.end, syncedEnd: e.end });
       fsyncDir(p.dir);
     },

@@ -29,6 +29,7 @@ import { fsyncDir } from './io.ts';
 import { fileError } from './file-errors.ts';
 import { replaceFile } from './json-frames.ts';
 import { segmentFileName } from './segment.ts';
+import { writeContinuityMarker } from './segment-continuity.ts';
 import type { DamageReport } from './damage.ts';
 
 const CREATING = '.creating-';
@@ -131,6 +132,8 @@ export function createTopicDir(topicsDir: string, name: string, config: FileLogT
     for (let i = 0; i < config.partitions; i++) {
       step = join(tmp, String(i));
       fs.mkdirSync(step);
+      // A new compacted topic's segments are contiguous from the start: gaps are damage at once.
+      if (config.compact) writeContinuityMarker(step);
       step = join(step, segmentFileName(0));
       fs.closeSync(fs.openSync(step, 'w', 0o644));
     }
