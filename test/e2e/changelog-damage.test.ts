@@ -26,19 +26,25 @@ interface Job {
   dir: string;
 }
 
-function line(i: number): string {
-  return JSON.stringify({ user: `u${i % USERS}`, total: i }) + '\n';
+function line(i: number, users = USERS): string {
+  return JSON.stringify({ user: `u${i % users}`, total: i }) + '\n';
 }
 
 /** The totals after `n` input lines. */
-function totals(n: number): Record<string, { total: number }> {
+function totals(n: number, users = USERS): Record<string, { total: number }> {
   const out: Record<string, { total: number }> = {};
-  for (let i = 0; i < n; i++) (out[`u${i % USERS}`] ??= { total: 0 }).total += i;
+  for (let i = 0; i < n; i++) (out[`u${i % users}`] ??= { total: 0 }).total += i;
   return out;
 }
 
-/** A keyed job run RUNS times over a growing input topic: its changelog holds a few committed checkpoints. */
-async function ranJob(t: Parameters<typeof tmpDir>[0]): Promise<Job> {
+/**
+ * A keyed job run `runs` times over a growing input topic: its changelog holds a few committed
+ * checkpoints. With `changelogSegmentBytes`, the changelog is created first with segments that
+ * small (the job takes it as it finds it), so it spans several; with as many `users` as lines,
+ * each run's checkpoint keeps its records through compaction.
+ */
+async function ranJob(t: Parameters<typeof tmpDir>[0], o: { changelogSegmentBytes?: number; runs?: number; users?: number } = {}): Promise<Job> {
+  const { changelogSegmentBytes, runs = RUNS, users = USERS } = o;
   const root = tmpDir(t, 'sluice-changelog-');
   const input = 'orders';
   const app = join(root, 'app.ts');
@@ -56,14 +62,18 @@ export default app;
   );
   const job = { dataDir: join(root, 'data'), app, input, dir: join(root, 'data', 'topics', 'spend-changelog', '0') };
   assert.equal((await runCli(['topic', 'create', input, '--partitions', '2'], { dataDir: job.dataDir })).code, 0);
-  for (let r = 0; r < RUNS; r++) {
-    const lines = Array.from({ length: PER_RUN }, (_, k) => line(r * PER_RUN + k)).join('');
+  if (changelogSegmentBytes !== undefined) {
+    const args = ['topic', 'create', 'spend-changelog', '--partitions', '1', '--compact', '--segment-bytes', String(changelogSegmentBytes)];
+    assert.equal((await runCli(args, { dataDir: job.dataDir })).code, 0);
+  }
+  for (let r = 0; r < runs; r++) {
+    const lines = Array.from({ length: PER_RUN }, (_, k) => line(r * PER_RUN + k, users)).join('');
     const p = await runCli(['produce', input], { dataDir: job.dataDir, input: lines });
     assert.equal(p.code, 0, p.stderr);
     const res = await run(job);
     assert.equal(res.code, 0, res.stderr);
   }
-  assert.deepEqual(await state(job), totals(RUNS * PER_RUN));
+  assert.deepEqual(await state(job), totals(runs * PER_RUN, users));
   return job;
 }
 
@@ -127,4 +137,12 @@ test('the active changelog segment truncated: run, state and repair name it; --y
   const [seg] = segmentFiles(job.dir);
   fs.truncateSync(seg!, batchPositions(seg!).at(-2)! + 10);
   await assertRefusedThenRepaired(job, seg!);
+});
+
+test('a deleted middle segment of the (compacted) changelog: run, state and repair name it; --yes repairs it', async (t) => {
+  const job = await ranJob(t, { changelogSegmentBytes: 256, runs: 3, users: 3 * PER_RUN });
+  const segs = segmentFiles(job.dir);
+  assert.ok(segs.length >= 3, `several changelog segments: ${segs.join(', ')}`);
+  for (const f of [segs[1]!, `${segs[1]!.slice(0, -4)}.index`, `${segs[1]!.slice(0, -4)}.timeindex`]) fs.rmSync(f, { force: true });
+  await assertRefusedThenRepaired(job, segs[0]!);
 });

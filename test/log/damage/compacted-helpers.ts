@@ -11,18 +11,19 @@ import { indexPath, timeIndexPath } from '../../../src/log/file/segment-index.ts
 import { continuityMarkerPath } from '../../../src/log/file/segment-continuity.ts';
 import { isGapBatch, readBatchHeader } from '../../../src/log/batch.ts';
 import type { LogRecord } from '../../../src/record.ts';
+import type { TopicCatalog } from '../../../src/log/file/topic-catalog.ts';
+import { isSluiceError } from '../../../src/errors.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
-import { batchPositions, segmentFiles } from './helpers.ts';
+import { batchPositions, segmentFiles, snapshot } from './helpers.ts';
 
 export const C = 'kv';
 
-/** Half the records have a key of their own (kept), half one of 20 rewritten keys (mostly removed): segments keep about half. */
-function value(i: number): Buffer {
-  return Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(20 + ((i * 31) % 90)) }));
-}
-
-export function keyOf(i: number): string {
-  return i % 2 === 0 ? `u${i}` : `k${i % 20}`;
+/**
+ * Record i (at offset i): a quarter have a key of their own (kept), the rest one of 20 rewritten
+ * keys (mostly removed), so compaction empties some segments and merges several into one.
+ */
+export function recordAt(i: number): { key: string; value: string } {
+  return { key: i % 4 === 0 ? `u${i}` : `k${i % 20}`, value: JSON.stringify({ i, pad: 'p'.repeat(20 + ((i * 31) % 90)) }) };
 }
 
 export function logOptions(dataDir: string): { dataDir: string; maintenanceIntervalMs: number } {
@@ -32,29 +33,38 @@ export function logOptions(dataDir: string): { dataDir: string; maintenanceInter
 export interface Compacted {
   dataDir: string;
   dir: string;
-  /** Every record appended, by offset (compaction keeps some of them, byte for byte). */
+  /** Every record acknowledged (and not deleted by the test), by offset; compaction keeps some of them, byte for byte. */
   appended: Map<number, { key: string; value: string }>;
 }
 
-/** Topic C (compacted, 2 KiB segments): `n` records appended, then `compact` runs of compaction; the log is closed. */
+/** Appends records `from`..`to`-1 to C, three at a time, each at its own index as offset. */
+export async function appendRecords(log: FileLog, from: number, to: number, acked?: (last: number) => void): Promise<void> {
+  for (let i = from; i < to; i += 3) {
+    const batch = [i, i + 1, i + 2].filter((j) => j < to).map((j) => ({ key: Buffer.from(recordAt(j).key), value: Buffer.from(recordAt(j).value) }));
+    const r = await log.append(C, 0, batch);
+    assert.equal(r.baseOffset, i);
+    acked?.(r.lastOffset);
+  }
+}
+
+/**
+ * Topic C (compacted, 2 KiB segments) with `n` records; with `compact`, compaction ran at each
+ * roll and once at the end; without, never (the dir as a crash test's child finds it). Closed.
+ */
 export async function compactedTopic(t: TestContext, n = 600, compact = true): Promise<Compacted> {
   const dataDir = tmpDir(t, 'sluice-compacted-');
-  const appended = new Map<number, { key: string; value: string }>();
   const log = await openFileLog(logOptions(dataDir));
   try {
     await log.createTopic(C, { partitions: 1, compact: true, file: { segmentBytes: 2048 } });
-    for (let i = 0; i < n; i += 3) {
-      const batch = [i, i + 1, i + 2].map((j) => ({ key: Buffer.from(keyOf(j)), value: value(j) }));
-      const r = await log.append(C, 0, batch);
-      batch.forEach((b, k) => appended.set(r.baseOffset + k, { key: b.key.toString(), value: b.value.toString() }));
-    }
+    if (!compact) (log as unknown as { catalog: TopicCatalog }).catalog.get(C)!.partitions[0]!.onRoll = null;
+    await appendRecords(log, 0, n);
     if (compact) await log.maintain();
   } finally {
     await log.close();
   }
   const dir = join(dataDir, 'topics', C, '0');
   assert.ok(segmentFiles(dir).length >= 5, `several segments: ${segmentFiles(dir).length}`);
-  return { dataDir, dir, appended };
+  return { dataDir, dir, appended: new Map(Array.from({ length: n }, (_, i) => [i, recordAt(i)])) };
 }
 
 export async function readAllRecords(log: FileLog, topic = C): Promise<LogRecord[]> {
@@ -79,9 +89,12 @@ export async function contents(dataDir: string, readOnly: boolean): Promise<[num
   }
 }
 
-/** Each record read is what was appended at its offset, and each key's newest record is there. */
+/**
+ * Each record read is what was appended at its offset (records are a function of their offset, so
+ * also an unacknowledged append that survived), and each key's newest record in `appended` is there.
+ */
 export function assertCompactedView(got: [number, string, string][], appended: Compacted['appended'], ctx: string): void {
-  for (const [offset, key, v] of got) assert.deepEqual({ key, value: v }, appended.get(offset), `${ctx}: offset ${offset} as appended`);
+  for (const [offset, key, v] of got) assert.deepEqual({ key, value: v }, recordAt(offset), `${ctx}: offset ${offset} as appended`);
   const newest = new Map<string, number>();
   for (const [offset, r] of appended) newest.set(r.key, Math.max(offset, newest.get(r.key) ?? -1));
   const seen = new Set(got.map(([o]) => o));
@@ -137,4 +150,34 @@ export function toOlderFormat(c: Compacted, emptied = 2): void {
   deleteSegment(gone);
   for (const o of [...c.appended.keys()]) if (o >= from && o < to) c.appended.delete(o);
   fs.rmSync(continuityMarkerPath(c.dir));
+}
+
+/** A writer and a reader both refuse the partition, with the same DAMAGED error naming `file` and `loss`; nothing changes. */
+export async function assertBothRefuse(dataDir: string, file: string, loss: RegExp): Promise<string> {
+  const before = snapshot(dataDir);
+  const messages: string[] = [];
+  for (const readOnly of [false, true]) {
+    const log = await openFileLog({ ...logOptions(dataDir), readOnly });
+    try {
+      for (const op of [() => log.describeTopic(C), () => log.read(C, 0, 0)]) {
+        await assert.rejects(op(), (e: unknown) => {
+          assert.ok(isSluiceError(e, 'DAMAGED'), `${readOnly ? 'reader' : 'writer'}: DAMAGED, got ${String(e)}`);
+          assert.equal(e.details.file, file);
+          assert.match(e.message, loss);
+          assert.match(e.message, new RegExp(`${C}/0`));
+          assert.match(e.message, /sluice repair --data-dir/);
+          messages.push(e.message);
+          return true;
+        });
+      }
+      if (!readOnly) await assert.rejects(log.append(C, 0, [{ key: Buffer.from('x'), value: Buffer.from('y') }]), (e: unknown) => isSluiceError(e, 'DAMAGED'));
+    } finally {
+      await log.close();
+    }
+  }
+  assert.equal(new Set(messages).size, 1, `one message, word for word: ${[...new Set(messages)].join(' | ')}`);
+  const after = snapshot(dataDir);
+  assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'no file created or deleted');
+  for (const [p, b] of before) assert.ok(after.get(p)!.equals(b), `${p} unchanged`);
+  return messages[0]!;
 }

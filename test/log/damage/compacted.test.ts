@@ -10,39 +10,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { openFileLog } from '../../../src/log/file/file-log.ts';
 import { continuityMarkerPath } from '../../../src/log/file/segment-continuity.ts';
-import { isSluiceError } from '../../../src/errors.ts';
-import { baseOf, repairOne, segmentFiles, snapshot } from './helpers.ts';
-import { assertCompactedView, assertContiguous, C, compactedTopic, contents, deleteSegment, logOptions, toOlderFormat } from './compacted-helpers.ts';
-
-/** A writer and a reader both refuse the partition, with the same DAMAGED error naming `file` and `loss`; nothing changes. */
-async function assertBothRefuse(dataDir: string, file: string, loss: RegExp): Promise<string> {
-  const before = snapshot(dataDir);
-  const messages: string[] = [];
-  for (const readOnly of [false, true]) {
-    const log = await openFileLog({ ...logOptions(dataDir), readOnly });
-    try {
-      for (const op of [() => log.describeTopic(C), () => log.read(C, 0, 0)]) {
-        await assert.rejects(op(), (e: unknown) => {
-          assert.ok(isSluiceError(e, 'DAMAGED'), `${readOnly ? 'reader' : 'writer'}: DAMAGED, got ${String(e)}`);
-          assert.equal(e.details.file, file);
-          assert.match(e.message, loss);
-          assert.match(e.message, new RegExp(`${C}/0`));
-          assert.match(e.message, /sluice repair --data-dir/);
-          messages.push(e.message);
-          return true;
-        });
-      }
-      if (!readOnly) await assert.rejects(log.append(C, 0, [{ key: Buffer.from('x'), value: Buffer.from('y') }]), (e: unknown) => isSluiceError(e, 'DAMAGED'));
-    } finally {
-      await log.close();
-    }
-  }
-  assert.equal(new Set(messages).size, 1, `one message, word for word: ${[...new Set(messages)].join(' | ')}`);
-  const after = snapshot(dataDir);
-  assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'no file created or deleted');
-  for (const [p, b] of before) assert.ok(after.get(p)!.equals(b), `${p} unchanged`);
-  return messages[0]!;
-}
+import { baseOf, repairOne, segmentFiles } from './helpers.ts';
+import { assertBothRefuse, assertCompactedView, assertContiguous, C, compactedTopic, contents, deleteSegment, logOptions, toOlderFormat } from './compacted-helpers.ts';
 
 test('a deleted middle segment of a compacted topic, after compaction: DAMAGED for writers and readers, naming the range; a repair marks it lost', async (t) => {
   const c = await compactedTopic(t);

@@ -13,7 +13,9 @@
 //                     flip in its last batch: read-only.test, e2e/damage-cli.test (writers and readers)
 //                     truncate: index.test 'coverage is the only evidence'
 //                     delete a middle one: read-only.test, e2e/damage-cli.test (the gap to the next
-//                     segment's base is the evidence; not for compacted topics, whose segments have gaps)
+//                     segment's base is the evidence); compacted: compacted.test (after compaction, never
+//                     compacted, an older dir without the marker), e2e/changelog-damage.test (run, state,
+//                     repair), e2e/damage-cli.test (state); kill -9 mid-compaction: log/compaction-crash.test
 //   beside a live writer: read-only.test (readers never judge its active segment's tail)
 //   .index/.timeindex flip, truncate, delete x closed/active: index.test (reads + seeks vs reference,
 //                     warning names the file); CLI: index.test 'through the CLI'
