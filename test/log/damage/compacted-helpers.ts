@@ -11,7 +11,6 @@ import { indexPath, timeIndexPath } from '../../../src/log/file/segment-index.ts
 import { continuityMarkerPath } from '../../../src/log/file/segment-continuity.ts';
 import { isGapBatch, readBatchHeader } from '../../../src/log/batch.ts';
 import type { LogRecord } from '../../../src/record.ts';
-import type { TopicCatalog } from '../../../src/log/file/topic-catalog.ts';
 import { isSluiceError } from '../../../src/errors.ts';
 import { tmpDir } from '../../helpers/tmp.ts';
 import { batchPositions, segmentFiles, snapshot } from './helpers.ts';
@@ -56,7 +55,7 @@ export async function compactedTopic(t: TestContext, n = 600, compact = true): P
   const log = await openFileLog(logOptions(dataDir));
   try {
     await log.createTopic(C, { partitions: 1, compact: true, file: { segmentBytes: 2048 } });
-    if (!compact) (log as unknown as { catalog: TopicCatalog }).catalog.get(C)!.partitions[0]!.onRoll = null;
+    if (!compact) (await log.partition(C, 0)).onRoll = null;
     await appendRecords(log, 0, n);
     if (compact) await log.maintain();
   } finally {
