@@ -28,7 +28,7 @@ const steps: Steps = {
   users1: rows<User>(join(dir, 'users-1.jsonl')),
   requests2: rows<ApiRequest>(join(dir, 'requests-2.jsonl')),
   users3: rows<User>(join(dir, 'users-3.jsonl')),
-  deleted3: lines(join(dir, 'deleted-3.txt')),
+  deleted3: rows<{ userId: string }>(join(dir, 'deleted-3.jsonl')).map((d) => d.userId),
   requests4: rows<ApiRequest>(join(dir, 'requests-4.jsonl')),
 };
 const ref = replay(stepEntries(steps));

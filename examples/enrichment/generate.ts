@@ -19,7 +19,7 @@
 //   DIR/users-1.jsonl     the users table at the start, one row per line (key: userId)
 //   DIR/requests-2.jsonl  requests, in time order
 //   DIR/users-3.jsonl     plan changes and sign-ups, in order
-//   DIR/deleted-3.txt     then these users are deleted (tombstones), one id per line
+//   DIR/deleted-3.jsonl   then these users are deleted: {"userId":...,"deleted":true}, for produce --tombstone-field
 //   DIR/requests-4.jsonl  more requests
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -154,6 +154,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   writeFileSync(join(dir, 'users-1.jsonl'), lines(steps.users1));
   writeFileSync(join(dir, 'requests-2.jsonl'), lines(steps.requests2));
   writeFileSync(join(dir, 'users-3.jsonl'), lines(steps.users3));
-  writeFileSync(join(dir, 'deleted-3.txt'), lines(steps.deleted3));
+  writeFileSync(join(dir, 'deleted-3.jsonl'), lines(steps.deleted3.map((userId) => ({ userId, deleted: true }))));
   writeFileSync(join(dir, 'requests-4.jsonl'), lines(steps.requests4));
 }

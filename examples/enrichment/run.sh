@@ -40,9 +40,9 @@ run
 echo "== 2. requests"
 sluice produce api-requests --key-field userId < "$work/requests-2.jsonl"
 run
-echo "== 3. plan changes and sign-ups, then deletions (tombstones: sluice produce cannot write a null value)"
+echo "== 3. plan changes and sign-ups, then deletions (a line with \"deleted\": true is a tombstone for its userId)"
 sluice produce users --key-field userId < "$work/users-3.jsonl"
-node --import tsx examples/enrichment/tombstones.ts users < "$work/deleted-3.txt"
+sluice produce users --key-field userId --tombstone-field deleted < "$work/deleted-3.jsonl"
 run
 echo "== 4. more requests"
 sluice produce api-requests --key-field userId < "$work/requests-4.jsonl"

@@ -20,6 +20,12 @@ const server = createServer((socket) => {
   socket.on('close', () => process.stderr.write('receive: connection closed\n'));
   socket.on('error', (e) => process.stderr.write(`receive: ${e.message}\n`));
 });
+// A port already taken is the one failure a first run meets: one line saying what to change, not Node's stack.
+server.once('error', (e: NodeJS.ErrnoException) => {
+  const hint = e.code === 'EADDRINUSE' ? ': another program listens there; pick a free port with WORD_COUNT_SINK=127.0.0.1:PORT' : '';
+  process.stderr.write(`receive: cannot listen on 127.0.0.1:${port} (${e.code ?? e.message})${hint}\n`);
+  process.exit(1);
+});
 server.listen(port, '127.0.0.1', () => process.stderr.write(`receive: listening on 127.0.0.1:${port}\n`));
 process.on('SIGINT', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
