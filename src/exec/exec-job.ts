@@ -34,6 +34,7 @@ import { journalTopic, resolveExecOptions, type ExecOptions, type ExecResult, ty
 import { joinLines, linesOf, originKey } from './input-lines.ts';
 import { Instance } from './instance.ts';
 import { replayJournal } from './journal.ts';
+import { JOURNAL_SEGMENT_BYTES, JournalTrimmer } from './journal-trim.ts';
 import { findPoison, passOver, poisonError } from './poison.ts';
 
 export { journalTopic, type ExecMode, type ExecOptions, type ExecResult, type OnError } from './exec-options.ts';
@@ -58,6 +59,7 @@ export class ExecJob {
   private inFlight: Promise<void> | null = null;
   /** Checkpoints taken while the programs ran (not those after a failure): a life that took one was a success. */
   private lifeCheckpoints = 0;
+  private trimmer: JournalTrimmer | null = null;
 
   constructor(options: ExecOptions) {
     this.o = resolveExecOptions(options);
@@ -74,7 +76,7 @@ export class ExecJob {
     this.outputPartitions = (await log.getTopic(this.o.output)).config.partitions;
     if (this.o.mode !== 'stateless') {
       try {
-        await log.createTopic(journalTopic(job), { partitions: this.o.instances });
+        await log.createTopic(journalTopic(job), { partitions: this.o.instances, file: { segmentBytes: JOURNAL_SEGMENT_BYTES } });
       } catch (e) {
         if (!(e instanceof SluiceError && e.code === ErrorCodes.TOPIC_EXISTS)) throw e;
         const n = (await log.getTopic(journalTopic(job))).config.partitions;
@@ -83,6 +85,7 @@ export class ExecJob {
         }
       }
     }
+    if (this.o.mode === 'protocol') this.trimmer = new JournalTrimmer(log, journalTopic(job), this.o.progress);
     await ensureChangelog(log, job);
     this.producer = await log.initProducer(`sluice-exec:${job}`);
     for (let attempt = 0; ; attempt++) {
@@ -347,10 +350,13 @@ export class ExecJob {
     // Written while the programs go on being fed (pipelining); the next checkpoint waits for it.
     const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
     commit.catch(() => {}); // reported by settle()
-    this.inFlight = commit.then(() => {
+    const trimTo = this.instances.map((i) => i.committed.snapshot?.journalOffset);
+    this.inFlight = commit.then(async () => {
       this.result.inputs += inputs;
       this.result.outputs += outputs;
       this.result.checkpoints++;
+      // Only once the snapshot is committed: until then a restart needs the journal before it.
+      await this.trimmer?.trim(trimTo);
     });
     // Awaited by settle(), unless the loop fails first and drops it: never an unhandled rejection.
     this.inFlight.catch(() => {});

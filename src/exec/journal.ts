@@ -49,6 +49,10 @@ export async function replayJournal(log: Log, o: ReplayOptions): Promise<number>
   let read = 0;
   let fed = 0;
   let offset = o.fromOffset;
+  const start = (await log.endOffsets(topic))[partition]?.startOffset ?? 0;
+  if (offset < start) {
+    throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `${o.label}: the journal ${topic}/${partition} starts at offset ${start}, but a restart needs its records from offset ${offset} on; they were deleted, so the program's state cannot be rebuilt`, { topic, partition, offset, startOffset: start });
+  }
   // The journal's batches as stored, values copied out of them: no object per input.
   const fetch = (from: number, wanted: number) => log.readBatches(topic, partition, from, { maxRecords: wanted, maxBytes: o.readBytes ?? READ_BYTES });
   // One read is always in flight while the previous one is written: the program is not left

@@ -271,6 +271,16 @@ export interface Log {
    */
   readBatches(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<BatchReadResult>;
   /**
+   * Deletes the records before `offset` (Kafka's DeleteRecords, at the
+   * store's granularity: the file log deletes the whole segments that end at
+   * or before it, as retention does, never the active one), for an owner that
+   * knows it needs them no more (exec's journal before a `--protocol`
+   * snapshot). Resolves with the partition's start offset after it, at most
+   * `offset`; reads before it fail with OFFSET_OUT_OF_RANGE. `offset` past the
+   * high watermark fails with OFFSET_OUT_OF_RANGE.
+   */
+  deleteRecords(topic: string, partition: number, offset: number): Promise<number>;
+  /**
    * Resolves once a record at or after `offset` is visible (or at once if one is),
    * or when `signal` aborts. No busy loop: in-process appends and file events wake it.
    */

@@ -57,6 +57,7 @@ export const REQUEST_TYPES = {
   cancel: 20,
   endOffsets: 21,
   readBatches: 22,
+  deleteRecords: 23,
 } as const;
 
 export type RequestName = keyof typeof REQUEST_TYPES;

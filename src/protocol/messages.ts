@@ -47,6 +47,8 @@ export interface Messages {
     request: { topic: string; partition: number; offset: number; maxRecords?: number; maxBytes?: number; isolation?: Isolation };
     response: { records: number; nextOffset: number; highWatermark: number; startOffset: number };
   };
+  /** Log.deleteRecords: `startOffset` is the partition's start after it. */
+  deleteRecords: { request: { topic: string; partition: number; offset: number }; response: { startOffset: number } };
   /** Parks until the offset exists or timeoutMs (capped by the broker) passes: `ready` says which. */
   waitFor: {
     request: { topic: string; partition: number; offset: number; isolation?: Isolation; timeoutMs?: number };

@@ -219,6 +219,8 @@ export class Handlers {
         const blob = Buffer.from(r.batches.buffer, r.batches.byteOffset, r.batches.byteLength);
         return ok(name, { records: r.records, nextOffset: r.nextOffset, highWatermark: r.highWatermark, startOffset: r.startOffset }, blob);
       }
+      case 'deleteRecords':
+        return ok(name, { startOffset: await log.deleteRecords(str(j, 'topic'), int(j, 'partition'), int(j, 'offset')) });
       case 'waitFor': {
         const ac = new AbortController();
         session.waits.set(id, ac);

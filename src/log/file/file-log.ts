@@ -58,6 +58,7 @@ import { removeLeftovers } from './topic-dir.ts';
 import { TopicCatalog } from './topic-catalog.ts';
 import { GroupOffsets } from './group-offsets.ts';
 import { Maintenance } from './maintenance.ts';
+import { deleteBefore } from './retention.ts';
 import { TransactionLog } from './transaction-log.ts';
 import { FdCache, maxOpenFilesFromEnv } from './fd-cache.ts';
 
@@ -276,6 +277,15 @@ export class FileLog implements Log {
 
   async readBatches(topic: string, partition: number, offset: number, options?: ReadOptions): Promise<BatchReadResult> {
     return (await this.partition(topic, partition)).readBatches(offset, options);
+  }
+
+  async deleteRecords(topic: string, partition: number, offset: number): Promise<number> {
+    this.checkWritable(`delete records of ${topic}/${partition}`);
+    const p = await this.partition(topic, partition);
+    if (offset < 0 || offset > p.highWatermark) {
+      throw new SluiceError(ErrorCodes.OFFSET_OUT_OF_RANGE, `cannot delete the records before offset ${offset} of ${p.where()}: its records end at ${p.highWatermark}`, { topic, partition, offset, startOffset: p.startOffset, endOffset: p.highWatermark });
+    }
+    return this.maintenance.between(p, () => deleteBefore(p, offset));
   }
 
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {

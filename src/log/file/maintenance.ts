@@ -63,6 +63,12 @@ export class Maintenance {
     }
   }
 
+  /** Runs `fn` on a partition between maintenance runs, so the two never change its segments at once. */
+  async between<T>(p: Partition, fn: () => T): Promise<T> {
+    for (let running = this.running.get(p); running; running = this.running.get(p)) await running;
+    return fn();
+  }
+
   /** Stops the timer and waits for the runs in progress (they stop after their current pass). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);

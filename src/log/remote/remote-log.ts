@@ -153,6 +153,10 @@ export class RemoteLog implements Log {
     return { batches: r.blob, records: j.records, nextOffset: j.nextOffset, highWatermark: j.highWatermark, startOffset: j.startOffset };
   }
 
+  async deleteRecords(topic: string, partition: number, offset: number): Promise<number> {
+    return (await this.call('deleteRecords', { topic, partition, offset })).startOffset;
+  }
+
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {
     while (!signal?.aborted) {
       const req = this.conn.request('waitFor', { topic, partition, offset, isolation, timeoutMs: WAIT_SLICE_MS });

@@ -147,6 +147,9 @@ export class SpyLog implements Log {
     this.reads++;
     return this.inner.readBatches(topic, partition, offset, options);
   }
+  deleteRecords(topic: string, partition: number, offset: number): Promise<number> {
+    return this.inner.deleteRecords(topic, partition, offset);
+  }
   async waitFor(topic: string, partition: number, offset: number, signal?: AbortSignal, isolation?: Isolation): Promise<void> {
     const key = `${topic}/${partition}`;
     this.#waiting.set(key, this.waiting(topic, partition) + 1);

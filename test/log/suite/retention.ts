@@ -19,6 +19,29 @@ function readAll(log: Log, topic: string, partition = 0): Promise<LogRecord[]> {
 export function retentionSuite(f: LogFactory): void {
   const maintain = (t: TestContext, now?: number) => f.maintain!(t, now);
 
+  test(`${f.name}: deleteRecords deletes whole segments before an offset, never the active one, and stays deleted after reopen`, async (t) => {
+    await withLog(f, t, async (s) => {
+      let log = s.log;
+      await log.createTopic('j', { file: { segmentBytes: 1000 } });
+      for (let i = 0; i < 60; i++) await log.append('j', 0, [{ key: null, value: b(`value-${String(i).padStart(3, '0')}-${'x'.repeat(40)}`) }]);
+      assert.equal(await log.deleteRecords('j', 0, 0), 0, 'nothing before offset 0');
+      const start = await log.deleteRecords('j', 0, 31);
+      assert.ok(start > 0 && start <= 31, `the start moved to a segment's base at or before 31 (${start})`);
+      assert.deepEqual(await log.endOffsets('j'), [{ partition: 0, startOffset: start, endOffset: 60 }]);
+      await assert.rejects(log.read('j', 0, start - 1), (e) => isSluiceError(e, 'OFFSET_OUT_OF_RANGE') && e.details.startOffset === start);
+      assert.deepEqual((await readAll(log, 'j')).map((r) => str(r.value)), Array.from({ length: 60 - start }, (_, i) => `value-${String(start + i).padStart(3, '0')}-${'x'.repeat(40)}`));
+      assert.equal(await log.deleteRecords('j', 0, 20), start, 'an offset before the start deletes nothing');
+      await assert.rejects(log.deleteRecords('j', 0, 61), (e) => isSluiceError(e, 'OFFSET_OUT_OF_RANGE'));
+      // Everything: the active segment stays, so the partition keeps its end and takes appends.
+      const last = await log.deleteRecords('j', 0, 60);
+      assert.ok(last > start && last < 60, `the active segment is kept (${last})`);
+      await log.append('j', 0, [{ key: null, value: b('after') }]);
+      log = await s.restart();
+      assert.deepEqual(await log.endOffsets('j'), [{ partition: 0, startOffset: last, endOffset: 61 }]);
+      assert.equal(str((await readAll(log, 'j')).at(-1)!.value), 'after');
+    });
+  });
+
   test(`${f.name}: retention by size deletes whole old segments, never the active one`, needs(f, 'maintain'), async (t) => {
     await withLog(f, t, async ({ log }) => {
       await log.createTopic('t', { retentionBytes: 4000, file: { segmentBytes: 1500 } });
