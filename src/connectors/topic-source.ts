@@ -11,7 +11,7 @@
 // transaction (exactly-once), or after the outputs are flushed (at-least-once).
 
 import { ErrorCodes, isSluiceError, SluiceError } from '../errors.ts';
-import type { Log, TopicPartitionOffset } from '../log/log.ts';
+import type { Log, TopicPartition, TopicPartitionOffset } from '../log/log.ts';
 import type { Source, SourceBatch, SourceCheckpoint, SourceContext, SourceRecord } from '../dataflow/io.ts';
 import { checkObject, checkOneOf, checkString, invalid } from './options.ts';
 
@@ -31,6 +31,11 @@ interface PartitionCursor {
   end: number;
   /** The last read found no records: the partition has nothing more for now. */
   caughtUp: boolean;
+}
+
+/** A topic partition's origin name (SourceBatch.origin, dead letters' sluice.origin), e.g. "topic:orders/3". */
+export function topicOrigin(tp: TopicPartition): string {
+  return `topic:${tp.topic}/${tp.partition}`;
 }
 
 export class TopicSource implements Source {
@@ -132,18 +137,18 @@ export class TopicSource implements Source {
     }
     c.position = r.nextOffset;
     const turn = (this.#cursors.indexOf(c) + 1) % this.#cursors.length;
-    return { records, origin: `topic:${c.topic}/${c.partition}`, position: first.offset, checkpoint: this.#checkpointAt(turn) };
+    return { records, origin: topicOrigin(c), position: first.offset, topicPartition: { topic: c.topic, partition: c.partition }, checkpoint: this.#checkpointAt(turn) };
   }
 
   /** Whether the last read of the partition found nothing new (or it is past its bounded end). */
   caughtUp(origin: string): boolean {
-    const c = this.#cursors.find((x) => `topic:${x.topic}/${x.partition}` === origin);
+    const c = this.#cursors.find((x) => topicOrigin(x) === origin);
     return c === undefined || c.caughtUp || (this.#untilEnd && c.position >= c.end);
   }
 
   /** Partitions with something to deliver (bounded: those not already at their end). */
   origins(): string[] {
-    return this.#cursors.filter((c) => !this.#untilEnd || c.position < c.end).map((c) => `topic:${c.topic}/${c.partition}`);
+    return this.#cursors.filter((c) => !this.#untilEnd || c.position < c.end).map(topicOrigin);
   }
 
   /** Where the source stands now: before the first batch, this is where it resumes. */

@@ -10,7 +10,7 @@
 // fully processed and its outputs are flushed".
 
 import type { Headers } from '../record.ts';
-import type { Log, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
+import type { Log, TopicPartition, TopicPartitionOffset, TransactionWrite } from '../log/log.ts';
 
 /**
  * exactly-once: outputs to topics, input offsets and state changes commit in one
@@ -42,6 +42,12 @@ export interface SourceBatch {
   origin: string;
   /** Position in `origin` of the first record (topic offset, line number, frame number): for error reports and dead letters. */
   position: number;
+  /**
+   * Sources that read a topic: the partition the batch came from, as a value
+   * (`origin` is its name, for the event clock and dead letters; it is not
+   * meant to be parsed back).
+   */
+  topicPartition?: TopicPartition;
   /**
    * Checkpointing sources: where the source stands right after this batch. The
    * runtime commits the one of the last batch it has *processed* — a batch

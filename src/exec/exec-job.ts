@@ -22,13 +22,13 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { ProducerIdentity } from '../log/log.ts';
 import { Partitioner } from '../partitioner.ts';
 import { TopicSource } from '../connectors/topic-source.ts';
 import type { SourceBatch, SourceCheckpoint } from '../dataflow/io.ts';
 import { ensureChangelog } from '../runtime/state-changelog.ts';
+import { CheckpointLoop, CheckpointSchedule, raceTimeout } from '../runtime/checkpoint-loop.ts';
 import { failureOf } from './child.ts';
-import { checkpointWrites } from './checkpoint-writes.ts';
+import { programParticipant, sourceParticipant, trimParticipant, type ProgramCheckpoint } from './checkpoint-writes.ts';
 import { readExecState, type SavedExec } from './exec-state.ts';
 import { journalTopic, resolveExecOptions, type ExecOptions, type ExecResult, type ResolvedExecOptions } from './exec-options.ts';
 import { joinLines, linesOf, originKey } from './input-lines.ts';
@@ -46,8 +46,8 @@ export class ExecJob {
   private started = false;
   private saved: SavedExec = { instances: new Map(), source: undefined };
   private source: TopicSource | null = null;
-  private producer: ProducerIdentity | null = null;
-  private sequence = 0;
+  /** The exactly-once checkpoints, shared with the dataflow job (runtime/checkpoint-loop.ts). */
+  private checkpoints: CheckpointLoop | null = null;
   private processed: SourceCheckpoint | undefined;
   private checkpointId = 0;
   private failure: SluiceError | null = null;
@@ -56,7 +56,6 @@ export class ExecJob {
   private outputPartitions = 1;
   private readonly partitioner = new Partitioner();
   private result: ExecResult = { inputs: 0, outputs: 0, checkpoints: 0, restarts: 0, skipped: 0 };
-  private inFlight: Promise<void> | null = null;
   /** Checkpoints taken while the programs ran (not those after a failure): a life that took one was a success. */
   private lifeCheckpoints = 0;
   private trimmer: JournalTrimmer | null = null;
@@ -87,7 +86,8 @@ export class ExecJob {
     }
     if (this.o.mode === 'protocol') this.trimmer = new JournalTrimmer(log, journalTopic(job), this.o.progress);
     await ensureChangelog(log, job);
-    this.producer = await log.initProducer(`sluice-exec:${job}`);
+    this.checkpoints = new CheckpointLoop(log, `sluice-exec:${job}`);
+    await this.checkpoints.fence();
     for (let attempt = 0; ; attempt++) {
       const checkpointsBefore = this.lifeCheckpoints;
       try {
@@ -136,16 +136,16 @@ export class ExecJob {
     let err = e instanceof SluiceError ? e : new SluiceError(ErrorCodes.EXEC_FAILED, (e as Error).message, {}, { cause: e });
     const programFailed = err.code === ErrorCodes.EXEC_FAILED && failureOf(err) !== 'spawn' && this.o.mode !== 'stateless' && this.started;
     try {
-      await this.settle();
+      await this.checkpoints!.settle();
       if (programFailed) {
         this.stopChildren();
         await this.checkpoint({ alive: false });
-        await this.settle();
+        await this.checkpoints!.settle();
       }
     } catch (commitError) {
       err = commitError instanceof SluiceError ? commitError : new SluiceError(ErrorCodes.IO_ERROR, (commitError as Error).message, {}, { cause: commitError });
     } finally {
-      this.inFlight = null;
+      this.checkpoints!.drop();
       this.stopChildren();
     }
     if (failureOf(err) === 'early-exit') {
@@ -169,7 +169,7 @@ export class ExecJob {
     const poison = await findPoison(this.o, failed.index, failed.label, state, err);
     if (!poison) return false;
     if (this.o.onError === 'fail') throw poisonError(this.o, failed.index, failed.label, poison);
-    await passOver(this.o, this.producer!, ++this.sequence, failed.index, failed.label, state, poison);
+    await passOver(this.o, (body) => this.checkpoints!.commit(body), failed.index, failed.label, state, poison);
     this.result.skipped++;
     return true;
   }
@@ -250,7 +250,9 @@ export class ExecJob {
     };
     this.o.signal?.addEventListener('abort', onAbort, { once: true });
     if (this.o.signal?.aborted) stop.abort();
-    let last = Date.now();
+    // Due by the commit interval alone, and only while something awaits a checkpoint; otherwise the next output line wakes the loop.
+    const schedule = new CheckpointSchedule(this.o.commitIntervalMs, Infinity);
+    const dirty = () => this.instances.some((i) => i.uncommitted);
     // One batch is always being fetched while the previous one is fed: the program is not left
     // waiting for input while the log is read.
     let pending: Promise<SourceBatch | null> | null = null;
@@ -261,19 +263,13 @@ export class ExecJob {
         this.check();
         if (stop.signal.aborted) return;
         pending ??= source.next(stop.signal);
-        const dirty = this.instances.some((i) => i.uncommitted);
-        let timer: NodeJS.Timeout | undefined;
-        const woken = new Promise<'wake'>((resolve) => {
-          this.wake = () => resolve('wake');
-          // A checkpoint is due only when something awaits one; otherwise the next output line wakes the loop.
-          if (dirty) timer = setTimeout(() => resolve('wake'), Math.max(0, last + this.o.commitIntervalMs - Date.now()));
-        });
-        const got = await Promise.race([room ? room.then(() => 'room' as const) : pending.then((batch) => ({ batch })), woken]);
-        clearTimeout(timer);
+        const woken = new Promise<'wake'>((resolve) => (this.wake = () => resolve('wake')));
+        const input = room ? room.then(() => 'room' as const) : pending.then((batch) => ({ batch }));
+        const got = await raceTimeout<'room' | 'wake' | { batch: SourceBatch | null }>([input, woken], schedule.dueIn(Date.now(), dirty()));
         this.wake = null;
         this.check();
         if (got === 'room') room = null;
-        else if (got !== 'wake') {
+        else if (got !== 'wake' && got !== 'timeout') {
           pending = null;
           if (!got.batch) return; // stopping, or the input has ended (--until-end)
           await this.start(stop.signal);
@@ -281,10 +277,10 @@ export class ExecJob {
           room = this.feed(got.batch);
           pending = source.next(stop.signal);
         }
-        if (Date.now() - last >= this.o.commitIntervalMs && this.instances.some((i) => i.uncommitted)) {
+        if (schedule.due(Date.now(), dirty())) {
           await this.checkpoint({ alive: true, rotate: this.o.mode === 'stateless' });
           this.lifeCheckpoints++;
-          last = Date.now();
+          schedule.taken();
         }
       }
     } finally {
@@ -324,11 +320,12 @@ export class ExecJob {
    * given the end of their input and everything they wrote is in this one.
    */
   private async checkpoint(how: { alive: boolean; rotate?: boolean; ended?: boolean }): Promise<void> {
-    await this.settle();
+    const checkpoints = this.checkpoints!;
+    await checkpoints.settle();
     const id = ++this.checkpointId;
-    const snapshots = new Map<number, unknown>();
+    const snapshots = new Map<number, { state: unknown }>();
     if (how.alive && this.o.mode === 'protocol') {
-      for (const inst of this.instances) snapshots.set(inst.index, await inst.requestState(id));
+      for (const inst of this.instances) snapshots.set(inst.index, { state: await inst.requestState(id) });
     } else if (how.rotate) {
       // Rotate: end each program so every input fed so far is fully processed, then start anew.
       for (const inst of this.instances) {
@@ -337,36 +334,13 @@ export class ExecJob {
         this.startChild(inst);
       }
     }
+    // Only once every program answered: a failure before leaves all their lines for the commit after it.
     if (how.alive) this.check();
-    const { writes, offsets, inputs, outputs } = await checkpointWrites({
-      o: this.o,
-      instances: this.instances,
-      snapshots,
-      processed: this.processed,
-      partitioner: this.partitioner,
-      outputPartitions: this.outputPartitions,
-      ended: how.ended ?? false,
-    });
-    // Written while the programs go on being fed (pipelining); the next checkpoint waits for it.
-    const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
-    commit.catch(() => {}); // reported by settle()
-    const trimTo = this.instances.map((i) => i.committed.snapshot?.journalOffset);
-    this.inFlight = commit.then(async () => {
-      this.result.inputs += inputs;
-      this.result.outputs += outputs;
-      this.result.checkpoints++;
-      // Only once the snapshot is committed: until then a restart needs the journal before it.
-      await this.trimmer?.trim(trimTo);
-    });
-    // Awaited by settle(), unless the loop fails first and drops it: never an unhandled rejection.
-    this.inFlight.catch(() => {});
-  }
-
-  /** Waits for the commit in flight (and throws its failure). */
-  private async settle(): Promise<void> {
-    const pending = this.inFlight;
-    this.inFlight = null;
-    await pending;
+    const c: ProgramCheckpoint = { o: this.o, partitioner: this.partitioner, outputPartitions: this.outputPartitions, ended: how.ended ?? false, result: this.result };
+    const participants = [...this.instances.map((inst) => programParticipant(c, inst, snapshots.get(inst.index))), sourceParticipant(c, this.processed)];
+    if (this.trimmer) participants.push(trimParticipant(this.trimmer, this.instances));
+    // Committed while the programs go on being fed (pipelining); the next checkpoint waits for it.
+    await checkpoints.take(participants);
   }
 
   /** The input has ended (--until-end) or the job is stopping: commit what the programs wrote. */
@@ -389,7 +363,7 @@ export class ExecJob {
       }
     }
     if (ending || this.instances.some((i) => i.uncommitted)) await this.checkpoint({ alive: this.o.mode === 'protocol' || !ending, ended: ending });
-    await this.settle();
+    await this.checkpoints!.settle();
     this.stopChildren();
   }
 

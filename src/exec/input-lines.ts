@@ -2,6 +2,7 @@
 // which instance each goes to.
 
 import type { SourceBatch } from '../dataflow/io.ts';
+import { ErrorCodes, SluiceError } from '../errors.ts';
 import { partitionForStringKey } from '../partitioner.ts';
 import { looksLikeJson } from './json-line.ts';
 
@@ -20,7 +21,8 @@ export interface FedLines {
 export function linesOf(batch: SourceBatch, instances: number, withMeta: boolean, partitionBy: string | undefined): FedLines {
   const lines: Uint8Array[][] = Array.from({ length: instances }, () => []);
   const offsets: number[][] = Array.from({ length: instances }, () => []);
-  const [topic, partition] = batch.origin.slice('topic:'.length).split('/') as [string, string];
+  if (!batch.topicPartition) throw new SluiceError(ErrorCodes.INTERNAL, `exec reads topics; a batch from ${batch.origin} names no topic partition`);
+  const { topic, partition } = batch.topicPartition;
   for (let j = 0; j < batch.records.length; j++) {
     const r = batch.records[j]!;
     // The stored bytes go to the program (and the journal) as they are when they are a JSON line.
@@ -39,7 +41,7 @@ export function linesOf(batch: SourceBatch, instances: number, withMeta: boolean
     lines[i]!.push(line);
     offsets[i]!.push(batch.position + j);
   }
-  return { topic, partition: Number(partition), lines, offsets };
+  return { topic, partition, lines, offsets };
 }
 
 function instanceFor(line: Uint8Array, instances: number, withMeta: boolean, partitionBy: string): number {

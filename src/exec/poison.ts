@@ -15,7 +15,8 @@
 // sluice.origin, sluice.position...).
 
 import { ErrorCodes, isSluiceError, SluiceError, where } from '../errors.ts';
-import type { ProducerIdentity, TransactionWrite } from '../log/log.ts';
+import type { TransactionBody, TransactionWrite } from '../log/log.ts';
+import { topicOrigin } from '../connectors/topic-source.ts';
 import { changelogTopic } from '../runtime/state-changelog.ts';
 import { Child, failureOf } from './child.ts';
 import { instanceKey } from './exec-state.ts';
@@ -129,7 +130,7 @@ export function poisonError(o: ResolvedExecOptions, index: number, label: string
 }
 
 /** --on-error skip or dead-letter: records the input as skipped (and dead-letters it) in one transaction. */
-export async function passOver(o: ResolvedExecOptions, producer: ProducerIdentity, sequence: number, index: number, label: string, state: InstanceState, p: Poison): Promise<void> {
+export async function passOver(o: ResolvedExecOptions, commit: (body: TransactionBody) => Promise<void>, index: number, label: string, state: InstanceState, p: Poison): Promise<void> {
   const next: InstanceState = { ...state, skipped: [...(state.skipped ?? []), p.journalOffset] };
   delete next.ended;
   const writes: TransactionWrite[] = [{ topic: changelogTopic(o.job), partition: 0, records: [{ key: instanceKey(index), value: utf8(JSON.stringify(next)) }] }];
@@ -142,11 +143,11 @@ export async function passOver(o: ResolvedExecOptions, producer: ProducerIdentit
     }
     const headers: Record<string, string> = { 'sluice.error': p.reason, 'sluice.stage': 'exec', 'sluice.operator': label, 'sluice.job': o.job, 'sluice.journal': where(journalTopic(o.job), index, p.journalOffset) };
     if (p.origin) {
-      headers['sluice.origin'] = `topic:${p.origin.topic}/${p.origin.partition}`;
+      headers['sluice.origin'] = topicOrigin(p.origin);
       headers['sluice.position'] = String(p.origin.offset);
     }
     writes.unshift({ topic, partition: 0, records: [{ key: null, value: p.value, headers }] });
   }
-  await o.log.commitTransaction(producer, sequence, { writes, offsets: [] });
+  await commit({ writes, offsets: [] });
   o.progress(`${label}: passed over ${describe(o, index, p)} (--on-error ${o.onError}${o.onError === 'dead-letter' ? `: written to ${deadLetterTopic(o.job)}` : ''})\n`);
 }

@@ -6,6 +6,9 @@
 //   at-least-once  flush the sinks, append the changed state, commit positions.
 //   none           commit positions; no state is saved.
 //
+// Under exactly-once the job's sinks, its keyed state and its sources are the
+// participants of the checkpoint loop exec uses too (checkpoint-loop.ts).
+//
 // And how a job starts: under exactly-once it registers its transactional
 // producer (fencing any older instance of the job), then restores its state
 // and its sources' resume state from the changelog.
@@ -13,8 +16,9 @@
 import type { Guarantee, Sink, SourceCheckpoint } from '../dataflow/io.ts';
 import type { Application } from '../dataflow/application.ts';
 import type { SourceNode } from '../dataflow/graph.ts';
-import type { Log, ProducerIdentity, TransactionWrite } from '../log/log.ts';
+import type { Log, TransactionOffsets, TransactionWrite } from '../log/log.ts';
 import { Producer } from '../log/producer.ts';
+import { CheckpointLoop, type CheckpointParticipant } from './checkpoint-loop.ts';
 import type { Engine } from './engine/engine.ts';
 import { sumCounters } from './engine/counters.ts';
 import { changelogWrite, ensureChangelog, legacyWrite, readChangelog } from './state-changelog.ts';
@@ -33,15 +37,17 @@ export interface CheckpointerOptions {
 
 export class Checkpointer {
   private readonly o: CheckpointerOptions;
-  private producer: ProducerIdentity | null = null;
-  private sequence = 0;
   private readonly plain: Producer;
-  /** The exactly-once commit still being written; the job processes on meanwhile. */
-  private inFlight: Promise<unknown> | null = null;
+  /** Exactly-once: the transactions, each written while the job processes on. */
+  private readonly loop: CheckpointLoop | null;
+  /** Exactly-once: what the sinks, the keyed state and the sources each put into a checkpoint. */
+  private readonly participants: CheckpointParticipant[];
 
   constructor(o: CheckpointerOptions) {
     this.o = o;
     this.plain = new Producer(o.log);
+    this.loop = o.guarantee === 'exactly-once' ? new CheckpointLoop(o.log, `sluice-job:${o.app.name}`) : null;
+    this.participants = [this.sinksParticipant(), this.stateParticipant(), this.sourcesParticipant()];
   }
 
   /** Per source: the checkpoint of the last batch processed (or the one before the first batch). */
@@ -65,7 +71,7 @@ export class Checkpointer {
     const { log, app, guarantee } = this.o;
     if (guarantee === 'none') return;
     await ensureChangelog(log, app.name);
-    if (guarantee === 'exactly-once') this.producer = await log.initProducer(`sluice-job:${app.name}`);
+    await this.loop?.fence();
   }
 
   /** After the sources are opened, before the first batch: state and sources' resume state. */
@@ -75,7 +81,7 @@ export class Checkpointer {
     const saved = await readChangelog(log, app.name);
     const migrate = legacyWrite(app.name, saved);
     if (migrate) {
-      if (this.producer) await log.commitTransaction(this.producer, ++this.sequence, { writes: [migrate], offsets: [] });
+      if (this.loop) await this.loop.commit({ writes: [migrate], offsets: [] });
       else await this.plain.send(migrate.topic, migrate.records.map((r) => ({ ...r, partition: 0 })));
     }
     const pool = this.o.pool();
@@ -121,12 +127,78 @@ export class Checkpointer {
   async checkpoint(unprocessed: ReadonlySet<SourceNode> = new Set()): Promise<void> {
     await this.settle();
     this.unprocessed = unprocessed;
-    const { guarantee, sinks, sources, app } = this.o;
+    const { guarantee, sinks, sources } = this.o;
+    if (this.loop) return this.loop.take(this.participants);
     if (guarantee === 'none') {
       // Positions are committed without waiting for the outputs; the outputs are still pushed out.
       await Promise.all([...sinks.map((s) => s.flush()), ...sources.map((n) => this.commitSource(n))]);
       return;
     }
+    const changelog = await this.changelogWrite();
+    for (const s of sinks) await s.flush();
+    if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
+    for (const n of sources) await this.commitSource(n);
+  }
+
+  /** Waits for the transaction in flight, if any (and throws its failure). */
+  async settle(): Promise<void> {
+    await this.loop?.settle();
+  }
+
+  /** The outputs held by topic sinks; sinks outside transactions (files, sockets) are delivered first: at-least-once for them. */
+  private sinksParticipant(): CheckpointParticipant {
+    return {
+      prepare: async () => {
+        const writes: TransactionWrite[] = [];
+        // this.o.sinks, read at each checkpoint: the dead-letter sink joins it at the first dead letter.
+        for (const s of this.o.sinks) {
+          if (s.takeTransactional) writes.push(...(await s.takeTransactional()));
+          else await s.flush();
+        }
+        return { writes };
+      },
+    };
+  }
+
+  /** The keyed state that changed, the sources' resume state, the event clock and counters: the changelog records. */
+  private stateParticipant(): CheckpointParticipant {
+    return {
+      prepare: async () => {
+        const changelog = await this.changelogWrite();
+        return { writes: changelog ? [changelog] : [] };
+      },
+    };
+  }
+
+  /**
+   * The sources' offsets. Sources outside the log (e.g. HTTP) acknowledge
+   * their senders only once the outputs are committed: then the checkpoint
+   * waits for its commit.
+   */
+  private sourcesParticipant(): CheckpointParticipant {
+    let outside: SourceNode[] = [];
+    return {
+      prepare: () => {
+        const offsets: TransactionOffsets[] = [];
+        outside = [];
+        for (const n of this.o.sources) {
+          const c = this.sourceCheckpoint(n);
+          if (c?.offsets) offsets.push(c.offsets);
+          else outside.push(n);
+        }
+        return { offsets };
+      },
+      committed: async () => {
+        for (const n of outside) await this.commitSource(n);
+      },
+      get awaitsCommit() {
+        return outside.length > 0;
+      },
+    };
+  }
+
+  private async changelogWrite(): Promise<TransactionWrite | null> {
+    const { app, sources } = this.o;
     const states = await this.stateChanges();
     const sourceStates = sources.flatMap((n) => {
       const c = this.sourceCheckpoint(n);
@@ -134,44 +206,7 @@ export class Checkpointer {
     });
     const pool = this.o.pool();
     const counters = pool ? sumCounters(this.o.engine.counters(), pool.counters()) : this.o.engine.counters();
-    const changelog = changelogWrite(app.name, states, sourceStates, { clock: this.o.engine.clock.snapshot(), counters });
-    if (guarantee === 'at-least-once') {
-      for (const s of sinks) await s.flush();
-      if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
-      for (const n of sources) await this.commitSource(n);
-      return;
-    }
-    // Sinks outside transactions (files, sockets) are delivered first: at-least-once for them.
-    const writes: TransactionWrite[] = [];
-    for (const s of sinks) {
-      if (s.takeTransactional) writes.push(...(await s.takeTransactional()));
-      else await s.flush();
-    }
-    if (changelog) writes.push(changelog);
-    const offsets = [];
-    const outside: SourceNode[] = [];
-    for (const n of sources) {
-      const c = this.sourceCheckpoint(n);
-      if (c?.offsets) offsets.push(c.offsets);
-      else outside.push(n);
-    }
-    if (writes.length > 0 || offsets.length > 0) {
-      const commit = this.o.log.commitTransaction(this.producer!, ++this.sequence, { writes, offsets });
-      commit.catch(() => {}); // reported by settle(); never an unhandled rejection if the job fails first
-      this.inFlight = commit;
-    }
-    if (outside.length > 0) {
-      // Sources outside the log (e.g. HTTP) acknowledge their senders only once the outputs are committed.
-      await this.settle();
-      for (const n of outside) await this.commitSource(n);
-    }
-  }
-
-  /** Waits for the transaction in flight, if any (and throws its failure). */
-  async settle(): Promise<void> {
-    const pending = this.inFlight;
-    this.inFlight = null;
-    await pending;
+    return changelogWrite(app.name, states, sourceStates, { clock: this.o.engine.clock.snapshot(), counters });
   }
 
   private async stateChanges(): Promise<StateChange[]> {

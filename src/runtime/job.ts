@@ -10,6 +10,7 @@ import type { Guarantee, Sink, SinkRecord, Source } from '../dataflow/io.ts';
 import type { Application, ErrorPolicy } from '../dataflow/application.ts';
 import type { SinkNode, SourceNode } from '../dataflow/graph.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { CheckpointSchedule, raceTimeout } from './checkpoint-loop.ts';
 import { ErrorCodes, SluiceError, isSluiceError } from '../errors.ts';
 import type { Log } from '../log/log.ts';
 import { topicSink } from '../connectors/topic-sink.ts';
@@ -242,20 +243,15 @@ export class Job {
         }),
       );
     for (const n of this.sources) pull(n);
-    let uncommitted = 0;
-    let lastCheckpoint = Date.now();
+    const schedule = new CheckpointSchedule(this.opts.commitIntervalMs, this.opts.commitRecords);
     let lastTick = Date.now();
     while (pending.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const waits: Promise<Pulled | 'tick'>[] = [...pending.values()];
-      // Wake on time even when no input arrives: to checkpoint (outputs must not wait for the next
-      // record), and for the wall clock's part in event time (idle partitions, processing-time timers).
-      const due = Math.max(0, Math.min(lastTick + TICK_MS, uncommitted > 0 ? lastCheckpoint + this.opts.commitIntervalMs : Infinity) - Date.now());
-      waits.push(new Promise((r) => (timer = setTimeout(() => r('tick'), due))));
-      const got = await Promise.race(waits);
-      clearTimeout(timer);
+      // Wake on time even when no input arrives: to checkpoint, and for the wall clock's part in
+      // event time (idle partitions, processing-time timers).
+      const now0 = Date.now();
+      const got = await raceTimeout([...pending.values()], Math.max(0, Math.min(lastTick + TICK_MS - now0, schedule.dueIn(now0))));
       const before = this.engine.recordsOut + this.recordsOutInWorkers;
-      if (got !== 'tick') {
+      if (got !== 'timeout') {
         pending.delete(got.node);
         if (got.batch === null) {
           // The source ended (bounded input) — unless the job is stopping, which is not the end of its input.
@@ -264,7 +260,7 @@ export class Job {
           this.unprocessed.delete(got.node);
           this.engine.pushSource(got.node, got.batch);
           this.checkpointer.processedBatch(got.node, got.batch.checkpoint);
-          uncommitted += got.batch.records.length;
+          schedule.add(got.batch.records.length);
         }
       }
       const now = Date.now();
@@ -276,14 +272,13 @@ export class Job {
       await this.pool?.capacity();
       await this.drain();
       // Outputs count too: held for the next transaction, they must not grow without bound.
-      uncommitted += this.engine.recordsOut + this.recordsOutInWorkers - before;
-      if (uncommitted > 0 && (uncommitted >= this.opts.commitRecords || Date.now() - lastCheckpoint >= this.opts.commitIntervalMs)) {
+      schedule.add(this.engine.recordsOut + this.recordsOutInWorkers - before);
+      if (schedule.due()) {
         await this.checkpoint();
-        uncommitted = 0;
-        lastCheckpoint = Date.now();
+        schedule.taken();
       }
       // Fetch ahead only after the checkpoint, so the source just processed has nothing in flight at it.
-      if (got !== 'tick' && got.batch !== null && !this.stop.signal.aborted) pull(got.node);
+      if (got !== 'timeout' && got.batch !== null && !this.stop.signal.aborted) pull(got.node);
     }
   }
 
