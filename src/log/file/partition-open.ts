@@ -20,7 +20,8 @@ export async function loadSegments(p: Partition, report: DamageReport, evidence:
   const gaps = gapsAreDamage(p.dir, p.config.compact);
   let listing = await openListed(p, report);
   // A reader beside a live writer's compaction may open a segment before its merge and miss the
-  // ones merged into it (deleted since the listing): a gap that is not there. List again.
+  // ones merged into it (deleted since the listing): a gap that is not there; or open a file
+  // as it is replaced. List again.
   for (let tries = 1; listing.raced && p.config.compact && tries < RELISTS; tries++) {
     for (const s of p.segments) s.close();
     p.segments = [];
@@ -91,10 +92,18 @@ async function restoreProducerWindow(p: Partition): Promise<void> {
   p.lastStamps = below;
 }
 
+function renamedOver(seg: Segment): boolean {
+  try {
+    return fs.statSync(seg.path).ino !== seg.file.ino;
+  } catch {
+    return true; // deleted since: a merge took it in
+  }
+}
+
 /** How many times a reader lists a compacted partition that a live writer keeps changing under it. */
 const RELISTS = 20;
 
-/** Lists the partition's segments and opens them; `raced`: one was deleted between the listing and its opening. */
+/** Lists the partition's segments and opens them; `raced`: one was deleted or replaced between the listing and its opening. */
 async function openListed(p: Partition, report: DamageReport): Promise<{ opened: OpenedSegment[]; hw: ReturnType<typeof readPublishedWatermark>; raced: boolean }> {
   let names: string[];
   try {
@@ -140,6 +149,13 @@ async function openListed(p: Partition, report: DamageReport): Promise<{ opened:
       continue;
     }
     const segment = o.segment;
+    if (!p.writable && p.config.compact && renamedOver(segment)) {
+      // Compaction renamed a new file over it while it was opened: its index, read by path, may
+      // be the new file's, judged against the old file's size (a false "shorter than its index").
+      segment.close();
+      raced = true;
+      continue;
+    }
     const prev = p.segments[p.segments.length - 1];
     if (prev && segment.baseOffset < prev.nextOffset) {
       // Taken into the segment before it by a compaction merge that a crash interrupted: its records are there.

@@ -5,13 +5,15 @@
 // by an older release (gaps between segments, no marker) opens as before and
 // is upgraded by its next compaction, after which a deletion is caught.
 
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { basename, join } from 'node:path';
+import { indexPath, timeIndexPath } from '../../../src/log/file/segment-index.ts';
 import { openFileLog } from '../../../src/log/file/file-log.ts';
 import { continuityMarkerPath } from '../../../src/log/file/segment-continuity.ts';
 import { baseOf, repairOne, segmentFiles } from './helpers.ts';
-import { assertBothRefuse, assertCompactedView, assertContiguous, C, compactedTopic, contents, deleteSegment, logOptions, toOlderFormat } from './compacted-helpers.ts';
+import { assertBothRefuse, assertCompactedView, assertContiguous, C, compactedTopic, contents, deleteSegment, logOptions, readAllRecords, toOlderFormat } from './compacted-helpers.ts';
 
 test('a deleted middle segment of a compacted topic, after compaction: DAMAGED for writers and readers, naming the range; a repair marks it lost', async (t) => {
   const c = await compactedTopic(t);
@@ -71,3 +73,46 @@ test('a compacted directory as older releases left it (gaps, no marker) opens wi
   deleteSegment(middle!);
   await assertBothRefuse(c.dataDir, first!, new RegExp(`offsets ${baseOf(middle!)}-${baseOf(third!) - 1} of ${C}/0`));
 });
+
+for (const what of ['the whole run', 'only the rename over the first segment'] as const) {
+  test(`a reader that opens a segment just before a live writer compacts it (${what}) lists again: no false damage`, async (t) => {
+    const before = await compactedTopic(t, 600, false);
+    // The same partition after the writer's compaction merged segments (each group renamed over its first file).
+    const after = await compactedTopic(t, 600, false);
+    const log = await openFileLog(logOptions(after.dataDir));
+    try {
+      await log.maintain();
+    } finally {
+      await log.close();
+    }
+    assert.ok(segmentFiles(after.dir).length < segmentFiles(before.dir).length, 'the run merged segments');
+    const [first] = segmentFiles(before.dir);
+    const firstFiles = [first!, indexPath(first!), timeIndexPath(first!)].map((f) => basename(f));
+
+    const reader = await openFileLog({ ...logOptions(before.dataDir), readOnly: true });
+    const open = fs.openSync;
+    let ran = false;
+    // Once the reader holds the first segment open (as it was), the writer's run (or its first rename) happens.
+    const opened = mock.method(fs, 'openSync', (...args: Parameters<typeof fs.openSync>) => {
+      const fd = open(...args);
+      if (args[0] === first) {
+        opened.mock.restore();
+        ran = true;
+        const replaced = what === 'the whole run' ? fs.readdirSync(before.dir) : firstFiles;
+        for (const f of replaced) fs.rmSync(join(before.dir, f), { force: true });
+        for (const f of what === 'the whole run' ? fs.readdirSync(after.dir) : firstFiles) fs.copyFileSync(join(after.dir, f), join(before.dir, f));
+      }
+      return fd;
+    });
+    let seen: number[];
+    try {
+      await reader.describeTopic(C);
+      assert.ok(ran, 'the writer ran while the reader opened the partition');
+      seen = (await readAllRecords(reader)).map((r) => r.offset);
+    } finally {
+      opened.mock.restore();
+      await reader.close();
+    }
+    assert.deepEqual(seen, (await contents(before.dataDir, true)).map(([o]) => o), 'the reader read the partition as it now is');
+  });
+}
