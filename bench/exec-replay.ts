@@ -5,38 +5,41 @@
 // journal, end the program's input, commit, exit) is timed against
 // `cat transfers.jsonl | python3 transfers.py > /dev/null` in the same run.
 // Wall and CPU (user + sys of the runtime and the program, /usr/bin/time) per
-// input, at each size.
+// input, at each size. Then the same with --protocol (transfers_protocol.py):
+// the restart restores the snapshot and replays nothing, and the journal,
+// trimmed at each snapshot, stays small; its size on disk is printed beside
+// the replay-mode journal's.
 //
 //   npm run bench -- exec-replay     # BENCH_EXEC_REPLAY=100000,1000000,3000000 (the sizes)
 
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, generateTransfers, setupDataDir, spawnSluice } from '../test/fixtures/crash-harness.ts';
+import { CLI, copyDataDir, generateTransfers, setupDataDir, spawnSluice } from '../test/fixtures/crash-harness.ts';
 import { EXAMPLES, execState, followArgs, IN, missingTools, OUT, waitUntil } from '../test/exec/harness.ts';
+import { pipeline, timed } from './timed.ts';
 import { fmtRatio, printTable, removeDir, tempDir } from './util.ts';
 
 const SIZES = (process.env['BENCH_EXEC_REPLAY'] ?? '100000,1000000,3000000').split(',').map(Number);
 
-interface Timed {
-  wallS: number;
-  cpuS: number;
-  stderr: string;
+/** Bytes of a topic's files (its segments and indexes). */
+function topicBytes(dir: string, topic: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else n += statSync(join(d, e.name)).size;
+    }
+  };
+  walk(join(dir, 'topics', topic));
+  return n;
 }
 
-/** Runs a command under /usr/bin/time: wall and CPU of it and every child it waited for. */
-function timed(cmd: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'TIMED %e %U %S', ...cmd], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const m = /TIMED ([\d.]+) ([\d.]+) ([\d.]+)/.exec(stderr);
-      if (code !== 0 || !m) return reject(new Error(`${cmd.join(' ')} exited ${code}: ${stderr}`));
-      resolve({ wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), stderr });
-    });
-  });
+/** Feeds every input in follow mode until the journal holds all `n`, then SIGKILLs the runtime: what a crash leaves. */
+async function crashAfterAll(dir: string, n: number, program: string[], flags: string[]): Promise<void> {
+  const { child, done } = spawnSluice(followArgs('bench', program, ...flags), dir);
+  await waitUntil(`${n} inputs committed`, async () => ((await execState(dir, 'bench'))?.journal ?? 0) >= n, 1_800_000);
+  child.kill('SIGKILL');
+  await done;
 }
 
 export async function run(): Promise<void> {
@@ -46,6 +49,8 @@ export async function run(): Promise<void> {
     return;
   }
   const py = ['python3', EXAMPLES.py];
+  const proto = ['python3', EXAMPLES.pyProtocol];
+  const protoRows: (string | number)[][] = [];
   const all = await generateTransfers(Math.max(...SIZES), 1978);
   const rows: (string | number)[][] = [];
   for (const n of SIZES) {
@@ -56,17 +61,18 @@ export async function run(): Promise<void> {
       writeFileSync(file, values.join('\n') + '\n');
       const dir = join(root, 'data');
       await setupDataDir(dir, [{ topic: IN, partitions: 1, values }], [{ topic: OUT, partitions: 1 }]);
-      // Everything fed and committed, then SIGKILL: the journal and counts a crash leaves.
-      const { child, done } = spawnSluice(followArgs('bench', py), dir);
-      await waitUntil(`${n} inputs committed`, async () => ((await execState(dir, 'bench'))?.journal ?? 0) >= n, 1_800_000);
-      child.kill('SIGKILL');
-      await done;
-      const pipe = await timed(['sh', '-c', `cat '${file}' | python3 '${EXAMPLES.py}' > /dev/null`]);
+      const protoDir = join(root, 'protocol');
+      copyDataDir(dir, protoDir);
+      await crashAfterAll(dir, n, py, []);
+      const pipe = await pipeline(file, py);
       // The same, with its outputs read by another process (as exec must read them, to count them).
-      const read = await timed(['sh', '-c', `cat '${file}' | python3 '${EXAMPLES.py}' | cat > /dev/null`]);
+      const read = await pipeline(file, py, true);
       const restart = await timed([process.execPath, CLI, 'exec', '--input', IN, '--output', OUT, '--job', 'bench', '--until-end', '--', ...py], { ...process.env, SLUICE_DATA_DIR: dir });
       const replayed = /replayed ([\d,]+) inputs in ([\d.]+) s/.exec(restart.stderr);
       if (!replayed || Number(replayed[1]!.replace(/,/g, '')) !== n) throw new Error(`the restart did not replay ${n} inputs: ${restart.stderr}`);
+      await crashAfterAll(protoDir, n, proto, ['--protocol']);
+      const protoRestart = await timed([process.execPath, CLI, 'exec', '--input', IN, '--output', OUT, '--job', 'bench', '--until-end', '--protocol', '--', ...proto], { ...process.env, SLUICE_DATA_DIR: protoDir });
+      protoRows.push([n.toLocaleString('en-US'), (topicBytes(dir, 'bench-journal') / 1e6).toFixed(1), (topicBytes(protoDir, 'bench-journal') / 1e6).toFixed(1), restart.wallS.toFixed(1), protoRestart.wallS.toFixed(1), protoRestart.cpuS.toFixed(1)]);
       const us = (s: number) => ((s * 1e6) / n).toFixed(2);
       rows.push([
         n.toLocaleString('en-US'),
@@ -90,4 +96,6 @@ export async function run(): Promise<void> {
   console.log('µs per input. pipe: cat transfers.jsonl | python3 transfers.py > /dev/null; read pipe: the same | cat > /dev/null (its outputs read, as exec must);');
   console.log('"vs" = baseline / restart (wall, CPU); CPU = user + sys of every process\n');
   printTable(['inputs', 'pipe wall', 'pipe CPU', 'read pipe wall', 'read pipe CPU', 'restart wall', 'restart CPU', 'replay s', 'vs pipe wall', 'vs pipe CPU', 'vs read pipe wall', 'vs read pipe CPU'], rows);
+  console.log('\nthe journal on disk after the crash (MB), and the restart (s): replay mode vs --protocol (trimmed at each snapshot, nothing to replay)\n');
+  printTable(['inputs', 'journal MB', 'journal MB --protocol', 'restart wall s', 'restart wall s --protocol', 'restart CPU s --protocol'], protoRows);
 }
