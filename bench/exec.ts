@@ -46,7 +46,7 @@ export async function run(): Promise<void> {
       rows.push([name, Math.round(N / r.wallS), ((r.cpuS * 1e6) / N).toFixed(2), fmtRatio(base.wallS / r.wallS), fmtRatio(base.cpuS / r.cpuS)]);
     const pipePy = await pipeline(file, py);
     row('python, plain pipe', pipePy, pipePy);
-    row('python, plain pipe, its outputs read (| cat)', await pipeline(file, py, true), pipePy);
+    row('python, plain pipe, its outputs read by cat', await pipeline(file, py, true), pipePy);
     row('python, sluice exec (journal + replay)', await underExec(base, join(root, 'r1'), [], py), pipePy);
     row('python, sluice exec --protocol', await underExec(base, join(root, 'r2'), ['--protocol'], ['python3', EXAMPLES.pyProtocol]), pipePy);
     const jq = ['jq', '-c', '. + {seen: true}'];
