@@ -13,6 +13,8 @@
 
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { Log, ProducerIdentity, TransactionBody, TransactionOffsets, TransactionWrite } from '../log/log.ts';
+import { MAX_BATCH_BYTES, recordSize } from '../log/batch.ts';
+import type { ProducerRecord } from '../record.ts';
 
 /** What one participant puts into a checkpoint's transaction. */
 export interface Contribution {
@@ -42,20 +44,34 @@ export interface CheckpointParticipant {
   readonly awaitsCommit?: boolean;
 }
 
+/** Bytes of records one write of a checkpoint may merge (half an append's limit: room for batch overhead). */
+const MAX_WRITE_BYTES = MAX_BATCH_BYTES / 2;
+
+function recordsSize(records: readonly ProducerRecord[]): number {
+  let n = 0;
+  for (const r of records) n += recordSize(r);
+  return n;
+}
+
 /** The transaction of one checkpoint; null when no participant contributed anything. */
 export function checkpointBody(contributions: readonly Contribution[]): TransactionBody | null {
   const writes: TransactionWrite[] = [];
-  const byPartition = new Map<string, TransactionWrite>();
+  const byPartition = new Map<string, { write: TransactionWrite; bytes: number }>();
   const offsets: TransactionOffsets[] = [];
   for (const c of contributions) {
     for (const w of c.writes ?? []) {
-      // Two writes to one partition would be appended side by side in no set order: one write, in participant order.
+      // Two writes to one partition would be appended side by side in no set order: one write, in participant order —
+      // up to half an append's limit; past it, the next write (a big state's changelog: the transaction coordinator
+      // starts its appends in the order of its writes, so consecutive writes to one partition keep their order).
       const key = `${w.partition}/${w.topic}`;
       const same = byPartition.get(key);
-      if (same) same.records = [...same.records, ...w.records];
-      else {
+      const bytes = recordsSize(w.records);
+      if (same && same.bytes + bytes <= MAX_WRITE_BYTES) {
+        same.write.records = [...same.write.records, ...w.records];
+        same.bytes += bytes;
+      } else {
         const own = { topic: w.topic, partition: w.partition, records: w.records };
-        byPartition.set(key, own);
+        byPartition.set(key, { write: own, bytes });
         writes.push(own);
       }
     }

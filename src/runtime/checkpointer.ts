@@ -80,9 +80,9 @@ export class Checkpointer {
     if (guarantee === 'none') return;
     const saved = await readChangelog(log, app.name);
     const migrate = legacyWrite(app.name, saved);
-    if (migrate) {
-      if (this.loop) await this.loop.commit({ writes: [migrate], offsets: [] });
-      else await this.plain.send(migrate.topic, migrate.records.map((r) => ({ ...r, partition: 0 })));
+    if (migrate.length > 0) {
+      if (this.loop) await this.loop.commit({ writes: migrate, offsets: [] });
+      else for (const w of migrate) await this.plain.send(w.topic, w.records.map((r) => ({ ...r, partition: 0 })));
     }
     const pool = this.o.pool();
     const { engine } = this.o;
@@ -136,7 +136,7 @@ export class Checkpointer {
     }
     const changelog = await this.changelogWrite();
     for (const s of sinks) await s.flush();
-    if (changelog) await this.plain.send(changelog.topic, changelog.records.map((r) => ({ ...r, partition: 0 })));
+    for (const w of changelog) await this.plain.send(w.topic, w.records.map((r) => ({ ...r, partition: 0 })));
     for (const n of sources) await this.commitSource(n);
   }
 
@@ -165,7 +165,7 @@ export class Checkpointer {
     return {
       prepare: async () => {
         const changelog = await this.changelogWrite();
-        return { writes: changelog ? [changelog] : [] };
+        return { writes: changelog };
       },
     };
   }
@@ -197,7 +197,7 @@ export class Checkpointer {
     };
   }
 
-  private async changelogWrite(): Promise<TransactionWrite | null> {
+  private async changelogWrite(): Promise<TransactionWrite[]> {
     const { app, sources } = this.o;
     const states = await this.stateChanges();
     const sourceStates = sources.flatMap((n) => {

@@ -180,10 +180,11 @@ export class Engine {
         for (const key of dirty) {
           const t = changedTimers.get(key);
           if (t !== undefined) changedTimers.delete(key);
-          out.push({ operator, partition: p, key, state: op.state.json(p, key), timers: t ?? op.timers.keyJson(p, key) });
+          const c = op.state.change(operator, p, key, t ?? op.timers.keyJson(p, key), t !== undefined);
+          if (c) out.push(c);
         }
         dirty.clear();
-        for (const [key, t] of changedTimers) out.push({ operator, partition: p, key, state: op.state.json(p, key), timers: t });
+        for (const [key, t] of changedTimers) out.push(op.state.change(operator, p, key, t, true)!);
       }
     }
     return out;

@@ -3,11 +3,30 @@
 // state must survive JSON: it is checked when a key's state is created, and a
 // state that is not JSON-compatible fails loudly, naming the path, unless the
 // operator declared a StateCodec.
+//
+// A key's state is saved whole (one root record) while it is small. Once its
+// saved JSON exceeds stateLimits.trackAboveBytes, or from the start for a global state,
+// it is tracked (state-tracking.ts): the operator's function gets a proxy of
+// it, and a checkpoint saves only the entries that changed (path records, see
+// state-changelog.ts). A state with a StateCodec is always saved whole: the
+// codec sees the whole state.
 
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { ProcessNode } from '../../dataflow/graph.ts';
+import { entryAt, splitWhole, stringify, Tracker, unwrap, type ChangedEntry } from './state-tracking.ts';
 
-/** A key's state and pending timers as they changed since the last checkpoint: one changelog record. */
+export const stateLimits = {
+  /**
+   * Saved JSON size above which a key's state is tracked. Below it, saving
+   * the whole state costs less than the proxy's traps on every access (word
+   * count's counters); see docs/state.md.
+   */
+  trackAboveBytes: 4096,
+  /** JSON characters above which a tracked state saved whole is split into parts (a record holds at most 64 MiB). */
+  splitAboveChars: 8 * 1024 * 1024,
+};
+
+/** A key's state and pending timers as they changed since the last checkpoint: one changelog record, or its changed entries. */
 export interface StateChange {
   operator: string;
   partition: number;
@@ -16,18 +35,31 @@ export interface StateChange {
   state: string;
   /** The key's pending timers as JSON ({ e: [...], p: [...] }); '' when it has none. */
   timers: string;
+  /**
+   * Set for a tracked key: the entries written after its root record — the
+   * entries that changed, when the root record is already in the changelog
+   * (state and timers are then '' and no root record is written), or the parts
+   * of a state too big for one record, after a root record holding {}. Paths
+   * are relative to the root record's value: ["s", ...] inside the state,
+   * ["t"] the timers; json '' means the entry was deleted.
+   */
+  entries?: ChangedEntry[];
 }
 
 export class KeyedState {
   readonly node: ProcessNode;
+  /** Per partition, each key's state: the plain object, or for a tracked key its proxy. */
   readonly partitions: Map<string, unknown>[];
   /** Keys whose state may have changed since the last snapshot, per partition. */
   readonly dirty: Set<string>[];
+  /** Per partition, the tracked keys. */
+  private readonly tracked: Map<string, Tracker>[];
 
   constructor(node: ProcessNode) {
     this.node = node;
     this.partitions = Array.from({ length: node.partitions }, () => new Map());
     this.dirty = Array.from({ length: node.partitions }, () => new Set());
+    this.tracked = Array.from({ length: node.partitions }, () => new Map());
   }
 
   /** Whether the last get() created the state (from the operator's initializer). */
@@ -46,9 +78,18 @@ export class KeyedState {
     if (s === undefined) {
       s = this.node.init(key);
       if (!this.node.stateCodec) this.checkJson(s, key);
+      // A global state is one key holding everything: tracked from its first save on.
+      if (this.node.global && !this.node.stateCodec && typeof s === 'object' && s !== null) s = this.track(partition, key, s, true);
       map.set(key, s);
     }
     return s;
+  }
+
+  private track(partition: number, key: string, raw: object, needsRoot: boolean): object {
+    const dirty = this.dirty[partition]!;
+    const t = new Tracker(raw, needsRoot, () => dirty.add(key));
+    this.tracked[partition]!.set(key, t);
+    return t.proxy;
   }
 
   /** The next snapshot saves this key's state. */
@@ -62,12 +103,77 @@ export class KeyedState {
    * the call deleting it, so nothing of it was saved since the last deletion.
    */
   delete(partition: number, key: string, fresh = false): void {
+    this.tracked[partition]!.delete(key);
     if (this.partitions[partition]!.delete(key) && !fresh) this.dirty[partition]!.add(key);
+  }
+
+  /**
+   * What a checkpoint saves of a key: its whole state and `timers` as one
+   * record, or, for a tracked key with a root record saved, its changed
+   * entries (null when nothing changed). `timersChanged`: whether its timers
+   * changed since the last checkpoint.
+   */
+  change(operator: string, partition: number, key: string, timers: string, timersChanged: boolean): StateChange | null {
+    const t = this.tracked[partition]!.get(key);
+    if (t === undefined) {
+      const state = this.json(partition, key);
+      const raw = this.partitions[partition]!.get(key);
+      if (state.length <= stateLimits.trackAboveBytes || this.node.stateCodec || typeof raw !== 'object' || raw === null) return { operator, partition, key, state, timers };
+      // Big enough to be worth tracking: from now on its changes are saved as entries on top of this record.
+      this.partitions[partition]!.set(key, this.track(partition, key, raw, false));
+      return this.whole(this.tracked[partition]!.get(key)!, operator, partition, key, timers, state);
+    }
+    if (t.needsRoot || t.rootChanged) return this.whole(t, operator, partition, key, timers);
+    const entries: ChangedEntry[] = [];
+    let bytes = 0;
+    for (const path of t.takePaths()) {
+      const v = entryAt(t.raw, path);
+      let json = '';
+      if (v !== undefined) {
+        this.checkJson(v, key, path);
+        json = JSON.stringify(v);
+      }
+      // Each entry's record also carries its path and the key: counted as written.
+      bytes += json.length + operator.length + key.length + 40 + path.reduce((n, k) => n + k.length + 3, 0);
+      entries.push({ path: ['s', ...path], json });
+    }
+    if (timersChanged) entries.push({ path: ['t'], json: timers });
+    if (entries.length === 0) return null;
+    // As many bytes as the whole: the whole is as cheap to write, and makes the entries' older records dead.
+    if (bytes >= t.rootBytes && t.rootBytes <= stateLimits.splitAboveChars) return this.whole(t, operator, partition, key, timers);
+    return { operator, partition, key, state: '', timers: '', entries };
+  }
+
+  /**
+   * A tracked key saved whole: one root record, or for a state too big for
+   * one record, a root record holding {} and the state's entries in parts.
+   */
+  private whole(t: Tracker, operator: string, partition: number, key: string, timers: string, known?: string): StateChange {
+    t.needsRoot = false;
+    t.clear();
+    if (known === undefined) this.checkJson(t.raw, key);
+    const state = known ?? stringify(t.raw);
+    if ((state !== null && state.length <= stateLimits.splitAboveChars) || Array.isArray(t.raw)) {
+      if (state === null) this.tooBig(key, []);
+      t.rootBytes = state.length;
+      return { operator, partition, key, state, timers };
+    }
+    const parts = splitWhole(t.raw as Record<string, unknown>, [], stateLimits.splitAboveChars, (path) => this.tooBig(key, path));
+    t.rootBytes = parts.reduce((n, e) => n + e.json.length, 0);
+    return { operator, partition, key, state: '{}', timers, entries: parts.map((e) => ({ ...e, path: ['s', ...e.path] })) };
+  }
+
+  private tooBig(key: string, path: string[]): never {
+    throw new SluiceError(
+      ErrorCodes.TOO_LARGE,
+      `state of ${this.node.name} for key ${JSON.stringify(key)} cannot be saved: the entry at ${pathText(path)} is too big to serialise as one string; split it into smaller entries of plain objects`,
+      { operator: this.node.name, key, path },
+    );
   }
 
   /** One key's current state as saved by a snapshot: JSON text, '' when it has none. */
   json(partition: number, key: string): string {
-    const s = this.partitions[partition]!.get(key);
+    const s = unwrap(this.partitions[partition]!.get(key));
     if (s === undefined) return '';
     const codec = this.node.stateCodec;
     const v = codec ? codec.toJSON(s) : s;
@@ -78,8 +184,8 @@ export class KeyedState {
   }
 
   /** assertJsonCompatible, with the message built only for a failure: this runs for every new or changed key. */
-  private checkJson(value: unknown, key: string): void {
-    if (!isPlainJson(value, 64)) explainNotJson(value, `state of ${this.node.name} for key ${JSON.stringify(key)}`);
+  private checkJson(value: unknown, key: string, path?: readonly string[]): void {
+    if (!isPlainJson(value, 64)) explainNotJson(value, `state of ${this.node.name} for key ${JSON.stringify(key)}`, path ? pathText(path) : '$');
   }
 
   /** Number of keys with state: for tests that state stays bounded. */
@@ -89,7 +195,7 @@ export class KeyedState {
 
   /** Every key's state, for inspection. */
   entries(): [string, unknown][] {
-    return this.partitions.flatMap((m) => [...m.entries()]);
+    return this.partitions.flatMap((m) => [...m.entries()].map(([k, v]): [string, unknown] => [k, unwrap(v)]));
   }
 
   /** Puts back a state saved by json() (recovery). */
@@ -101,13 +207,25 @@ export class KeyedState {
       );
     }
     const v = JSON.parse(json) as unknown;
-    this.partitions[partition]!.set(key, this.node.stateCodec ? this.node.stateCodec.fromJSON(v) : v);
+    const codec = this.node.stateCodec;
+    this.tracked[partition]!.delete(key);
+    if (codec) this.partitions[partition]!.set(key, codec.fromJSON(v));
+    else if ((this.node.global || json.length > stateLimits.trackAboveBytes) && typeof v === 'object' && v !== null) {
+      // The changelog holds this state's root record: what changes from now on is saved as entries on top of it.
+      this.partitions[partition]!.set(key, this.track(partition, key, v, false));
+      this.tracked[partition]!.get(key)!.rootBytes = json.length;
+    } else this.partitions[partition]!.set(key, v);
   }
 
   lookup(key: string): unknown {
-    for (const m of this.partitions) if (m.has(key)) return m.get(key);
+    for (const m of this.partitions) if (m.has(key)) return unwrap(m.get(key));
     return undefined;
   }
+}
+
+/** `$.a.b` for a path of plain names, `$["a b"]` for others. */
+function pathText(path: readonly string[]): string {
+  return '$' + path.map((k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('');
 }
 
 /**

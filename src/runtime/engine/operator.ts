@@ -13,6 +13,7 @@ import type { Event, ProcessNode, TimeDomain } from '../../dataflow/graph.ts';
 import { EMPTY_HEADERS } from '../../record.ts';
 import { eventTime } from './event-time.ts';
 import { KeyedState } from './keyed-state.ts';
+import { unwrap } from './state-tracking.ts';
 import { Timers, type DueTimer } from './timers.ts';
 
 export interface Emitted {
@@ -192,7 +193,8 @@ export class Operator {
   private emit(value: unknown, options: EmitOptions | undefined): void {
     const cur = this.current;
     const out: Event = {
-      value,
+      // A part of a tracked state is emitted as itself, not as its proxy (which postMessage to a worker cannot clone).
+      value: unwrap(value),
       key: options?.key === undefined ? (this.node.global ? null : this.ctx.key) : options.key,
       partition: cur.partition,
       timestamp: options?.timestamp === undefined ? this.ctx.timestamp : eventTime(options.timestamp, 'emit'),
