@@ -197,7 +197,7 @@ export function stringify(v: unknown): string | null {
  * holding some of its entries. An entry that is itself too big and a plain
  * object is an empty object in its part, then parts of its own (after, so
  * that a restore creates it first). An entry too big that is not a plain
- * object (an array, a string) is one part alone: the log refuses it if it
+ * object (an array, a string) is an entry of its own: the log refuses it if it
  * exceeds a record's limit, and `tooBig` is called for one a string cannot hold.
  */
 export function splitWhole(v: Record<string, unknown>, path: string[], limit: number, tooBig: (path: string[]) => never, out: ChangedEntry[] = []): ChangedEntry[] {
@@ -218,12 +218,17 @@ export function splitWhole(v: Record<string, unknown>, path: string[], limit: nu
       json = '{}';
     }
     if (json === null) tooBig([...path, k]);
+    // Too big for a part (an array, a string): a record of its own, which names it if the log refuses it.
+    if (json.length > limit) {
+      out.push({ path: [...path, k], json });
+      continue;
+    }
     const item = `${JSON.stringify(k)}:${json}`;
     if (part.length > 0 && chars + item.length > limit) flush();
     part.push(item);
     chars += item.length + 1;
   }
-  if (part.length > 0 || out.length === 0) flush();
+  if (part.length > 0) flush();
   for (const k of deeper) splitWhole(v[k] as Record<string, unknown>, [...path, k], limit, tooBig, out);
   return out;
 }
