@@ -126,3 +126,16 @@ export default app;
   assert.equal(errors[0], 'the key function of by-id returned undefined; it must return a string, bytes (Uint8Array) or null');
   assert.match(errors[1]!, /^the key function of keyBy-\d+ returned undefined; it must return a string or a number$/);
 });
+
+test('sluice produce reports progress while its input stays open', async (t) => {
+  const dataDir = tmpDir(t);
+  assert.equal((await runCli(['topic', 'create', 'lines', '--partitions', '1'], { dataDir })).code, 0);
+  const child = spawnCli(['produce', 'lines'], { dataDir, env: { SLUICE_PROGRESS_MS: '1' } });
+  const done = finished(child, 120_000);
+  child.stdin.write('{"n":1}\n{"n":2}\n');
+  await stderrUntil(child, /^produce lines: 2 lines read \(\d+\/s\), \d records appended$/m);
+  child.stdin.end();
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\nproduced 2 records to lines \(partition 0 offsets 0-1\)\n$/, 'the summary last');
+});
