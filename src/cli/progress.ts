@@ -8,6 +8,14 @@
 const TERMINAL_MS = 500;
 const PLAIN_MS = 5000;
 
+/** How often progress is shown: 0 for never (--quiet, SLUICE_PROGRESS_MS=0). */
+export function progressIntervalMs(quiet = false): number {
+  if (quiet) return 0;
+  const env = process.env['SLUICE_PROGRESS_MS'];
+  if (env !== undefined && env !== '' && Number.isFinite(Number(env))) return Math.max(0, Number(env));
+  return process.stderr.isTTY === true ? TERMINAL_MS : PLAIN_MS;
+}
+
 export class Progress {
   readonly #tty: boolean;
   readonly #timer: NodeJS.Timeout | null;
@@ -16,9 +24,8 @@ export class Progress {
   /** `line` is asked for the text each time (one line, no newline). */
   constructor(line: () => string, quiet = false) {
     this.#tty = process.stderr.isTTY === true;
-    const env = process.env['SLUICE_PROGRESS_MS'];
-    const ms = env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : this.#tty ? TERMINAL_MS : PLAIN_MS;
-    this.#timer = quiet || ms <= 0 ? null : setInterval(() => this.#show(line()), ms);
+    const ms = progressIntervalMs(quiet);
+    this.#timer = ms <= 0 ? null : setInterval(() => this.#show(line()), ms);
     this.#timer?.unref();
   }
 

@@ -53,9 +53,11 @@ export function readinessLine(app: Application, o: { guarantee: Guarantee; log: 
   );
 }
 
-export function progressLine(app: Application, s: JobStatus, startedMs: number): string {
+/** `backlog`: records its topic sources have yet to read (backlog.ts), null when unknown. */
+export function progressLine(app: Application, s: JobStatus, startedMs: number, backlog: number | null = null): string {
   const secs = Math.round((Date.now() - startedMs) / 1000);
-  return `${app.name}: running ${secs} s: ${s.recordsIn} in (${rate(s.recordsIn, startedMs)}/s), ${s.recordsOut} out, ${s.deadLetters} dead-lettered, ${s.checkpoints} checkpoint${s.checkpoints === 1 ? '' : 's'}`;
+  const left = backlog === null ? '' : `, ${backlog} to read`;
+  return `${app.name}: running ${secs} s: ${s.recordsIn} in (${rate(s.recordsIn, startedMs)}/s), ${s.recordsOut} out, ${s.deadLetters} dead-lettered, ${s.checkpoints} checkpoint${s.checkpoints === 1 ? '' : 's'}${left}`;
 }
 
 export function summaryLines(app: Application, result: JobResult, startedMs: number): string {

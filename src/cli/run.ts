@@ -14,7 +14,8 @@ import { untilStopped } from './stop-signal.ts';
 import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from '../runtime/defaults.ts';
 import { loadApp } from './app-load.ts';
 import { typecheck } from './typecheck.ts';
-import { Progress } from './progress.ts';
+import { Progress, progressIntervalMs } from './progress.ts';
+import { Backlog } from './backlog.ts';
 import { progressLine, readinessLine, summaryLines } from './run-report.ts';
 
 interface RunOptions {
@@ -62,6 +63,7 @@ export function registerRun(program: Command): void {
       const where = brokerOf(cmd) ?? dataDirOf(cmd);
       await untilStopped(async (signal) => {
         let progress: Progress | null = null;
+        let backlog: Backlog | null = null;
         const result = await withLog(cmd, 'write', async (log) => {
           let queries: QueryServer | null = null;
           const job: Job = new Job(app, {
@@ -76,7 +78,8 @@ export function registerRun(program: Command): void {
             guarantee: opts.guarantee,
             onReady: () => {
               process.stderr.write(readinessLine(app, { guarantee: opts.guarantee, log: where, queries: queries?.url }));
-              progress = new Progress(() => progressLine(app, job.status(), started), opts.quiet);
+              backlog = new Backlog(app, log, progressIntervalMs(opts.quiet));
+              progress = new Progress(() => progressLine(app, job.status(), started, backlog?.value ?? null), opts.quiet);
             },
           });
           queries = opts.http === undefined ? null : await QueryServer.start(job, { listen: opts.http, token: opts.httpToken ?? process.env['SLUICE_HTTP_TOKEN'] });
@@ -85,6 +88,7 @@ export function registerRun(program: Command): void {
             return await job.run();
           } finally {
             (progress as Progress | null)?.stop();
+            (backlog as Backlog | null)?.stop();
             await queries?.close();
           }
         });

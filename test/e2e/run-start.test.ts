@@ -139,3 +139,26 @@ test('sluice produce reports progress while its input stays open', async (t) => 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /\nproduced 2 records to lines \(partition 0 offsets 0-1\)\n$/, 'the summary last');
 });
+
+test('the progress of a job on a topic backlog says how many records are left to read, down to 0', async (t) => {
+  const dataDir = tmpDir(t);
+  for (const topic of ['backlog', 'copied']) assert.equal((await runCli(['topic', 'create', topic, '--partitions', '2'], { dataDir })).code, 0);
+  const lines = Array.from({ length: 2000 }, (_, i) => `{"n":${i}}\n`).join('');
+  assert.equal((await runCli(['produce', 'backlog', '--quiet'], { dataDir, input: lines })).code, 0);
+  const app = join(dataDir, 'app.ts');
+  fs.writeFileSync(
+    app,
+    `import { Application, topicSource, topicSink, json } from ${JSON.stringify(INDEX)};
+const app = new Application('catch-up');
+app.pipeline('p').from(topicSource({ topic: 'backlog' }), json<unknown>()).to(topicSink({ topic: 'copied' }), json);
+export default app;
+`,
+  );
+  const child = spawnCli(['run', app], { dataDir, env: { SLUICE_PROGRESS_MS: '1' } });
+  const done = finished(child, 120_000);
+  const seen = await stderrUntil(child, /^catch-up: running \d+ s: 2000 in \(\d+\/s\), 2000 out, 0 dead-lettered, \d+ checkpoints?, 0 to read$/m);
+  child.kill('SIGTERM');
+  assert.equal((await done).code, 0);
+  const left = [...seen.matchAll(/, (\d+) to read$/gm)].map((m) => Number(m[1]));
+  assert.ok(left.length > 0 && left.every((n) => n >= 0 && n <= 2000), `backlog figures: ${left.join(' ')}`);
+});
