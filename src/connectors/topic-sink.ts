@@ -86,7 +86,9 @@ export class TopicSink implements Sink {
       }
       let list = held.get(p);
       if (!list) held.set(p, (list = []));
-      list.push(r.headers === undefined ? { key: r.key, value: r.value, timestamp: r.timestamp } : { key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers });
+      // The record itself, not a copy: a SinkRecord is a ProducerRecord, and the job hands each one over once
+      // (fresh from the engine or the dead letters, never touched again), so holding it costs no object per output.
+      list.push(r);
     }
     this.#heldCount += records.length;
   }

@@ -59,19 +59,33 @@ const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 /** The value of a key's record: its state and timers in one JSON object; null (a tombstone) when it has neither. */
 function keyValue(c: StateChange): Buffer | null {
-  if (c.state === '' && c.timers === '') return null;
-  const parts: string[] = [];
-  if (c.state !== '') parts.push(`"s":${c.state}`);
-  if (c.timers !== '') parts.push(`"t":${c.timers}`);
-  return utf8(`{${parts.join(',')}}`);
+  if (c.state === '') return c.timers === '' ? null : utf8(`{"t":${c.timers}}`);
+  return utf8(c.timers === '' ? `{"s":${c.state}}` : `{"s":${c.state},"t":${c.timers}}`);
+}
+
+/**
+ * A root record's key, the text of JSON.stringify(['key', operator, partition, key])
+ * (byte for byte: compaction matches keys by their bytes), without building the
+ * array: this runs for every changed key at every checkpoint. `prefix` is
+ * `["key",<operator as JSON>,`.
+ */
+function rootKey(prefix: string, partition: number, key: string): Buffer {
+  return utf8(`${prefix}${partition},${JSON.stringify(key)}]`);
 }
 
 export function changelogWrite(job: string, states: StateChange[], sources: { name: string; state: unknown }[], time?: SavedJobTime): TransactionWrite[] {
   const records: ProducerRecord[] = [];
+  let operator = '';
+  let prefix = '';
   for (const c of states) {
+    if (c.operator !== operator) {
+      operator = c.operator;
+      prefix = `["key",${JSON.stringify(operator)},`;
+    }
     // A key with neither state nor timers is a tombstone: compaction removes it for good.
-    if (!c.entries || c.state !== '' || c.timers !== '') records.push(checkSize({ key: utf8(JSON.stringify(['key', c.operator, c.partition, c.key])), value: keyValue(c) }, c, null));
-    for (const e of c.entries ?? []) {
+    if (!c.entries || c.state !== '' || c.timers !== '') records.push(checkSize({ key: rootKey(prefix, c.partition, c.key), value: keyValue(c) }, c, null));
+    if (!c.entries) continue;
+    for (const e of c.entries) {
       const key = e.part === undefined ? ['path', c.operator, c.partition, c.key, ...e.path] : ['part', c.operator, c.partition, c.key, e.part, ...e.path];
       records.push(checkSize({ key: utf8(JSON.stringify(key)), value: utf8(e.json === '' ? DELETED : e.json) }, c, e.path));
     }

@@ -13,7 +13,7 @@ import type { SourceNode } from '../../src/dataflow/graph.ts';
 import { json } from '../../src/codec.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { topicSink, topicSource } from '../../src/connectors/index.ts';
-import { changelogTopic, readChangelog, readChangelogLatest } from '../../src/runtime/state-changelog.ts';
+import { changelogTopic, changelogWrite, readChangelog, readChangelogLatest } from '../../src/runtime/state-changelog.ts';
 import { placeholderSink, placeholderSource } from '../helpers/placeholder-connectors.ts';
 import { readAll } from '../helpers/read-all.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -166,4 +166,23 @@ test('a changelog in the older form (separate state and timers records) is resto
   } finally {
     await log.close();
   }
+});
+
+test('a root record is keyed by the JSON text of ["key", operator, partition, key], byte for byte (compaction matches keys by their bytes)', () => {
+  const dec = new TextDecoder();
+  const changes = [
+    { operator: 'counts', partition: 0, key: 'plain', state: '{"n":1}', timers: '' },
+    { operator: 'counts', partition: 26, key: 'quote " back\\slash \n tab\t', state: '', timers: '{"e":[5],"p":[]}' },
+    { operator: 'dédup "ops"', partition: 3, key: 'ключ 🔑 \u2028 \u0000', state: '{"s":2}', timers: '{"e":[],"p":[7]}' },
+    { operator: 'dédup "ops"', partition: 1, key: '', state: '', timers: '' },
+  ];
+  const writes = changelogWrite('job', changes, []);
+  const records = writes.flatMap((w) => w.records);
+  assert.equal(records.length, changes.length);
+  changes.forEach((c, i) => {
+    assert.equal(dec.decode(records[i]!.key!), JSON.stringify(['key', c.operator, c.partition, c.key]));
+    const value = records[i]!.value;
+    const parts = [...(c.state ? [`"s":${c.state}`] : []), ...(c.timers ? [`"t":${c.timers}`] : [])];
+    assert.equal(value === null ? null : dec.decode(value), parts.length === 0 ? null : `{${parts.join(',')}}`);
+  });
 });
