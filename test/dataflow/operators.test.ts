@@ -285,3 +285,25 @@ test('an application without a sink, or with duplicate operator names, is reject
   s.keyBy((x) => x).count({ name: 'n' }).to(sink('b'), json);
   assert.throws(() => new TestDriver(dup), /named n/);
 });
+
+test('flatMap: lazy generators, a throw after some values (those go on, the input is dead-lettered as it came), and two readers of its output', () => {
+  const app = new Application('flat');
+  const words = app
+    .pipeline('p')
+    .from(src('in'), json<string>())
+    .flatMap(function* (line) {
+      for (const w of line.split(' ')) {
+        if (w === 'boom') throw new Error('boom');
+        yield w;
+      }
+    });
+  words.map((w) => w.toUpperCase()).to(sink('upper'), text);
+  words.to(sink('plain'), text);
+  const d = new TestDriver(app);
+  d.send('in', ['a b', 'c boom d', 'e']);
+  assert.deepEqual(d.output('upper'), ['A', 'B', 'C', 'E']);
+  assert.deepEqual(d.output('plain'), ['a', 'b', 'c', 'e']);
+  const dead = d.deadLettered();
+  assert.equal(dead.length, 1);
+  assert.equal(dead[0]!.value, JSON.stringify('c boom d'));
+});

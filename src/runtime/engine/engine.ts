@@ -302,11 +302,23 @@ export class Engine {
       case 'flatMap': {
         const out: Event[] = [];
         for (const e of events) {
+          // The first value travels in the input event itself (as map does): one event object fewer per input.
+          // Its value is replaced only once fn is done, since a generator may still read it.
+          let first: unknown;
+          let any = false;
           try {
-            for (const v of node.fn(e.value, e)) out.push(derive(e, v));
+            for (const v of node.fn(e.value, e)) {
+              if (any) out.push(derive(e, v));
+              else {
+                any = true;
+                first = v;
+                out.push(e);
+              }
+            }
           } catch (err) {
             this.fail('process', node, err, e);
           }
+          if (any) e.value = first;
         }
         return this.forward(node, out, undefined);
       }
