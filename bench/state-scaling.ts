@@ -73,7 +73,7 @@ function bankInput(accounts: number): string[] {
 }
 
 /** Word i in base 26, least significant letter first: distinct for distinct i, first letters spread evenly. */
-function word(i: number): string {
+export function word(i: number): string {
   let w = '';
   let x = i;
   do {
@@ -144,7 +144,7 @@ function runSluice(args: string[], dataDir: string, usageFile: string): Promise<
   });
 }
 
-function dirBytes(dir: string): number {
+export function dirBytes(dir: string): number {
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);

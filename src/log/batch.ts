@@ -339,10 +339,15 @@ export function countRecordsFrom(buf: Uint8Array, pos: number, h: BatchHeader, m
 /**
  * Visits the records of `batches` (whole verified batches, as Log.readBatches
  * returns them) at offsets from `minOffset` on, at most `limit` of them, by
- * where their value lies in `batches` (`valueLength` -1: a tombstone). Nothing
- * is allocated per record. Returns the number visited.
+ * where their value and key lie in `batches` (length -1: a tombstone, a null
+ * key). Nothing is allocated per record. Returns the number visited.
  */
-export function forEachValue(batches: Uint8Array, minOffset: number, limit: number, visit: (offset: number, valueStart: number, valueLength: number) => void): number {
+export function forEachValue(
+  batches: Uint8Array,
+  minOffset: number,
+  limit: number,
+  visit: (offset: number, valueStart: number, valueLength: number, keyStart: number, keyLength: number) => void,
+): number {
   const dv = view(batches);
   let seen = 0;
   for (let b = 0; b < batches.length && seen < limit; ) {
@@ -356,7 +361,7 @@ export function forEachValue(batches: Uint8Array, minOffset: number, limit: numb
       if (offset >= minOffset) {
         const kl = dv.getInt32(p + 16);
         const v = p + 20 + (kl > 0 ? kl : 0);
-        visit(offset, v + 4, dv.getInt32(v));
+        visit(offset, v + 4, dv.getInt32(v), p + 20, kl);
         seen++;
       }
       p = next;

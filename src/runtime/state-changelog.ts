@@ -36,6 +36,7 @@ import type { ProducerRecord } from '../record.ts';
 import type { SavedTime } from './engine/event-clock.ts';
 import type { StateChange } from './engine/keyed-state.ts';
 import { applyEntry, applyPart } from './engine/state-tracking.ts';
+import { parseChangelogKey, readLatestValues, splitKeyValue } from './changelog-read.ts';
 
 /** The value of a path record for an entry that was deleted (not JSON, so no entry's value can look like it). */
 export const DELETED = '-';
@@ -47,9 +48,18 @@ export function changelogTopic(job: string): string {
   return `${job}-changelog`;
 }
 
+/**
+ * Segment size of a new changelog. Compaction never touches the active
+ * segment, so a restart reads it whole however many times its keys were
+ * rewritten: at the log's default of 64 MiB that was up to a million
+ * superseded records. Smaller segments roll often, and each roll lets
+ * compaction (dirty ratio) catch up.
+ */
+export const CHANGELOG_SEGMENT_BYTES = 8 * 1024 * 1024;
+
 export async function ensureChangelog(log: Log, job: string): Promise<void> {
   try {
-    await log.createTopic(changelogTopic(job), { partitions: 1, compact: true });
+    await log.createTopic(changelogTopic(job), { partitions: 1, compact: true, file: { segmentBytes: CHANGELOG_SEGMENT_BYTES } });
   } catch (e) {
     if (!isSluiceError(e, ErrorCodes.TOPIC_EXISTS)) throw e;
   }
@@ -162,23 +172,7 @@ export interface SavedState {
  * its own out of this.
  */
 export async function readChangelogLatest(log: Log, job: string): Promise<Map<string, string>> {
-  const topic = changelogTopic(job);
-  const latest = new Map<string, string>();
-  let offset = (await log.endOffsets(topic))[0]!.startOffset;
-  for (;;) {
-    const r = await log.read(topic, 0, offset, { isolation: 'read_committed' });
-    for (const rec of r.records) {
-      if (!rec.key) continue;
-      const k = Buffer.from(rec.key).toString('utf8');
-      // Deleted first, so that the map's order (first insertion) is that of each key's newest record.
-      latest.delete(k);
-      latest.set(k, rec.value ? Buffer.from(rec.value).toString('utf8') : '');
-    }
-    // Done only after a read *at* the end: that is where a reader finds out that records a writer
-    // synced are missing (DAMAGED), instead of restoring an older state as if it were the newest.
-    if (r.records.length === 0 && r.nextOffset >= r.highWatermark) return latest;
-    offset = r.nextOffset;
-  }
+  return readLatestValues(log, changelogTopic(job));
 }
 
 /** A key's root record while the changelog is read: its text, parsed only once a path record applies to it. */
@@ -194,17 +188,30 @@ interface Root {
 export async function readChangelog(log: Log, job: string): Promise<SavedState> {
   const out: SavedState = { states: [], sources: new Map(), time: null, legacy: { keys: [], states: [] } };
   const legacy = new Map<string, StateChange>();
-  const roots = new Map<string, Root>();
-  for (const [k, v] of await readChangelogLatest(log, job)) {
-    const key = JSON.parse(k) as unknown[];
+  const latest = await readChangelogLatest(log, job);
+  const rootList: Root[] = [];
+  // Only path records look roots up: a changelog without any (most: small keyed states) needs no index of them.
+  let roots: Map<string, Root> | null = null;
+  for (const k of latest.keys()) {
+    if (k.startsWith('["path",') || k.startsWith('["part",')) {
+      roots = new Map();
+      break;
+    }
+  }
+  for (const [k, v] of latest) {
+    const key = parseChangelogKey(k);
     const kind = key[0];
     if (kind === 'key') {
       // A root record replaces whatever this key had: path records before it are dead.
-      if (v === '') roots.delete(k);
-      else roots.set(k, { operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), text: v, value: null });
+      if (v === '') roots?.delete(k);
+      else {
+        const root: Root = { operator: String(key[1]), partition: Number(key[2]), key: String(key[3]), text: v, value: null };
+        rootList.push(root);
+        roots?.set(k, root);
+      }
     } else if (kind === 'path' || kind === 'part') {
       // Without a root before it: a leftover of a deleted key, ignored.
-      const root = roots.get(JSON.stringify(['key', key[1], key[2], key[3]]));
+      const root = roots!.get(JSON.stringify(['key', key[1], key[2], key[3]]));
       if (!root || v === '') continue;
       root.value ??= JSON.parse(root.text) as Record<string, unknown>;
       if (kind === 'part') applyPart(root.value, key.slice(5), JSON.parse(v) as Record<string, unknown>);
@@ -221,10 +228,8 @@ export async function readChangelog(log: Log, job: string): Promise<SavedState> 
       else c.timers = v;
     }
   }
-  for (const r of roots.values()) {
-    const saved = r.value ?? (JSON.parse(r.text) as { s?: unknown; t?: unknown });
-    const state = 's' in saved ? JSON.stringify(saved.s) : '';
-    const timers = 't' in saved ? JSON.stringify(saved.t) : '';
+  for (const r of rootList) {
+    const { state, timers } = r.value === null ? splitKeyValue(r.text) : { state: 's' in r.value ? JSON.stringify(r.value['s']) : '', timers: 't' in r.value ? JSON.stringify(r.value['t']) : '' };
     if (state !== '' || timers !== '') out.states.push({ operator: r.operator, partition: r.partition, key: r.key, state, timers });
   }
   out.legacy.states = [...legacy.values()];
