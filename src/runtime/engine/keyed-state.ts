@@ -5,10 +5,10 @@
 // operator declared a StateCodec.
 //
 // A key's state is saved whole (one root record) while it is small. Once its
-// saved JSON exceeds stateLimits.trackAboveBytes, or from the start for a global state,
-// it is tracked (state-tracking.ts): the operator's function gets a proxy of
-// it, and a checkpoint saves only the entries that changed (path records, see
-// state-changelog.ts). A state with a StateCodec is always saved whole: the
+// saved JSON exceeds stateLimits.trackAboveBytes, or from the start for a
+// global state, it is tracked (state-tracking.ts): the operator's function
+// gets a proxy of it, and a checkpoint saves only the entries that changed
+// (path records, see state-changelog.ts). A state with a StateCodec is always saved whole: the
 // codec sees the whole state.
 
 import { ErrorCodes, SluiceError } from '../../errors.ts';
@@ -18,8 +18,9 @@ import { entryAt, splitWhole, stringify, Tracker, unwrap, type ChangedEntry } fr
 export const stateLimits = {
   /**
    * Saved JSON size above which a key's state is tracked. Below it, saving
-   * the whole state costs less than the proxy's traps on every access (word
-   * count's counters); see docs/state.md.
+   * the whole state costs little (word count's counters); above it the whole
+   * save costs more than the proxy's traps unless the key changes tens of
+   * times per checkpoint (docs/BENCHMARKS.md, "After tracked state").
    */
   trackAboveBytes: 4096,
   /** JSON characters above which a tracked state saved whole is split into parts (a record holds at most 64 MiB). */
