@@ -14,7 +14,7 @@ import { openFileLog, type FileLog } from '../log/file/file-log.ts';
 import { validToken } from './auth.ts';
 import { Handlers } from './handlers.ts';
 import { createHttpApi } from './http-api.ts';
-import { BrokerMetrics, instrumentFsync } from './metrics.ts';
+import { BrokerMetrics } from './metrics.ts';
 import { TcpServer } from './tcp-server.ts';
 import { serveLocally, type LocalServer } from './local-socket.ts';
 
@@ -62,12 +62,11 @@ export class Broker {
   readonly handlers: Handlers;
   private readonly httpServer: http.Server | null;
   private readonly api: ReturnType<typeof createHttpApi> | null;
-  private readonly undoFsync: () => void;
   /** The data dir's local socket, so `sluice` commands without --broker work beside the broker too. */
   private readonly local: LocalServer;
   private closing: Promise<void> | null = null;
 
-  private constructor(parts: { log: FileLog; tcp: TcpServer; handlers: Handlers; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; undoFsync: () => void; local: LocalServer }) {
+  private constructor(parts: { log: FileLog; tcp: TcpServer; handlers: Handlers; address: HostPort; httpServer: http.Server | null; api: ReturnType<typeof createHttpApi> | null; httpAddress: HostPort | null; local: LocalServer }) {
     this.log = parts.log;
     this.tcp = parts.tcp;
     this.handlers = parts.handlers;
@@ -75,7 +74,6 @@ export class Broker {
     this.httpServer = parts.httpServer;
     this.api = parts.api;
     this.httpAddress = parts.httpAddress;
-    this.undoFsync = parts.undoFsync;
     this.local = parts.local;
   }
 
@@ -88,9 +86,11 @@ export class Broker {
         throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, `binding to ${a.host} exposes the log beyond this machine: give --auth-token (or --auth-token-file), and preferably --tls-cert/--tls-key`);
       }
     }
-    const log = await openFileLog({ dataDir: o.dataDir });
+    // Its own log's syncs only: another FileLog in the process is not this broker's.
+    let observeFsync = (_seconds: number): void => {};
+    const log = await openFileLog({ dataDir: o.dataDir, onFsync: (s) => observeFsync(s) });
     const metrics = new BrokerMetrics(log);
-    const undoFsync = instrumentFsync(metrics);
+    observeFsync = (s) => metrics.observeFsync(s);
     const handlers = new Handlers(log, { recordsIn: (t, n, b) => metrics.recordsIn(t, n, b), recordsOut: (t, n, b) => metrics.recordsOut(t, n, b) });
     const tcp = new TcpServer({ handlers, token: o.token, tls: o.tls, maxFrameBytes: o.maxFrameBytes, maxConnections: o.maxConnections, helloTimeoutMs: o.helloTimeoutMs });
     let httpServer: http.Server | null = null;
@@ -113,13 +113,12 @@ export class Broker {
           });
         });
       }
-      return new Broker({ log, tcp, handlers, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, undoFsync, local });
+      return new Broker({ log, tcp, handlers, address: { host: addr.address, port: addr.port }, httpServer, api, httpAddress, local });
     } catch (e) {
       await tcp.close().catch(() => {});
       await local?.close().catch(() => {});
       handlers.close();
       httpServer?.close();
-      undoFsync();
       await log.close();
       throw new SluiceError(ErrorCodes.IO_ERROR, `cannot listen: ${(e as Error).message}`, {}, { cause: e });
     }
@@ -146,7 +145,6 @@ export class Broker {
       await this.local.close();
       this.handlers.close();
       await httpClosed;
-      this.undoFsync();
       await this.log.close();
     })();
     return this.closing;

@@ -9,7 +9,6 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isSluiceError } from '../errors.ts';
-import { io, setIo, type Io } from '../log/file/io.ts';
 import type { Log } from '../log/log.ts';
 
 /** fsync latencies span ~50 µs (NVMe, page cache) to seconds (a stalled disk). */
@@ -69,7 +68,7 @@ export class BrokerMetrics {
     this.#bytesOut.inc({ topic }, bytes);
   }
 
-  /** One fsync's duration; instrumentFsync calls this. */
+  /** One fsync's duration: the broker opens its log with this as onFsync, failed syncs included (a slow failure is what an operator needs to see). */
   observeFsync(seconds: number): void {
     this.#fsync.observe(seconds);
   }
@@ -109,35 +108,3 @@ export class BrokerMetrics {
   }
 }
 
-/**
- * Times every fdatasync the file log does (appends, offset commits,
- * transaction decisions) into `sluice_fsync_seconds`, failed ones included: a
- * slow failure is exactly what an operator needs to see. The Io is process
- * wide, so this measures every FileLog in the process. Returns an undo; undoing
- * out of order (after another wrapper was installed on top) just stops observing.
- */
-export function instrumentFsync(metrics: BrokerMetrics): () => void {
-  const inner: Io = io;
-  let active = true;
-  // Delegates explicitly rather than spreading: an Io may keep its methods on a prototype.
-  const wrapped: Io = {
-    read: (fd, buf, offset, length, position) => inner.read(fd, buf, offset, length, position),
-    writev: (fd, bufs, position) => inner.writev(fd, bufs, position),
-    ftruncate: (fd, len) => inner.ftruncate(fd, len),
-    fdatasync: async (fd) => {
-      if (!active) return inner.fdatasync(fd);
-      const start = process.hrtime.bigint();
-      try {
-        await inner.fdatasync(fd);
-      } finally {
-        metrics.observeFsync(Number(process.hrtime.bigint() - start) / 1e9);
-      }
-    },
-  };
-  setIo(wrapped);
-  return () => {
-    if (!active) return;
-    active = false;
-    if (io === wrapped) setIo(inner);
-  };
-}

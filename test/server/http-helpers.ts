@@ -18,8 +18,11 @@ export interface Broker {
 }
 
 export async function withBroker(t: TestContext, options: Partial<HttpApiOptions>, fn: (b: Broker) => Promise<void>): Promise<void> {
-  const log = await openFileLog({ dataDir: tmpDir(t) });
+  // As the broker does (server/broker.ts): the log's own syncs go to its metrics.
+  let observeFsync = (_seconds: number): void => {};
+  const log = await openFileLog({ dataDir: tmpDir(t), onFsync: (s) => observeFsync(s) });
   const metrics = new BrokerMetrics(log);
+  observeFsync = (s) => metrics.observeFsync(s);
   const api = createHttpApi({ log, metrics, ...options });
   const server = http.createServer(api.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -61,28 +61,9 @@ import { Maintenance } from './maintenance.ts';
 import { deleteBefore } from './retention.ts';
 import { TransactionLog } from './transaction-log.ts';
 import { FdCache, maxOpenFilesFromEnv } from './fd-cache.ts';
+import type { FileLogOptions } from './file-log-options.ts';
 
-export interface FileLogOptions {
-  dataDir: string;
-  /** Read and tail only; no lock is taken, so another process may be writing. */
-  readOnly?: boolean;
-  /** How often retention and compaction run in the writer (they also run after each segment roll). */
-  maintenanceIntervalMs?: number;
-  /**
-   * Where damage found on open goes (damage.ts). The default refuses: opening
-   * throws DAMAGED for the dir (transaction log), or using the damaged topic or
-   * group does. `sluice repair` passes a 'collect' report: every topic and group
-   * is then read at open, damage is listed instead of thrown, nothing damaged
-   * is written, and no maintenance runs.
-   */
-  damage?: DamageReport;
-  /**
-   * At most this many segment and `hw` files are kept open at once (fd-cache.ts); the
-   * least recently used are closed and reopened on demand. Default: `$SLUICE_MAX_OPEN_FILES`,
-   * else 256 or a quarter of `ulimit -n`, whichever is larger (at most half of it).
-   */
-  maxOpenFiles?: number;
-}
+export type { FileLogOptions };
 
 export async function openFileLog(options: FileLogOptions): Promise<FileLog> {
   const log = new FileLog(options);
@@ -114,12 +95,13 @@ export class FileLog implements Log {
     this.damage = o.damage ?? new DamageReport('refuse', o.dataDir);
     this.maintenanceIntervalMs = o.maintenanceIntervalMs ?? 60_000;
     this.files = new FdCache(o.maxOpenFiles ?? maxOpenFilesFromEnv());
-    this.txnLog = new TransactionLog(o.dataDir, this.damage);
+    this.txnLog = new TransactionLog(o.dataDir, this.damage, { onFsync: o.onFsync });
     this.catalog = new TopicCatalog({
       dataDir: o.dataDir,
       readOnly: this.readOnly,
       damage: this.damage,
       files: this.files,
+      onFsync: o.onFsync,
       endEvidence: (info) => {
         const txnEvidence = this.txnEvidenceForOpen();
         return (i) => (txnEvidence ? this.txnLog.endEvidence(info.name, i) : []);
@@ -131,7 +113,7 @@ export class FileLog implements Log {
       knownTopicId: (topic) => this.knownTopicId(topic),
       onRoll: (p) => setImmediate(() => void this.maintainPartition(p)),
     });
-    this.groups = new GroupOffsets(o.dataDir, this.damage, this.catalog);
+    this.groups = new GroupOffsets(o.dataDir, this.damage, this.catalog, o.onFsync);
     this.coordinator = new GroupCoordinator((t) => this.catalog.get(t)?.info.config.partitions ?? 0);
     this.groupSweeper = new GroupSweeper(this.coordinator);
     this.transactions = new TransactionCoordinator(this.transactionStorage(), this.coordinator);

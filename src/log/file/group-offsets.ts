@@ -9,6 +9,7 @@ import { ErrorCodes, SluiceError, isSluiceError } from '../../errors.ts';
 import type { GroupLag, PartitionInfo, TopicPartitionOffset } from '../log.ts';
 import type { TxnOffset } from '../producer-table.ts';
 import { DamageReport } from './damage.ts';
+import type { FsyncObserver } from './io.ts';
 import { GroupStore, listGroupNames, type StoredOffset } from './group-store.ts';
 import type { TopicCatalog } from './topic-catalog.ts';
 
@@ -18,7 +19,10 @@ export class GroupOffsets {
   private readonly catalog: TopicCatalog;
   private readonly stores = new Map<string, GroupStore>();
 
-  constructor(dataDir: string, damage: DamageReport, catalog: TopicCatalog) {
+  private readonly onFsync: FsyncObserver | undefined;
+
+  constructor(dataDir: string, damage: DamageReport, catalog: TopicCatalog, onFsync?: FsyncObserver) {
+    this.onFsync = onFsync;
     this.groupsDir = join(dataDir, 'groups');
     this.damage = damage;
     this.catalog = catalog;
@@ -29,7 +33,7 @@ export class GroupOffsets {
     if (!group) throw new SluiceError(ErrorCodes.INVALID_ARGUMENT, 'a consumer group needs a non-empty name');
     let s = this.stores.get(group);
     if (!s) {
-      s = new GroupStore(this.groupsDir, group, this.damage);
+      s = new GroupStore(this.groupsDir, group, this.damage, this.onFsync);
       s.load();
       this.stores.set(group, s);
     }

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import type { TopicPartitionOffset } from '../log.ts';
-import { fsyncDir } from './io.ts';
+import { fsyncDir, type FsyncObserver } from './io.ts';
 import { FrameWriter, frameFileBytes, readFrameFile, replaceFile, type FrameScan } from './json-frames.ts';
 import { acquireLock, type Lock } from './lock.ts';
 import { validateGroupName } from '../topic-config.ts';
@@ -40,8 +40,10 @@ export class GroupStore {
   private queue: Promise<void> = Promise.resolve();
   /** Set when loading found damage: what was reported, so the writer refuses too. */
   private damagedBy: Damage | null = null;
+  private readonly onFsync: FsyncObserver | undefined;
 
-  constructor(groupsDir: string, group: string, damage = new DamageReport('refuse')) {
+  constructor(groupsDir: string, group: string, damage = new DamageReport('refuse'), onFsync?: FsyncObserver) {
+    this.onFsync = onFsync;
     validateGroupName(group);
     this.group = group;
     this.dir = join(groupsDir, encodeURIComponent(group));
@@ -115,7 +117,7 @@ export class GroupStore {
       const { scan } = this.read();
       // Collect mode (sluice repair) reports without throwing; nothing may be written to a damaged file.
       if (this.damagedBy) throw damagedError(this.damagedBy, this.damage.dataDir);
-      this.writer = new FrameWriter(this.file);
+      this.writer = new FrameWriter(this.file, this.onFsync);
       this.writer.open(scan);
     } catch (e) {
       this.close();

@@ -27,6 +27,23 @@ export function setIo(next: Io): void {
   io = next;
 }
 
+/** Told how long each of a log's data syncs took, failed ones included (the broker's fsync metric). */
+export type FsyncObserver = (seconds: number) => void;
+
+/**
+ * fdatasync, timed for `observe` when there is one: each FileLog passes its own
+ * (FileLogOptions.onFsync), so observing one log never changes another in the process.
+ */
+export async function syncData(fd: number, observe: FsyncObserver | null | undefined): Promise<void> {
+  if (!observe) return io.fdatasync(fd);
+  const start = process.hrtime.bigint();
+  try {
+    await io.fdatasync(fd);
+  } finally {
+    observe(Number(process.hrtime.bigint() - start) / 1e9);
+  }
+}
+
 /** Reads exactly `length` bytes at `position` (fewer only at end of file). */
 export async function readFully(fd: number, length: number, position: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);

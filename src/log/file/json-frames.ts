@@ -23,7 +23,7 @@
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 import { crc32c } from '../../util/crc32c.ts';
-import { io, fsyncDir } from './io.ts';
+import { io, fsyncDir, syncData, type FsyncObserver } from './io.ts';
 import { fileError } from './file-errors.ts';
 
 const MAGIC = 0x534c4a46; // "SLJF"
@@ -215,9 +215,11 @@ export class FrameWriter {
   size = 0;
   frames = 0;
   private failure: Error | null = null;
+  private readonly onFsync: FsyncObserver | undefined;
 
-  constructor(file: string) {
+  constructor(file: string, onFsync?: FsyncObserver) {
     this.file = file;
+    this.onFsync = onFsync;
   }
 
   /**
@@ -251,7 +253,7 @@ export class FrameWriter {
     try {
       await io.writev(this.fd, [buf], this.size);
       await io.writev(this.fd, [encodeHeader(this.size)], 0);
-      await io.fdatasync(this.fd);
+      await syncData(this.fd, this.onFsync);
     } catch (e) {
       // The caller is told this record failed, so it must not turn up after a restart: cut it
       // off. If even that fails, nothing more may be written until the file is reopened.

@@ -11,7 +11,7 @@ import { timestampError, type ProducerRecord } from '../../record.ts';
 import { ATTR_TRANSACTIONAL, batchTooLarge, encodeBatch, readBatchHeader, MAX_BATCH_BYTES, type ProducerStamp } from '../batch.ts';
 import type { AppendResult } from '../log.ts';
 import { keylessRecordError } from '../topic-config.ts';
-import { io, fsyncDir } from './io.ts';
+import { io, fsyncDir, syncData } from './io.ts';
 import { hintSuffix } from './file-errors.ts';
 import { writeProducerSnapshot } from './producer-state.ts';
 import { Segment } from './segment.ts';
@@ -115,7 +115,7 @@ async function writeGroup(p: Partition, group: PendingAppend[]): Promise<void> {
     runBytes += a.buf.length;
   }
   if (run.length > 0) await writeRun(p, run);
-  if (p.config.file.fsync === 'always') await p.active.withFd((fd) => io.fdatasync(fd));
+  if (p.config.file.fsync === 'always') await p.active.withFd((fd) => syncData(fd, p.onFsync));
   else markDirty(p);
 }
 
@@ -177,7 +177,7 @@ async function roll(p: Partition, baseOffset: number): Promise<void> {
   const old = p.active;
   // Under every policy, also `never`: a closed segment is whole on disk, so its index (and the
   // next segment's base) are evidence that recovery may hold it to.
-  await old.withFd((fd) => io.fdatasync(fd));
+  await old.withFd((fd) => syncData(fd, p.onFsync));
   forgetDirty(p, old);
   p.syncedEnd = Math.max(p.syncedEnd, old.nextOffset);
   old.persistIndex();
@@ -213,7 +213,7 @@ async function syncDirty(p: Partition): Promise<void> {
   const seg = p.active;
   const upTo = seg.nextOffset;
   try {
-    await seg.withFd((fd) => io.fdatasync(fd));
+    await seg.withFd((fd) => syncData(fd, p.onFsync));
   } catch (e) {
     fail(p, e, []);
     return;

@@ -24,6 +24,7 @@ import { fileError } from './file-errors.ts';
 import { newCleanerState, type CleanerState } from './compaction.ts';
 import type { ProducerWindow } from './producer-state.ts';
 import { sharedFdCache, type FdCache } from './fd-cache.ts';
+import type { FsyncObserver } from './io.ts';
 import { loadSegments } from './partition-open.ts';
 import { appendRecords, forgetDirty, syncIfDirty, type PendingAppend } from './partition-append.ts';
 
@@ -47,6 +48,8 @@ export interface PartitionOptions {
   lockPath?: string;
   /** Where the partition's file descriptors are kept (default: one cache shared by the process). */
   files?: FdCache;
+  /** Times its appends' data syncs (FileLogOptions.onFsync). */
+  onFsync?: FsyncObserver;
 }
 
 export class Partition {
@@ -56,6 +59,7 @@ export class Partition {
   config: FileLogTopicConfig;
   readonly writable: boolean;
   readonly lockPath: string | undefined;
+  readonly onFsync: FsyncObserver | null;
   readonly files: FdCache;
   segments: Segment[] = [];
   /** End of acknowledged (writer) or completely written (reader) records. */
@@ -114,6 +118,7 @@ export class Partition {
     this.writable = o.writable;
     this.lockPath = o.lockPath;
     this.files = o.files ?? sharedFdCache();
+    this.onFsync = o.onFsync ?? null;
   }
 
   static async open(o: PartitionOptions): Promise<Partition> {

@@ -12,6 +12,7 @@ import { resolveTopicConfig, validateTopicName } from '../topic-config.ts';
 import type { BatchVisibility } from '../transactions.ts';
 import { Partition } from './partition.ts';
 import type { DamageReport } from './damage.ts';
+import type { FsyncObserver } from './io.ts';
 import type { EndEvidence } from './partition-recovery.ts';
 import type { FdCache } from './fd-cache.ts';
 import { fileError } from './file-errors.ts';
@@ -35,6 +36,8 @@ export interface TopicCatalogOptions {
   knownTopicId: (topic: string) => string | undefined;
   /** A partition rolled a segment (retention and compaction may be due). */
   onRoll: (p: Partition) => void;
+  /** Times the partitions' data syncs (FileLogOptions.onFsync). */
+  onFsync?: FsyncObserver;
 }
 
 export class TopicCatalog {
@@ -129,6 +132,7 @@ export class TopicCatalog {
         evidence,
         lockPath: join(this.o.dataDir, 'LOCK'),
         files: this.o.files,
+        onFsync: this.o.onFsync,
       });
     } catch (e) {
       throw fileError(e, 'open', (e as NodeJS.ErrnoException).path ?? dir);

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { FrameWriter, frameFileBytes, readFrameFile, replaceFile, scanFrames, type FrameDamage, type FrameScan } from './json-frames.ts';
 import { fileError } from './file-errors.ts';
 import { DamageReport } from './damage.ts';
+import type { FsyncObserver } from './io.ts';
 import type { EndEvidence } from './partition-recovery.ts';
 import { ProducerTable, type Decision, type TxnOffset, type TxnWriteRange } from '../producer-table.ts';
 
@@ -51,8 +52,11 @@ export class TransactionLog {
   private readonly ends = new Map<string, number>();
   private readonly rewriteAfter: number;
 
-  constructor(dataDir: string, damage = new DamageReport('refuse'), o: { rewriteAfter?: number } = {}) {
+  private readonly onFsync: FsyncObserver | undefined;
+
+  constructor(dataDir: string, damage = new DamageReport('refuse'), o: { rewriteAfter?: number; onFsync?: FsyncObserver } = {}) {
     this.rewriteAfter = o.rewriteAfter ?? REWRITE_AFTER;
+    this.onFsync = o.onFsync;
     this.dataDir = dataDir;
     this.dir = join(dataDir, 'transactions');
     this.file = join(this.dir, 'txn.log');
@@ -180,7 +184,7 @@ export class TransactionLog {
     // In collect mode (sluice repair) a damaged file is left exactly as it is, for its repair.
     if (this.damage.found.length > before) return;
     if (!scan && this.dirHasData()) return;
-    this.writer = new FrameWriter(this.file);
+    this.writer = new FrameWriter(this.file, this.onFsync);
     this.writer.open(scan);
   }
 
