@@ -13,6 +13,8 @@ import { brokerOf, dataDirOf, parseIntArg, withLog } from './options.ts';
 import { untilStopped } from './stop-signal.ts';
 import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from '../runtime/defaults.ts';
 import { loadApp } from './app-load.ts';
+import { join } from 'node:path';
+import { DEFAULT_STATE_CACHE_BYTES } from '../runtime/state-on-disk.ts';
 import { typecheck } from './typecheck.ts';
 import { Progress, progressIntervalMs } from './progress.ts';
 import { Backlog } from './backlog.ts';
@@ -29,6 +31,14 @@ interface RunOptions {
   typecheck?: boolean;
   http?: string;
   httpToken?: string;
+  stateBackend: 'memory' | 'disk';
+  stateDir?: string;
+  stateCacheMb: number;
+}
+
+function backendArg(v: string): 'memory' | 'disk' {
+  if (v === 'memory' || v === 'disk') return v;
+  throw new InvalidArgumentError('expected memory or disk');
 }
 
 function guaranteeArg(v: string): Guarantee {
@@ -53,6 +63,9 @@ export function registerRun(program: Command): void {
     .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), DEFAULT_COMMIT_RECORDS)
     .option('--guarantee <g>', 'exactly-once, at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
+    .option('--state-backend <b>', "where keyed state lives: 'memory' (default) or 'disk' (a cache in memory, the rest on disk; see docs/state.md)", backendArg, 'memory')
+    .option('--state-dir <dir>', 'where state kept on disk lives (default: DATA_DIR/state)')
+    .option('--state-cache-mb <n>', 'memory for the cached keys of state kept on disk, in MiB (an estimate; 0: only the keys changed since the last checkpoint stay)', parseIntArg(0), DEFAULT_STATE_CACHE_BYTES / 1024 / 1024)
     .option('--http <host:port>', "answer table queries over HTTP while the job runs (GET /tables, /tables/NAME, /tables/NAME/KEY; see docs/tables-and-joins.md)")
     .option('--http-token <token>', 'require this bearer token of table queries (required beyond loopback); or $SLUICE_HTTP_TOKEN')
     .option('-q, --quiet', 'no progress and no summary on stderr (the readiness line stays: scripts wait for it)')
@@ -76,6 +89,7 @@ export function registerRun(program: Command): void {
             workers: opts.workers,
             appFile: file,
             guarantee: opts.guarantee,
+            state: { backend: opts.stateBackend, stateDir: opts.stateDir ?? join(dataDirOf(cmd), 'state'), cacheBytes: opts.stateCacheMb * 1024 * 1024 },
             onReady: () => {
               process.stderr.write(readinessLine(app, { guarantee: opts.guarantee, log: where, queries: queries?.url }));
               backlog = new Backlog(app, log, progressIntervalMs(opts.quiet));

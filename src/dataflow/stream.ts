@@ -26,6 +26,12 @@ export interface KeyByOptions {
 export interface ProcessOptions<S, O = unknown> extends OperatorOptions {
   /** For state that is not a plain JSON-compatible object. */
   stateCodec?: StateCodec<S>;
+  /**
+   * 'disk': keep this operator's keyed state on disk, with a cache of it in
+   * memory (docs/state.md); 'memory': in memory even when the job runs with
+   * --state-backend disk. Default: the job's backend.
+   */
+  stateBackend?: 'memory' | 'disk';
   /** Called for each timer the function set (ctx.timer / ctx.processingTimer) when it is due. */
   onTimer?: (timer: Timer, state: S, ctx: ProcessContext<O>) => void;
 }
@@ -237,6 +243,7 @@ export class KeyedStream<T> {
       fn: fn as ProcessNode['fn'],
       partitions: this.keyNode.partitions,
       stateCodec: options.stateCodec as StateCodec<unknown> | undefined,
+      stateBackend: options.stateBackend,
       onTimer: options.onTimer as ProcessNode['onTimer'],
     }) as ProcessNode;
     this.keyNode.children.push({ node, port: undefined });

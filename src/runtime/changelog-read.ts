@@ -18,7 +18,7 @@ const READ_RECORDS = 1_000_000;
  * The newest committed value of every key of partition 0 of `topic`, as text
  * ('' for a tombstone), in the order of those newest records' offsets.
  */
-export async function readLatestValues(log: Log, topic: string): Promise<Map<string, string>> {
+export async function readLatestValues(log: Log, topic: string, skip?: (key: string) => boolean): Promise<Map<string, string>> {
   const latest = new Map<string, string>();
   let offset = (await log.endOffsets(topic))[0]!.startOffset;
   for (;;) {
@@ -28,6 +28,8 @@ export async function readLatestValues(log: Log, topic: string): Promise<Map<str
       forEachValue(r.batches, offset, Infinity, (_offset, vs, vl, ks, kl) => {
         if (kl < 0) return;
         const k = b.toString('utf8', ks, ks + kl);
+        // Records another reader takes care of (a store on disk, disk-restore.ts): not held in memory here.
+        if (skip?.(k)) return;
         const v = vl < 0 ? '' : b.toString('utf8', vs, vs + vl);
         const size = latest.size;
         latest.set(k, v);

@@ -24,6 +24,7 @@ import { sumCounters } from './engine/counters.ts';
 import { changelogWrite, ensureChangelog, legacyWrite, readChangelog } from './state-changelog.ts';
 import type { StateChange } from './engine/keyed-state.ts';
 import type { WorkerPool } from './workers/worker-pool.ts';
+import { StateOnDisk, type StateBackendOptions } from './state-on-disk.ts';
 
 export interface CheckpointerOptions {
   app: Application;
@@ -33,6 +34,8 @@ export interface CheckpointerOptions {
   sinks: Sink[];
   sources: SourceNode[];
   pool: () => WorkerPool | null;
+  /** The on-disk keyed state backend, for the operators it names (state-on-disk.ts). */
+  disk?: StateBackendOptions;
 }
 
 export class Checkpointer {
@@ -42,11 +45,14 @@ export class Checkpointer {
   private readonly loop: CheckpointLoop | null;
   /** Exactly-once: what the sinks, the keyed state and the sources each put into a checkpoint. */
   private readonly participants: CheckpointParticipant[];
+  /** The operators whose keyed state is kept on disk; null when none is. */
+  private readonly disk: StateOnDisk | null;
 
   constructor(o: CheckpointerOptions) {
     this.o = o;
     this.plain = new Producer(o.log);
     this.loop = o.guarantee === 'exactly-once' ? new CheckpointLoop(o.log, `sluice-job:${o.app.name}`) : null;
+    this.disk = StateOnDisk.of(o.app, o.engine, o.disk, o.guarantee);
     this.participants = [this.sinksParticipant(), this.stateParticipant(), this.sourcesParticipant()];
   }
 
@@ -78,7 +84,9 @@ export class Checkpointer {
   async restore(): Promise<void> {
     const { log, app, guarantee } = this.o;
     if (guarantee === 'none') return;
-    const saved = await readChangelog(log, app.name);
+    const { disk } = this;
+    if (disk) await disk.open(app.name, this.o.pool() !== null);
+    const saved = await readChangelog(log, app.name, disk?.skip);
     const migrate = legacyWrite(app.name, saved);
     if (migrate.length > 0) {
       if (this.loop) await this.loop.commit({ writes: migrate, offsets: [] });
@@ -89,6 +97,7 @@ export class Checkpointer {
     if (pool) pool.restore(saved.states);
     // An operator that no longer exists (the app changed) keeps its saved state untouched in the topic.
     else for (const c of saved.states) engine.restore(c);
+    await disk?.restore(log, app.name);
     if (saved.time) {
       engine.clock.restore(saved.time.clock, Date.now());
       engine.restoreCounters(saved.time.counters);
@@ -137,6 +146,7 @@ export class Checkpointer {
     const changelog = await this.changelogWrite();
     for (const s of sinks) await s.flush();
     for (const w of changelog) await this.plain.send(w.topic, w.records.map((r) => ({ ...r, partition: 0 })));
+    await this.disk?.committed(this.o.log, this.o.app.name);
     for (const n of sources) await this.commitSource(n);
   }
 
@@ -166,6 +176,10 @@ export class Checkpointer {
       prepare: async () => {
         const changelog = await this.changelogWrite();
         return { writes: changelog };
+      },
+      // The store follows the changelog only once the transaction is durable: it never holds uncommitted state.
+      committed: async () => {
+        await this.disk?.committed(this.o.log, this.o.app.name);
       },
     };
   }
@@ -214,6 +228,12 @@ export class Checkpointer {
     const pool = this.o.pool();
     if (pool) out.push(...(await pool.snapshot()));
     out.push(...this.o.engine.takeStateChanges());
+    this.disk?.taken(out);
     return out;
+  }
+
+  /** Closes the on-disk store, if any (after the last checkpoint settled). */
+  async close(): Promise<void> {
+    await this.disk?.close();
   }
 }

@@ -22,6 +22,7 @@ import { stagesOf } from './engine/stages.ts';
 import type { OriginTime } from './engine/event-clock.ts';
 import { DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_COMMIT_RECORDS } from './defaults.ts';
 import { checkTopicsExist } from './topics-check.ts';
+import type { StateBackendOptions } from './state-on-disk.ts';
 
 export interface JobOptions {
   log: Log;
@@ -43,6 +44,8 @@ export interface JobOptions {
    */
   workers?: number;
   appFile?: string;
+  /** Where keyed state lives: in memory (default), or on disk with a cache (docs/state.md). */
+  state?: StateBackendOptions;
   /** Called once the job has opened its sources and sinks and restored its state, before the first batch. */
   onReady?: () => void;
 }
@@ -78,7 +81,7 @@ interface Pulled {
 export class Job {
   readonly app: Application;
   readonly engine: Engine;
-  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady'>;
+  private readonly opts: Required<Omit<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady' | 'state'>> & Pick<JobOptions, 'signal' | 'onError' | 'appFile' | 'onReady'>;
   private readonly checkpointer: Checkpointer;
   private readonly stop = new AbortController();
   private readonly sources: SourceNode[];
@@ -120,6 +123,7 @@ export class Job {
       sinks: this.sinks,
       sources: this.sources,
       pool: () => this.pool,
+      disk: options.state,
     });
   }
 
@@ -192,6 +196,7 @@ export class Job {
       this.opts.signal?.removeEventListener('abort', onAbort);
       for (const c of opened.reverse()) await c.close().catch(() => {});
       await this.pool?.close();
+      await this.checkpointer.close();
     }
     const { origins: _, ...result } = this.status();
     return result;

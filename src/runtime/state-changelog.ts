@@ -171,8 +171,8 @@ export interface SavedState {
  * records' offsets. Jobs and exec keep different records there; each reads
  * its own out of this.
  */
-export async function readChangelogLatest(log: Log, job: string): Promise<Map<string, string>> {
-  return readLatestValues(log, changelogTopic(job));
+export async function readChangelogLatest(log: Log, job: string, skip?: (key: string) => boolean): Promise<Map<string, string>> {
+  return readLatestValues(log, changelogTopic(job), skip);
 }
 
 /** A key's root record while the changelog is read: its text, parsed only once a path record applies to it. */
@@ -185,10 +185,10 @@ interface Root {
 }
 
 /** Reads the committed changelog: the newest state and timers of every key, and every source's resume state. */
-export async function readChangelog(log: Log, job: string): Promise<SavedState> {
+export async function readChangelog(log: Log, job: string, skip?: (key: string) => boolean): Promise<SavedState> {
   const out: SavedState = { states: [], sources: new Map(), time: null, legacy: { keys: [], states: [] } };
   const legacy = new Map<string, StateChange>();
-  const latest = await readChangelogLatest(log, job);
+  const latest = await readChangelogLatest(log, job, skip);
   const rootList: Root[] = [];
   // Only path records look roots up: a changelog without any (most: small keyed states) needs no index of them.
   let roots: Map<string, Root> | null = null;

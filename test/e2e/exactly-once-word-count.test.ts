@@ -2,7 +2,7 @@
 // partitions, proven by killing real processes: the built CLI runs a
 // topic-to-topic word count (test/fixtures/word-count-topics.ts) with
 // `--until-end`, SIGKILLed at seeded-random moments and restarted until it
-// exits 0, with 1 and with 2 workers; committed output and saved state must
+// exits 0, with 1 and with 2 workers, and with the state on disk; committed output and saved state must
 // equal a crash-free run's. The bank job's crash test, the zombie and the disk
 // faults are in exactly-once.test.ts; `npm run proof` runs this file with 25
 // kills per run (test/fixtures/proof-scale.ts).
@@ -91,6 +91,13 @@ test(`word count topic to topic (4 -> 27 state -> 3 partitions): SIGKILLed ${WOR
   await t.test('1 worker: identical output per partition, in order, and identical state', async () => {
     const got = await crashOnce('crashed-1', [], 2);
     sameOutput(got.out, want, 'crashed vs crash-free');
+    checkCounts(got.out, lines);
+    assert.deepEqual(got.state, wantState);
+  });
+
+  await t.test('state on disk without a cache (every clean key read back from the store): identical output per partition, in order, and identical state', async () => {
+    const got = await crashOnce('crashed-disk', ['--state-backend', 'disk', '--state-cache-mb', '0'], 4);
+    sameOutput(got.out, want, 'crashed on disk vs crash-free in memory');
     checkCounts(got.out, lines);
     assert.deepEqual(got.state, wantState);
   });

@@ -47,6 +47,16 @@ export interface StateChange {
   entries?: ChangedEntry[];
 }
 
+/**
+ * Where the state of an operator kept on disk lives (runtime/disk-state.ts):
+ * this map is then a cache of plain objects, and a key it does not hold is
+ * read from the store as of the last committed checkpoint.
+ */
+export interface KeyStore {
+  /** The key's saved state as JSON (what json() gave), undefined when it has none. */
+  get(partition: number, key: string): string | undefined;
+}
+
 export class KeyedState {
   readonly node: ProcessNode;
   /** Per partition, each key's state: the plain object, or for a tracked key its proxy. */
@@ -56,7 +66,13 @@ export class KeyedState {
   /** Per partition, the tracked keys. */
   private readonly tracked: Map<string, Tracker>[];
 
+  /** Set for an operator kept on disk: keys are read from it and saved whole (never tracked). */
+  store: KeyStore | null = null;
+  /** Per partition, keys deleted since their state was last written to the store: not to be read from it. */
+  private readonly deleted: Set<string>[];
+
   constructor(node: ProcessNode) {
+    this.deleted = Array.from({ length: node.partitions }, () => new Set());
     this.node = node;
     this.partitions = Array.from({ length: node.partitions }, () => new Map());
     this.dirty = Array.from({ length: node.partitions }, () => new Set());
@@ -75,6 +91,13 @@ export class KeyedState {
   get(partition: number, key: string): unknown {
     const map = this.partitions[partition]!;
     let s = map.get(key);
+    if (this.store !== null) {
+      if (s !== undefined) {
+        // Most recently used last: eviction drops from the front.
+        map.delete(key);
+        map.set(key, s);
+      } else s = this.load(partition, key);
+    }
     this.created = s === undefined;
     if (s === undefined) {
       s = this.node.init(key);
@@ -84,6 +107,43 @@ export class KeyedState {
       map.set(key, s);
     }
     return s;
+  }
+
+  private load(partition: number, key: string): unknown {
+    if (this.deleted[partition]!.has(key)) return undefined;
+    const json = this.store!.get(partition, key);
+    if (json === undefined) return undefined;
+    const v = JSON.parse(json) as unknown;
+    const s = this.node.stateCodec ? this.node.stateCodec.fromJSON(v) : v;
+    this.partitions[partition]!.set(key, s);
+    return s;
+  }
+
+  /**
+   * After the store holds what a checkpoint saved (`written`, per partition):
+   * deleted keys may be read from it again, and keys not changed since are
+   * dropped from the cache, least recently used first, until at most
+   * `maxKeys` keys remain in memory.
+   */
+  written(written: readonly (readonly string[])[], maxKeys: number): void {
+    for (let p = 0; p < this.partitions.length; p++) {
+      const deleted = this.deleted[p]!;
+      if (deleted.size > 0) for (const key of written[p] ?? []) if (!this.dirty[p]!.has(key) || this.partitions[p]!.has(key)) deleted.delete(key);
+    }
+    let excess = this.size - maxKeys;
+    for (let p = 0; p < this.partitions.length && excess > 0; p++) {
+      // Each partition gives up its share of the excess.
+      const map = this.partitions[p]!;
+      let quota = Math.ceil((excess * map.size) / Math.max(1, this.size));
+      const dirty = this.dirty[p]!;
+      for (const key of map.keys()) {
+        if (quota <= 0) break;
+        if (dirty.has(key)) continue;
+        map.delete(key);
+        quota--;
+        excess--;
+      }
+    }
   }
 
   private track(partition: number, key: string, raw: object, needsRoot: boolean): object {
@@ -105,7 +165,10 @@ export class KeyedState {
    */
   delete(partition: number, key: string, fresh = false): void {
     this.tracked[partition]!.delete(key);
-    if (this.partitions[partition]!.delete(key) && !fresh) this.dirty[partition]!.add(key);
+    if (this.partitions[partition]!.delete(key) && !fresh) {
+      this.dirty[partition]!.add(key);
+      if (this.store !== null) this.deleted[partition]!.add(key);
+    }
   }
 
   /**
@@ -119,7 +182,7 @@ export class KeyedState {
     if (t === undefined) {
       const state = this.json(partition, key);
       const raw = this.partitions[partition]!.get(key);
-      if (state.length <= stateLimits.trackAboveBytes || this.node.stateCodec || typeof raw !== 'object' || raw === null) return { operator, partition, key, state, timers };
+      if (state.length <= stateLimits.trackAboveBytes || this.node.stateCodec || this.store !== null || typeof raw !== 'object' || raw === null) return { operator, partition, key, state, timers };
       // Big enough to be worth tracking: from now on its changes are saved as entries on top of this record.
       this.partitions[partition]!.set(key, this.track(partition, key, raw, false));
       return this.whole(this.tracked[partition]!.get(key)!, operator, partition, key, timers, state);
@@ -196,6 +259,12 @@ export class KeyedState {
 
   /** Every key's state, for inspection. */
   entries(): [string, unknown][] {
+    if (this.store !== null) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `the state of ${this.node.name} is kept on disk: it cannot be listed whole while the job runs; look up single keys (lookup, GET /tables/NAME/KEY), or run the job with --state-backend memory`,
+      );
+    }
     return this.partitions.flatMap((m) => [...m.entries()].map(([k, v]): [string, unknown] => [k, unwrap(v)]));
   }
 
@@ -211,15 +280,24 @@ export class KeyedState {
     const codec = this.node.stateCodec;
     this.tracked[partition]!.delete(key);
     if (codec) this.partitions[partition]!.set(key, codec.fromJSON(v));
-    else if ((this.node.global || json.length > stateLimits.trackAboveBytes) && typeof v === 'object' && v !== null) {
+    else if (this.store === null && (this.node.global || json.length > stateLimits.trackAboveBytes) && typeof v === 'object' && v !== null) {
       // The changelog holds this state's root record: what changes from now on is saved as entries on top of it.
       this.partitions[partition]!.set(key, this.track(partition, key, v, false));
       this.tracked[partition]!.get(key)!.rootBytes = json.length;
     } else this.partitions[partition]!.set(key, v);
+    // Kept on disk: the store does not hold it yet (an older changelog's record), so it must not be evicted unsaved.
+    if (this.store !== null) this.dirty[partition]!.add(key);
   }
 
   lookup(key: string): unknown {
     for (const m of this.partitions) if (m.has(key)) return unwrap(m.get(key));
+    if (this.store !== null) {
+      for (let p = 0; p < this.partitions.length; p++) {
+        if (this.deleted[p]!.has(key)) continue;
+        const json = this.store.get(p, key);
+        if (json !== undefined) return JSON.parse(json) as unknown;
+      }
+    }
     return undefined;
   }
 }
