@@ -22,6 +22,7 @@
 //   npm run bench -- state-scaling
 //   BENCH_STATE_SIZES=1000,100000,1000000 npm run bench -- state-scaling   # both jobs at these sizes
 //   BENCH_STATE_ACCOUNTS=1000000 BENCH_STATE_WORDS= npm run bench -- state-scaling  # only bank transfers, 1M accounts
+//   BENCH_STATE_BACKEND=disk BENCH_STATE_CACHE_MB=64 BENCH_STATE_ACCOUNTS= BENCH_STATE_WORDS=1000000 npm run bench -- state-scaling  # word count on disk
 //
 // Defaults: 1K and 100K accounts, 10K and 100K words. A size that fails (e.g.
 // a global state whose checkpoint exceeds the log's batch limit) prints the
@@ -188,7 +189,9 @@ async function measure(c: Case): Promise<(string | number)[]> {
     const baseUs = await loopCpuUs(c.events, c.loop);
     const beforeBytes = dirBytes(data);
     await settle();
-    const args = ['run', c.app, '--until-end', '-q'];
+    // BENCH_STATE_BACKEND=disk [BENCH_STATE_CACHE_MB=N]: the word count's state on disk (docs/state-on-disk.md).
+    const disk = c.job !== 'bank-transfers' && process.env['BENCH_STATE_BACKEND'] === 'disk' ? ['--state-backend', 'disk', '--state-cache-mb', process.env['BENCH_STATE_CACHE_MB'] ?? '64'] : [];
+    const args = ['run', c.app, '--until-end', '-q', ...disk];
     const first = await runSluice(args, data, usage);
     if (!first.ok) return [fmtInt(c.size), c.events, `FAILED after ${first.wallS.toFixed(1)} s: ${first.error}`];
     const changelogDir = join(data, 'topics', `${c.job}-changelog`);

@@ -63,7 +63,7 @@ export function registerRun(program: Command): void {
     .option('--commit-records <n>', 'checkpoint sooner when this many records went in or out since the last one', parseIntArg(1), DEFAULT_COMMIT_RECORDS)
     .option('--guarantee <g>', 'exactly-once, at-least-once or none: what a crash may cost (see docs/exactly-once.md)', guaranteeArg, 'exactly-once')
     .option('--on-error <policy>', "a record that cannot be decoded or processed: 'dead-letter' (default) or 'stop'", errorPolicy)
-    .option('--state-backend <b>', "where keyed state lives: 'memory' (default) or 'disk' (a cache in memory, the rest on disk; see docs/state.md)", backendArg, 'memory')
+    .option('--state-backend <b>', "where keyed state lives: 'memory' (default) or 'disk' (a cache in memory, the rest on disk; see docs/state-on-disk.md)", backendArg, 'memory')
     .option('--state-dir <dir>', 'where state kept on disk lives (default: DATA_DIR/state)')
     .option('--state-cache-mb <n>', 'memory for the cached keys of state kept on disk, in MiB (an estimate; 0: only the keys changed since the last checkpoint stay)', parseIntArg(0), DEFAULT_STATE_CACHE_BYTES / 1024 / 1024)
     .option('--http <host:port>', "answer table queries over HTTP while the job runs (GET /tables, /tables/NAME, /tables/NAME/KEY; see docs/tables-and-joins.md)")

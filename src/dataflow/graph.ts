@@ -116,7 +116,7 @@ export interface ProcessNode extends NodeBase {
   partitions: number;
   /** Optional codec for state that is not plain JSON (Maps, Dates, class instances). */
   stateCodec?: StateCodec<unknown>;
-  /** 'disk': this operator's keyed state is kept on disk, a cache of it in memory (docs/state.md); default: the job's backend. */
+  /** 'disk': this operator's keyed state is kept on disk, a cache of it in memory (docs/state-on-disk.md); default: the job's backend. */
   stateBackend?: 'memory' | 'disk';
   /** One state for the whole stream (`global()`): outputs carry no key unless emit gives one. */
   global?: boolean;

@@ -28,7 +28,7 @@ export interface ProcessOptions<S, O = unknown> extends OperatorOptions {
   stateCodec?: StateCodec<S>;
   /**
    * 'disk': keep this operator's keyed state on disk, with a cache of it in
-   * memory (docs/state.md); 'memory': in memory even when the job runs with
+   * memory (docs/state-on-disk.md); 'memory': in memory even when the job runs with
    * --state-backend disk. Default: the job's backend.
    */
   stateBackend?: 'memory' | 'disk';

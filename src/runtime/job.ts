@@ -44,7 +44,7 @@ export interface JobOptions {
    */
   workers?: number;
   appFile?: string;
-  /** Where keyed state lives: in memory (default), or on disk with a cache (docs/state.md). */
+  /** Where keyed state lives: in memory (default), or on disk with a cache (docs/state-on-disk.md). */
   state?: StateBackendOptions;
   /** Called once the job has opened its sources and sinks and restored its state, before the first batch. */
   onReady?: () => void;

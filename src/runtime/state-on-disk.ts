@@ -23,7 +23,7 @@ export interface StateBackendOptions {
   backend?: 'memory' | 'disk';
   /** Where the job's store lives: `<stateDir>/<job>/`. Required when an operator is kept on disk. */
   stateDir?: string;
-  /** Memory for the plain objects of keys kept on disk, all operators together (an estimate, see docs/state.md). Default 256 MiB. */
+  /** Memory for the plain objects of keys kept on disk, all operators together (an estimate, see docs/state-on-disk.md). Default 256 MiB. */
   cacheBytes?: number;
   /** Where the store's warnings go (rebuilds); default stderr. */
   warn?: (message: string) => void;

@@ -97,6 +97,14 @@ test(`windows: ${CLICKS.toLocaleString('en-US')} clicks, SIGKILLed ${KILLS}+ tim
     assert.deepEqual(got.time, want.time);
   });
 
+  await t.test('state on disk without a cache (windows and their timers read back from the store): identical output, state, watermarks and counters', async () => {
+    const got = await crashed('crashed-disk', ['--state-backend', 'disk', '--state-cache-mb', '0'], 12);
+    sameOutput(got.counts, want.counts, 'click-counts: crashed on disk vs crash-free in memory');
+    sameOutput(got.sessions, want.sessions, 'click-sessions: crashed on disk vs crash-free in memory');
+    assert.deepEqual(got.state, want.state);
+    assert.deepEqual(got.time, want.time);
+  });
+
   await t.test('2 workers (watermarks forwarded across the re-partitioning): same results per key, same resolved sessions, same counters', async () => {
     const got = await crashed('crashed-2', ['--workers', '2'], 12);
     // click-counts follows the first keyBy: each user's results arrive in source order, exactly as in one thread.
