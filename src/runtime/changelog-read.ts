@@ -10,8 +10,12 @@
 import { forEachValue } from '../log/batch.ts';
 import type { Log } from '../log/log.ts';
 
-/** Bytes per read: a restore reads the whole topic, so few large reads beat many small ones. */
-const READ_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes per read (soft: a read returns at least one whole batch, and a batch
+ * may be up to 64 MiB). Over a broker the reply must fit its frame limit of
+ * one largest batch plus 1 MiB, so the soft part stays well under 1 MiB.
+ */
+const READ_BYTES = 512 * 1024;
 const READ_RECORDS = 1_000_000;
 
 /**
