@@ -74,9 +74,8 @@ export class Checkpointer {
    * where to resume from.
    */
   async fence(): Promise<void> {
-    const { log, app, guarantee } = this.o;
+    const { guarantee } = this.o;
     if (guarantee === 'none') return;
-    await ensureChangelog(log, app.name);
     await this.loop?.fence();
   }
 
@@ -84,6 +83,8 @@ export class Checkpointer {
   async restore(): Promise<void> {
     const { log, app, guarantee } = this.o;
     if (guarantee === 'none') return;
+    // Created only now: a run that fails to open a source (a taken port) leaves nothing behind.
+    await ensureChangelog(log, app.name);
     const { disk } = this;
     if (disk) await disk.open(app.name, this.o.pool() !== null);
     const saved = await readChangelog(log, app.name, disk?.skip);

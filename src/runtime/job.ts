@@ -167,7 +167,7 @@ export class Job {
     const opened = this.opened;
     try {
       if (this.opts.workers > 1) await this.startWorkers();
-      // Before the first thing the job creates (its changelog, in fence()).
+      // Before the first thing the job creates (its changelog, in restore()).
       await checkTopicsExist(this.app, log);
       const { guarantee } = this.opts;
       await this.checkpointer.fence();

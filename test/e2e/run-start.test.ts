@@ -102,6 +102,30 @@ export default app;
   assert.deepEqual(jsonLines(list.stdout).map((x) => (x as { name: string }).name), ['in'], 'no changelog, no dead-letter topic');
 });
 
+test('a run whose source port is taken fails with one line and leaves no changelog behind', async (t) => {
+  const dataDir = tmpDir(t);
+  assert.equal((await runCli(['topic', 'create', 'out', '--partitions', '1'], { dataDir })).code, 0);
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const port = (taken.address() as net.AddressInfo).port;
+  const app = join(dataDir, 'app.ts');
+  fs.writeFileSync(
+    app,
+    `import { Application, tcpSource, topicSink, json, text } from ${JSON.stringify(INDEX)};
+const app = new Application('busy');
+app.pipeline('p').from(tcpSource({ port: ${port}, framing: 'lines' }), text).to(topicSink({ topic: 'out' }), json);
+export default app;
+`,
+  );
+  const r = await runCli(['run', app], { dataDir });
+  assert.notEqual(r.code, 0, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`${port}`));
+  const list = await runCli(['topic', 'list'], { dataDir });
+  assert.deepEqual(jsonLines(list.stdout).map((x) => (x as { name: string }).name), ['out'], 'no busy-changelog');
+});
+
 test('a key function that returns undefined dead-letters naming the operator and the type', async (t) => {
   const dataDir = tmpDir(t);
   for (const topic of ['in', 'out']) assert.equal((await runCli(['topic', 'create', topic, '--partitions', '1'], { dataDir })).code, 0);
