@@ -9,25 +9,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import {
-  BANK_APP,
-  checkpointsOf,
-  committedOutput,
-  copyDataDir,
-  crashLoop,
-  describeKills,
-  prng,
-  sameList,
-  sameOutput,
-  savedState,
-  setupDataDir,
-  sluice,
-  uncovered,
-} from '../fixtures/crash-harness.ts';
-import { tmpDir } from '../helpers/tmp.ts';
+import { prng } from '../fixtures/crash-harness.ts';
+import { bankCrashCase } from '../fixtures/bank-crash.ts';
 import { scaled } from '../fixtures/proof-scale.ts';
-import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
 import { openFileLog } from '../../src/log/file/file-log.ts';
 import { changelogTopic } from '../../src/runtime/state-changelog.ts';
 
@@ -50,44 +34,8 @@ function transfers(): string[] {
   return out;
 }
 
-const valueOf = (line: string) => (JSON.parse(line) as { value: unknown }).value;
-
 test(`bank transfers over ${ACCOUNTS.toLocaleString('en-US')} accounts (a tracked global ledger), SIGKILLed ${KILLS}+ times, give the crash-free run's output and state exactly`, async (t) => {
-  const root = tmpDir(t, 'sluice-eo-big-');
-  const input = join(root, 'input');
-  const values = transfers();
-  await setupDataDir(input, [{ topic: 'transfers', partitions: 1, values }], [{ topic: 'transfer-outcomes', partitions: 1 }]);
-  const clean = join(root, 'clean');
-  const crashed = join(root, 'crashed');
-  copyDataDir(input, clean);
-  copyDataDir(input, crashed);
-  const args = ['run', BANK_APP, '--until-end', '--commit-interval-ms', '10'];
-
-  const cleanRun = await sluice(args, clean);
-  const want = await committedOutput(clean, 'transfer-outcomes');
-  const wantState = await savedState(clean, 'bank-transfers');
-  const reference = referenceOutcomes(values.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
-  sameList(want.get(0)?.map((l) => JSON.stringify(valueOf(l))), reference, 'crash-free run vs reference.ts');
-
-  const res = await crashLoop({
-    dataDir: crashed,
-    args,
-    kills: KILLS,
-    seed: 15,
-    checkpoints: checkpointsOf(cleanRun),
-    totalInput: values.length,
-    group: 'bank-transfers',
-    inputTopic: 'transfers',
-    outputTopic: 'transfer-outcomes',
-    oneToOne: true,
-    untilCovered: true,
-  });
-  t.diagnostic(describeKills(res));
-  assert.deepEqual(uncovered(res, { totalInput: values.length, oneToOne: true }), [], `kills spread over the run: ${res.progress.join(' ')}`);
-  const got = await committedOutput(crashed, 'transfer-outcomes');
-  assert.equal(got.get(0)?.length, values.length, 'one outcome per transfer: no duplicates, none missing');
-  sameOutput(got, want, 'crashed vs crash-free');
-  assert.deepEqual(await savedState(crashed, 'bank-transfers'), wantState);
+  const { crashed } = await bankCrashCase(t, { prefix: 'sluice-eo-big-', values: transfers(), kills: KILLS, seed: 15 });
 
   // The ledger was saved by its changed entries: most changelog records are path records.
   const log = await openFileLog({ dataDir: crashed, readOnly: true });

@@ -21,20 +21,14 @@ import {
   BANK_APP,
   committedOutput,
   copyDataDir,
-  crashLoop,
-  describeKills,
   generateTransfers,
   probe,
-  uncovered,
-  savedState,
   setupDataDir,
-  sluice,
   spawnSluice,
-  checkpointsOf,
   sameList,
-  sameOutput,
 } from '../fixtures/crash-harness.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { bankCrashCase } from '../fixtures/bank-crash.ts';
 import { scaled } from '../fixtures/proof-scale.ts';
 import { build as buildBank } from '../../examples/bank-transfers/app.ts';
 import { referenceOutcomes, type Transfer } from '../../examples/bank-transfers/reference.ts';
@@ -52,48 +46,9 @@ const TRANSFERS = 100_000; // the lock test: long enough to be running when the 
 const valueOf = (line: string) => (JSON.parse(line) as { value: unknown }).value;
 
 test(`bank transfers: ${CRASH_TRANSFERS.toLocaleString('en-US')} transfers, SIGKILLed ${KILLS}+ times, give the crash-free run's output and state exactly`, async (t) => {
-  const root = tmpDir(t, 'sluice-eo-bank-');
   const transfers = await generateTransfers(CRASH_TRANSFERS, 4242);
-  const input = join(root, 'input');
-  await setupDataDir(
-    input,
-    [{ topic: 'transfers', partitions: 1, values: transfers, keyOf: (v) => (JSON.parse(v) as Transfer).source }],
-    [{ topic: 'transfer-outcomes', partitions: 1 }],
-  );
-  const clean = join(root, 'clean');
-  const crashed = join(root, 'crashed');
-  copyDataDir(input, clean);
-  copyDataDir(input, crashed);
-  const args = ['run', BANK_APP, '--until-end', '--commit-interval-ms', '10'];
-
-  const cleanRun = await sluice(args, clean);
-  const want = await committedOutput(clean, 'transfer-outcomes');
-  const wantState = await savedState(clean, 'bank-transfers');
-  // The crash-free run itself is right: the sequential program's answers.
-  const reference = referenceOutcomes(transfers.map((l) => JSON.parse(l) as Transfer)).map((o) => JSON.stringify(o));
-  sameList(want.get(0)?.map((l) => JSON.stringify(valueOf(l))), reference, 'crash-free run vs reference.ts');
-
-  const res = await crashLoop({
-    dataDir: crashed,
-    args,
-    kills: KILLS,
-    seed: 1,
-    checkpoints: checkpointsOf(cleanRun),
-    totalInput: CRASH_TRANSFERS,
-    group: 'bank-transfers',
-    inputTopic: 'transfers',
-    outputTopic: 'transfer-outcomes',
-    oneToOne: true,
-    untilCovered: true,
-  });
-  t.diagnostic(describeKills(res));
+  const { res } = await bankCrashCase(t, { prefix: 'sluice-eo-bank-', values: transfers, keyOf: (v) => (JSON.parse(v) as Transfer).source, kills: KILLS, seed: 1 });
   assert.ok(res.kills >= KILLS);
-  assert.deepEqual(uncovered(res, { totalInput: CRASH_TRANSFERS, oneToOne: true }), [], `kills spread over the run: ${res.progress.join(' ')}`);
-
-  const got = await committedOutput(crashed, 'transfer-outcomes');
-  assert.equal(got.get(0)?.length, CRASH_TRANSFERS, 'one outcome per transfer: no duplicates, none missing');
-  sameOutput(got, want, 'crashed vs crash-free');
-  assert.deepEqual(await savedState(crashed, 'bank-transfers'), wantState);
 });
 
 // ---- zombies ------------------------------------------------------------------
